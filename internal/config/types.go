@@ -1,0 +1,134 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+)
+
+// nodeError is returned by the custom decoders so that the loader can place
+// the message at the node's position.
+type nodeError struct {
+	node ast.Node
+	msg  string
+}
+
+func (e *nodeError) Error() string { return e.msg }
+
+// Duration is a time span written as 30s, 5m, 1h, 1h30m, 7d or a bare number
+// of seconds.
+type Duration time.Duration
+
+// UnmarshalYAML decodes a duration scalar.
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	s := strings.TrimSpace(scalarString(node))
+	v, err := ParseDuration(s)
+	if err != nil {
+		return &nodeError{node, err.Error()}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses a duration, accepting a "d" (day) unit and a bare
+// number of seconds besides Go's syntax.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("negative duration %q", s)
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	if days, rest, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 2h, 7d)", s)
+		}
+		d := time.Duration(n) * 24 * time.Hour
+		if rest != "" {
+			r, err := time.ParseDuration(rest)
+			if err != nil {
+				return 0, fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 2h, 7d)", s)
+			}
+			d += r
+		}
+		return d, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 2h, 7d)", s)
+	}
+	return d, nil
+}
+
+// Std returns the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Targets is a proxy destination: one string (a pool name or URL) or a list
+// of URLs.
+type Targets []string
+
+// UnmarshalYAML accepts a scalar or a sequence of scalars.
+func (t *Targets) UnmarshalYAML(node ast.Node) error {
+	switch n := node.(type) {
+	case *ast.SequenceNode:
+		out := make(Targets, 0, len(n.Values))
+		for _, v := range n.Values {
+			if !isScalar(v) {
+				return &nodeError{v, "expected a URL string"}
+			}
+			out = append(out, scalarString(v))
+		}
+		*t = out
+		return nil
+	default:
+		if !isScalar(node) {
+			return &nodeError{node, "expected a pool name, a URL or a list of URLs"}
+		}
+		*t = Targets{scalarString(node)}
+		return nil
+	}
+}
+
+// UnmarshalYAML accepts "http://host:port" or {url: ..., weight: N}.
+func (s *ServerEntry) UnmarshalYAML(node ast.Node) error {
+	if isScalar(node) {
+		*s = ServerEntry{URL: scalarString(node)}
+		return nil
+	}
+	type plain ServerEntry
+	var p plain
+	if err := yaml.NodeToValue(node, &p); err != nil {
+		return err
+	}
+	*s = ServerEntry(p)
+	return nil
+}
+
+func isScalar(node ast.Node) bool {
+	switch node.(type) {
+	case *ast.MappingNode, *ast.SequenceNode, *ast.MappingValueNode, *ast.NullNode:
+		return false
+	}
+	return node != nil
+}
+
+func scalarString(node ast.Node) string {
+	if node == nil {
+		return ""
+	}
+	if s, ok := node.(*ast.StringNode); ok {
+		return s.Value
+	}
+	if t := node.GetToken(); t != nil {
+		return t.Value
+	}
+	return node.String()
+}

@@ -1,0 +1,323 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/route"
+)
+
+// Defaults applied to keys left out of the file.
+const (
+	DefaultAdmin           = "127.0.0.1:2019"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultResponseTimeout = 60 * time.Second
+)
+
+func applyDefaults(c *Config) {
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.AccessLog.Format == "" {
+		c.AccessLog.Format = "json"
+	}
+	if c.AccessLog.Output == "" {
+		c.AccessLog.Output = "stdout"
+	}
+	for name, u := range c.Upstreams {
+		if u.Balance == "" {
+			u.Balance = "round_robin"
+		}
+		for i := range u.Servers {
+			if u.Servers[i].Weight == 0 {
+				u.Servers[i].Weight = 1
+			}
+		}
+		c.Upstreams[name] = u
+	}
+	for si := range c.Sites {
+		for ri := range c.Sites[si].Routes {
+			r := &c.Sites[si].Routes[ri]
+			if r.Proxy != nil {
+				if r.Proxy.ConnectTimeout == 0 {
+					r.Proxy.ConnectTimeout = Duration(DefaultConnectTimeout)
+				}
+				if r.Proxy.ResponseTimeout == 0 {
+					r.Proxy.ResponseTimeout = Duration(DefaultResponseTimeout)
+				}
+			}
+			if r.Respond != nil && r.Respond.Status == 0 {
+				r.Respond.Status = 200
+			}
+			if r.Redirect != nil && r.Redirect.Status == 0 {
+				r.Redirect.Status = 302
+			}
+			if r.Static != nil {
+				if len(r.Static.Index) == 0 {
+					r.Static.Index = []string{"index.html"}
+				}
+				if r.Static.Root != "" && !filepath.IsAbs(r.Static.Root) {
+					r.Static.Root = filepath.Join(c.Dir, r.Static.Root)
+				}
+			}
+		}
+	}
+}
+
+// validate reports every semantic problem of a decoded config.
+func validate(c *Config, report func(keyPath, string)) {
+	if c.Admin != "" && c.Admin != "off" {
+		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
+			report(keyPath{"admin"}, fmt.Sprintf("want host:port or \"off\", got %q", c.Admin))
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			report(keyPath{"trusted_proxies", i}, err.Error())
+		}
+	}
+	oneOf(report, keyPath{"log", "level"}, c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(report, keyPath{"log", "format"}, c.Log.Format, "text", "json")
+	oneOf(report, keyPath{"access_log", "format"}, c.AccessLog.Format, "json", "combined")
+
+	names := make([]string, 0, len(c.Upstreams))
+	for name := range c.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		validateUpstream(c.Upstreams[name], keyPath{"upstreams", name}, report)
+	}
+
+	if len(c.Sites) == 0 {
+		report(keyPath{"sites"}, "at least one site is needed")
+	}
+	listeners := map[string]*listenerClaims{}
+	for i := range c.Sites {
+		validateSite(c, &c.Sites[i], keyPath{"sites", i}, listeners, report)
+	}
+}
+
+// listenerClaims tracks which hosts the sites on one listener claim.
+type listenerClaims struct {
+	hosts *route.Hosts[int]
+}
+
+func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listenerClaims, report func(keyPath, string)) {
+	if len(s.Listen) == 0 {
+		report(at.key("listen"), "a site needs at least one listen address, e.g. [\":8080\"]")
+	}
+	for i, l := range s.Listen {
+		addr, err := ParseListen(l)
+		if err != nil {
+			report(at.key("listen").idx(i), err.Error())
+			continue
+		}
+		claims := listeners[addr.Addr]
+		if claims == nil {
+			claims = &listenerClaims{hosts: route.NewHosts[int]()}
+			listeners[addr.Addr] = claims
+		}
+		if len(s.Hosts) == 0 {
+			if err := claims.hosts.SetDefault(0); err != nil {
+				report(at.key("listen").idx(i), err.Error())
+			}
+		}
+		for j, h := range s.Hosts {
+			if err := claims.hosts.Add(h, 0); err != nil {
+				report(at.key("hosts").idx(j), fmt.Sprintf("%v (listener %s)", err, addr.Addr))
+			}
+		}
+	}
+	for i, h := range s.Hosts {
+		if err := validHost(h); err != nil {
+			report(at.key("hosts").idx(i), err.Error())
+		}
+	}
+	if len(s.Routes) == 0 {
+		report(at.key("routes"), "a site needs at least one route")
+	}
+	paths := route.NewTable[int]()
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		rat := at.key("routes").idx(i)
+		if r.Path == "" {
+			report(rat.key("path"), "missing path (use \"/\" to match everything)")
+		} else if p, err := route.ParsePattern(r.Path); err != nil {
+			report(rat.key("path"), err.Error())
+		} else if err := paths.Add(p, i); err != nil {
+			report(rat.key("path"), err.Error())
+		}
+		validateRoute(c, r, rat, report)
+	}
+}
+
+func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)) {
+	handlers := 0
+	for _, set := range []bool{r.Proxy != nil, r.Respond != nil, r.Redirect != nil, r.Static != nil} {
+		if set {
+			handlers++
+		}
+	}
+	if handlers != 1 {
+		report(at, "a route needs exactly one of proxy, respond, redirect, static")
+	}
+	if p := r.Proxy; p != nil {
+		validateTargets(c, p.To, at.key("proxy").key("to"), report)
+	}
+	if rs := r.Respond; rs != nil && (rs.Status < 100 || rs.Status > 599) {
+		report(at.key("respond").key("status"), fmt.Sprintf("status %d is not an HTTP status (100-599)", rs.Status))
+	}
+	if rd := r.Redirect; rd != nil {
+		if rd.To == "" {
+			report(at.key("redirect").key("to"), "missing redirect target")
+		}
+		switch rd.Status {
+		case 301, 302, 303, 307, 308:
+		default:
+			report(at.key("redirect").key("status"), fmt.Sprintf("redirect status must be 301, 302, 303, 307 or 308, got %d", rd.Status))
+		}
+	}
+	if st := r.Static; st != nil {
+		if st.Root == "" {
+			report(at.key("static").key("root"), "missing root directory")
+		} else if fi, err := os.Stat(st.Root); err != nil || !fi.IsDir() {
+			report(at.key("static").key("root"), fmt.Sprintf("%s is not a readable directory", st.Root))
+		}
+		for i, idx := range st.Index {
+			if idx == "" || strings.ContainsRune(idx, '/') {
+				report(at.key("static").key("index").idx(i), fmt.Sprintf("index %q must be a plain file name", idx))
+			}
+		}
+	}
+}
+
+func validateTargets(c *Config, to Targets, at keyPath, report func(keyPath, string)) {
+	if len(to) == 0 {
+		report(at, "missing proxy target: a pool name, a URL, or a list of URLs")
+		return
+	}
+	if len(to) == 1 && !strings.Contains(to[0], "://") {
+		if _, ok := c.Upstreams[to[0]]; !ok {
+			msg := fmt.Sprintf("no upstream pool named %q (or write a URL such as http://127.0.0.1:8000)", to[0])
+			if s := closest(to[0], mapKeys(c.Upstreams)); s != "" {
+				msg = fmt.Sprintf("no upstream pool named %q (did you mean %q?)", to[0], s)
+			}
+			report(at, msg)
+		}
+		return
+	}
+	for i, u := range to {
+		if _, err := ParseUpstreamURL(u); err != nil {
+			report(at.idx(i), err.Error())
+		}
+	}
+}
+
+func validateUpstream(u Upstream, at keyPath, report func(keyPath, string)) {
+	if len(u.Servers) == 0 {
+		report(at.key("servers"), "a pool needs at least one server")
+	}
+	for i, s := range u.Servers {
+		if _, err := ParseUpstreamURL(s.URL); err != nil {
+			report(at.key("servers").idx(i), err.Error())
+		}
+		if s.Weight < 0 {
+			report(at.key("servers").idx(i).key("weight"), "weight must be positive")
+		}
+	}
+	oneOf(report, at.key("balance"), u.Balance, "round_robin")
+}
+
+// Listen is a parsed listen address.
+type Listen struct {
+	Scheme string // "http"
+	Addr   string // host:port as given to net.Listen
+}
+
+// ParseListen parses "[scheme://]host:port".
+func ParseListen(s string) (Listen, error) {
+	scheme, addr, ok := strings.Cut(s, "://")
+	if !ok {
+		scheme, addr = "http", s
+	}
+	switch scheme {
+	case "http":
+	case "https":
+		return Listen{}, fmt.Errorf("https listeners are not available in this version yet (listen %q)", s)
+	default:
+		return Listen{}, fmt.Errorf("unknown scheme %q in listen address %q (want http)", scheme, s)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Listen{}, fmt.Errorf("listen address %q: want [http://]host:port, e.g. \":8080\"", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return Listen{}, fmt.Errorf("listen address %q: bad port %q", s, port)
+	}
+	return Listen{Scheme: scheme, Addr: net.JoinHostPort(host, port)}, nil
+}
+
+// ParseUpstreamURL parses an upstream server URL: http://host:port with no
+// path, query or credentials.
+func ParseUpstreamURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("upstream %q: want a URL such as http://127.0.0.1:8000", s)
+	}
+	if u.Scheme != "http" {
+		return nil, fmt.Errorf("upstream %q: scheme %q is not supported (want http)", s, u.Scheme)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("upstream %q: only scheme://host:port is allowed (use rewrite to change paths)", s)
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// ParsePrefix parses a CIDR or a single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func validHost(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || strings.ContainsAny(name, " /:*@") {
+		return fmt.Errorf("host %q: want a name such as example.com or *.example.com", h)
+	}
+	return nil
+}
+
+func oneOf(report func(keyPath, string), at keyPath, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	report(at, fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", ")))
+}
