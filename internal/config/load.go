@@ -184,3 +184,18 @@ func locate(node ast.Node, tok *token.Token, at keyPath) keyPath {
 	}
 	return nil
 }
+
+// Finish applies defaults to a config built in code (quick mode) and
+// validates it like a file.
+func Finish(c *Config) (*Config, error) {
+	l := loader{file: c.File}
+	if c.Dir == "" {
+		c.Dir = "."
+	}
+	applyDefaults(c)
+	validate(c, l.reportAt)
+	if len(l.problems) > 0 {
+		return nil, l.problems
+	}
+	return c, nil
+}

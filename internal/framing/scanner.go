@@ -59,7 +59,15 @@ type Scanner struct {
 	head      headInfo
 	remaining int64 // bytes left in the body or current chunk
 	crlfSeen  int
-	verdicts  []Verdict
+	verdicts  []entry
+}
+
+// entry is the verdict on one head plus its method and request-target, so
+// that the server can check it is judging the request it is serving.
+type entry struct {
+	v      Verdict
+	method string
+	target string
 }
 
 // headInfo accumulates what matters about the head being read.
@@ -71,6 +79,8 @@ type headInfo struct {
 	upgrade bool
 	connect bool
 	verdict Verdict
+	method  string
+	target  string
 }
 
 // NewScanner returns a scanner that refuses heads longer than maxHead bytes.
@@ -78,22 +88,23 @@ func NewScanner(maxHead int) *Scanner {
 	return &Scanner{maxHead: maxHead}
 }
 
-// Next pops the verdict for the next request head. ok is false when the
-// scanner has not seen a complete head; callers should treat that as a
-// refusal, since the server only reads a request after its head arrived.
-func (s *Scanner) Next() (v Verdict, ok bool) {
+// Next pops the verdict for the next request head, with that head's method
+// and request-target. ok is false when the scanner has not seen a complete
+// head; callers should treat that as a refusal, since the server only reads
+// a request after its head arrived.
+func (s *Scanner) Next() (v Verdict, method, target string, ok bool) {
 	if len(s.verdicts) == 0 {
 		if s.st == stPoisoned {
-			return LostSync, true
+			return LostSync, "", "", true
 		}
-		return "", false
+		return "", "", "", false
 	}
-	v = s.verdicts[0]
+	e := s.verdicts[0]
 	s.verdicts = s.verdicts[1:]
 	if len(s.verdicts) == 0 {
 		s.verdicts = s.verdicts[:0:0]
 	}
-	return v, true
+	return e.v, e.method, e.target, true
 }
 
 // Passthrough reports whether the scanner stopped judging because the
@@ -205,7 +216,7 @@ func (h *headInfo) fail(v Verdict) {
 
 func (s *Scanner) requestLine(line []byte) {
 	method, rest, ok1 := bytes.Cut(line, []byte{' '})
-	_, version, ok2 := bytes.Cut(rest, []byte{' '})
+	target, version, ok2 := bytes.Cut(rest, []byte{' '})
 	if !ok1 || !ok2 || len(method) == 0 || !isToken(method) {
 		s.head.fail(BadRequestLine)
 		return
@@ -218,6 +229,7 @@ func (s *Scanner) requestLine(line []byte) {
 		s.head.fail(BadRequestLine)
 	}
 	s.head.connect = string(method) == "CONNECT"
+	s.head.method, s.head.target = string(method), string(target)
 }
 
 func (s *Scanner) headerField(line []byte) {
@@ -268,7 +280,7 @@ func (s *Scanner) endHead() {
 			chunked = true
 		}
 	}
-	s.verdicts = append(s.verdicts, h.verdict)
+	s.verdicts = append(s.verdicts, entry{h.verdict, h.method, h.target})
 	switch {
 	case h.verdict != OK:
 		// The server refuses this request and closes; what follows has

@@ -8,7 +8,7 @@ import (
 func verdicts(s *Scanner) []Verdict {
 	var out []Verdict
 	for {
-		v, ok := s.Next()
+		v, _, _, ok := s.Next()
 		if !ok || (v == LostSync && len(out) > 0 && out[len(out)-1] == LostSync) {
 			return out
 		}
@@ -61,10 +61,21 @@ func TestScannerVerdicts(t *testing.T) {
 	}
 }
 
+func TestScannerRequestLine(t *testing.T) {
+	s := NewScanner(1 << 16)
+	s.Feed([]byte("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n"))
+	for _, want := range [][2]string{{"OPTIONS", "*"}, {"GET", "/a?b=c"}} {
+		v, m, tg, ok := s.Next()
+		if !ok || v != OK || m != want[0] || tg != want[1] {
+			t.Fatalf("got %q %q %q %v, want %q", v, m, tg, ok, want)
+		}
+	}
+}
+
 func TestScannerHeadLimit(t *testing.T) {
 	s := NewScanner(64)
 	s.Feed([]byte("GET / HTTP/1.1\r\nX-Long: " + string(make([]byte, 100))))
-	if v, ok := s.Next(); !ok || v != LostSync {
+	if v, _, _, ok := s.Next(); !ok || v != LostSync {
 		t.Fatalf("oversized head: got %q %v, want LostSync", v, ok)
 	}
 }

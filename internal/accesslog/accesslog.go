@@ -1,0 +1,212 @@
+// Package accesslog writes one line per request, as JSON (the default) or in
+// the combined format nginx and Apache use.
+package accesslog
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// Record is what is logged about one request.
+type Record struct {
+	Time         time.Time
+	Remote       string
+	Method       string
+	Host         string
+	URI          string
+	Proto        string
+	Status       int
+	Bytes        int64
+	Duration     time.Duration
+	Upstream     string
+	UpstreamTime time.Duration
+	RequestID    string
+	UserAgent    string
+	Referer      string
+}
+
+// Logger writes records to one output. A nil *Logger logs nothing.
+type Logger struct {
+	mu       sync.Mutex
+	out      io.Writer
+	closer   io.Closer
+	combined bool
+	bufPool  sync.Pool
+}
+
+// New opens the output named by cfg: stdout, stderr, off, or a file path
+// (appended to, created 0640).
+func New(cfg config.AccessLog) (*Logger, error) {
+	l := &Logger{combined: cfg.Format == "combined"}
+	l.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
+	switch cfg.Output {
+	case "off":
+		return nil, nil
+	case "", "stdout":
+		l.out = os.Stdout
+	case "stderr":
+		l.out = os.Stderr
+	default:
+		f, err := os.OpenFile(cfg.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("open access log: %w", err)
+		}
+		l.out, l.closer = f, f
+	}
+	return l, nil
+}
+
+// Close closes a file output.
+func (l *Logger) Close() error {
+	if l == nil || l.closer == nil {
+		return nil
+	}
+	return l.closer.Close()
+}
+
+// Log writes one record.
+func (l *Logger) Log(r *Record) {
+	if l == nil {
+		return
+	}
+	bp := l.bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if l.combined {
+		b = appendCombined(b, r)
+	} else {
+		b = appendJSON(b, r)
+	}
+	l.mu.Lock()
+	_, _ = l.out.Write(b)
+	l.mu.Unlock()
+	*bp = b
+	l.bufPool.Put(bp)
+}
+
+func appendJSON(b []byte, r *Record) []byte {
+	b = append(b, `{"time":"`...)
+	b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","remote":`...)
+	b = appendJSONString(b, r.Remote)
+	b = append(b, `,"method":`...)
+	b = appendJSONString(b, r.Method)
+	b = append(b, `,"host":`...)
+	b = appendJSONString(b, r.Host)
+	b = append(b, `,"uri":`...)
+	b = appendJSONString(b, r.URI)
+	b = append(b, `,"proto":`...)
+	b = appendJSONString(b, r.Proto)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, r.Bytes, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'f', 3, 64)
+	if r.Upstream != "" {
+		b = append(b, `,"upstream":`...)
+		b = appendJSONString(b, r.Upstream)
+		b = append(b, `,"upstream_time_ms":`...)
+		b = strconv.AppendFloat(b, float64(r.UpstreamTime.Microseconds())/1000, 'f', 3, 64)
+	}
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, r.RequestID)
+	b = append(b, `,"user_agent":`...)
+	b = appendJSONString(b, r.UserAgent)
+	b = append(b, `,"referer":`...)
+	b = appendJSONString(b, r.Referer)
+	return append(b, "}\n"...)
+}
+
+// appendCombined writes the combined log format followed by the request ID,
+// upstream address and times:
+// remote - - [time] "request" status bytes "referer" "agent" id upstream duration upstream_time
+func appendCombined(b []byte, r *Record) []byte {
+	b = append(b, r.Remote...)
+	b = append(b, " - - ["...)
+	b = r.Time.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, `] "`...)
+	b = appendEscaped(b, r.Method)
+	b = append(b, ' ')
+	b = appendEscaped(b, r.URI)
+	b = append(b, ' ')
+	b = appendEscaped(b, r.Proto)
+	b = append(b, `" `...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.Bytes, 10)
+	b = append(b, ` "`...)
+	b = appendEscaped(b, r.Referer)
+	b = append(b, `" "`...)
+	b = appendEscaped(b, r.UserAgent)
+	b = append(b, `" `...)
+	b = appendEscaped(b, r.RequestID)
+	b = append(b, ' ')
+	if r.Upstream == "" {
+		b = append(b, '-')
+	} else {
+		b = appendEscaped(b, r.Upstream)
+	}
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, r.Duration.Seconds(), 'f', 3, 64)
+	b = append(b, ' ')
+	if r.Upstream == "" {
+		b = append(b, '-')
+	} else {
+		b = strconv.AppendFloat(b, r.UpstreamTime.Seconds(), 'f', 3, 64)
+	}
+	return append(b, '\n')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x80 {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c == 0x7f:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+		i++
+	}
+	return append(b, '"')
+}
+
+// appendEscaped appends s with quotes, backslashes, control and non-ASCII
+// bytes written as \xHH, as nginx does, so a line cannot be forged.
+func appendEscaped(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '-')
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}

@@ -1,0 +1,39 @@
+// Package errpage writes the responses Gatehouse generates itself (404, 502,
+// 504, ...): a short HTML page that names the status and nothing else, no
+// server name or version.
+package errpage
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Write sends a generated error response with the given status.
+func Write(w http.ResponseWriter, status int) {
+	body := page(status)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// page renders the HTML for status.
+func page(status int) []byte {
+	text := StatusText(status)
+	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n<body><h1>%d %s</h1></body></html>\n", status, text, status, text)
+}
+
+// StatusText is http.StatusText with a name for the non-standard 499.
+func StatusText(status int) string {
+	if status == 499 {
+		return "Client Closed Request"
+	}
+	if t := http.StatusText(status); t != "" {
+		return t
+	}
+	return "Error"
+}

@@ -1,0 +1,78 @@
+// Package reqinfo carries the facts about one request that several layers
+// share: its ID, the real client address, whether the peer is a trusted
+// proxy, and what the proxy layer recorded about the upstream exchange. The
+// access log reads it when the request ends.
+package reqinfo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+)
+
+// Info is the shared record of one request.
+type Info struct {
+	// ID is the request ID, generated or kept from a trusted peer.
+	ID string
+	// Start is when the request's handling began.
+	Start time.Time
+	// Peer is the IP address of the connection's remote end.
+	Peer string
+	// ClientIP is the real client: the peer, or the address a trusted proxy
+	// peer forwarded.
+	ClientIP string
+	// Trusted reports whether the peer is a trusted proxy.
+	Trusted bool
+	// Scheme is the scheme the client used (http or https).
+	Scheme string
+	// Upstream is the address of the upstream server that served it.
+	Upstream string
+	// UpstreamTime is the time until the upstream's response headers.
+	UpstreamTime time.Duration
+	// Status overrides the logged status, e.g. 499 when the client left.
+	Status int
+	// BodyError is set when reading the client's request body failed.
+	BodyError error
+}
+
+type ctxKey struct{}
+
+// With returns ctx carrying info.
+func With(ctx context.Context, info *Info) context.Context {
+	return context.WithValue(ctx, ctxKey{}, info)
+}
+
+// From returns the Info in ctx, or a throw-away one when there is none, so
+// callers never need a nil check.
+func From(ctx context.Context) *Info {
+	if info, ok := ctx.Value(ctxKey{}).(*Info); ok {
+		return info
+	}
+	return &Info{}
+}
+
+// NewID returns a random 128-bit request ID in hex.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidID reports whether a peer-sent request ID is safe to keep: 1 to 128
+// characters of letters, digits, '-', '_', '.', ':' or '='.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,144 @@
+// Package server runs Gatehouse: it opens the listeners a config names,
+// serves each with the current handler graph, and reloads by building a new
+// graph off to the side and swapping it in. Listeners still wanted stay open
+// across a reload, requests in flight finish on the graph they started on,
+// and a config that fails to load or build leaves the running one in place.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/site"
+)
+
+// Instance is a running set of listeners and the graph serving them.
+type Instance struct {
+	log       *slog.Logger
+	mu        sync.Mutex // serializes Apply and Shutdown
+	listeners map[string]*listener
+	graph     *site.Graph
+	timeout   time.Duration
+	retiring  sync.WaitGroup
+}
+
+// NewInstance returns an instance with no listeners.
+func NewInstance(log *slog.Logger) *Instance {
+	return &Instance{log: log, listeners: map[string]*listener{}}
+}
+
+// Apply builds cfg's graph and makes it current: new listeners open, kept
+// ones switch handler, removed ones drain and close. On any error nothing
+// changes.
+func (in *Instance) Apply(cfg *config.Config) error {
+	g, err := site.Build(cfg, in.log)
+	if err != nil {
+		return fmt.Errorf("build config: %w", err)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+
+	opened := map[string]*listener{}
+	for addr := range g.Handlers {
+		if _, ok := in.listeners[addr]; ok {
+			continue
+		}
+		l, err := openListener(addr, in.log)
+		if err != nil {
+			for _, o := range opened {
+				_ = o.ln.Close()
+			}
+			g.Close()
+			return err
+		}
+		opened[addr] = l
+	}
+	for addr, l := range opened {
+		in.listeners[addr] = l
+	}
+	for addr, l := range in.listeners {
+		if h, ok := g.Handlers[addr]; ok {
+			l.handler.Store(&h)
+		}
+	}
+	for addr, l := range opened {
+		in.log.Info("listening", "addr", l.ln.Addr().String(), "scheme", g.Schemes[addr])
+		go l.serve(in.log)
+	}
+	timeout := cfg.ShutdownTimeout.Std()
+	for addr, l := range in.listeners {
+		if _, ok := g.Handlers[addr]; !ok {
+			delete(in.listeners, addr)
+			in.log.Info("closing listener no longer configured", "addr", addr)
+			in.retiring.Add(1)
+			go func() {
+				defer in.retiring.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				l.shutdown(ctx)
+			}()
+		}
+	}
+	old := in.graph
+	in.graph, in.timeout = g, timeout
+	if old != nil {
+		in.retiring.Add(1)
+		go func() {
+			defer in.retiring.Done()
+			old.Drain(timeout)
+			old.Close()
+		}()
+	}
+	return nil
+}
+
+// Addrs returns the bound address of every listener, keyed by the
+// configured address (useful when a config asks for port 0).
+func (in *Instance) Addrs() map[string]string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make(map[string]string, len(in.listeners))
+	for addr, l := range in.listeners {
+		out[addr] = l.ln.Addr().String()
+	}
+	return out
+}
+
+// Shutdown stops accepting, waits for requests in flight (bounded by the
+// config's shutdown_timeout), then closes everything.
+func (in *Instance) Shutdown() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), in.timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range in.listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	in.listeners = map[string]*listener{}
+	in.retiring.Wait()
+	if in.graph != nil {
+		in.graph.Close()
+		in.graph = nil
+	}
+}
+
+// Handler returns the handler currently serving addr (for tests).
+func (in *Instance) Handler(addr string) http.Handler {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if l, ok := in.listeners[addr]; ok {
+		return *l.handler.Load()
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// Options configure Run.
+type Options struct {
+	// Load reads the config; it is called at start and on every reload.
+	Load func() (*config.Config, error)
+	// Stderr receives the error log.
+	Stderr io.Writer
+}
+
+// Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP
+// and on POST /reload to the admin address.
+func Run(ctx context.Context, opt Options) error {
+	cfg, err := opt.Load()
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, level, opt.Stderr)
+	in := NewInstance(log)
+	if err := in.Apply(cfg); err != nil {
+		return err
+	}
+	r := &reloader{in: in, load: opt.Load, log: log, level: level}
+	if cfg.PIDFile != "" {
+		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			in.Shutdown()
+			return fmt.Errorf("write pid file: %w", err)
+		}
+		defer os.Remove(cfg.PIDFile)
+	}
+	admin, err := startAdmin(cfg.Admin, r, log)
+	if err != nil {
+		in.Shutdown()
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	log.Info("gatehouse started", "config", cfg.File, "pid", os.Getpid())
+	for {
+		select {
+		case <-ctx.Done():
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = r.reload()
+				continue
+			}
+			log.Info("stopping: draining requests in flight", "signal", sig.String())
+		}
+		break
+	}
+	if admin != nil {
+		_ = admin.Close()
+	}
+	in.Shutdown()
+	log.Info("gatehouse stopped")
+	return nil
+}
+
+// reloader loads and applies a new config, one reload at a time.
+type reloader struct {
+	mu    sync.Mutex
+	in    *Instance
+	load  func() (*config.Config, error)
+	log   *slog.Logger
+	level *slog.LevelVar
+}
+
+// reload applies the config as it now stands; on failure the running config
+// stays and the problems are logged and returned.
+func (r *reloader) reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg, err := r.load()
+	if err == nil {
+		err = r.in.Apply(cfg)
+	}
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				r.log.Error("reload: config problem", "problem", p.String())
+			}
+		}
+		r.log.Error("reload failed; the running config stays in place", "error", err)
+		return err
+	}
+	r.level.Set(parseLevel(cfg.Log.Level))
+	r.log.Info("config reloaded", "config", cfg.File)
+	return nil
+}
+
+func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	level.Set(parseLevel(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s))
+	return l
+}
+
+// startAdmin serves the admin API: POST /reload and GET /health. When the
+// address was left at its default and is taken (another instance), the admin
+// API is skipped with a warning.
+func startAdmin(addr string, r *reloader, log *slog.Logger) (*http.Server, error) {
+	defaulted := addr == ""
+	if defaulted {
+		addr = config.DefaultAdmin
+	}
+	if addr == "off" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if defaulted {
+			log.Warn("admin API not started (set admin: to another address, or off)", "addr", addr, "error", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, _ *http.Request) {
+		if err := r.reload(); err != nil {
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		_, _ = io.WriteString(w, "config reloaded\n")
+	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("admin API listening", "addr", ln.Addr().String())
+	return srv, nil
+}

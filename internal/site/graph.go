@@ -1,0 +1,178 @@
+// Package site builds the complete handler graph of one config: for every
+// listener address a handler that checks request framing, picks the site by
+// Host and the route by path, runs the route's phases and logs the request.
+// A Graph is immutable once built; a reload builds a new one and swaps it in.
+package site
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/accesslog"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/proxy"
+	"github.com/gatehouse/gatehouse/internal/redirect"
+	"github.com/gatehouse/gatehouse/internal/reqinfo"
+	"github.com/gatehouse/gatehouse/internal/respond"
+	"github.com/gatehouse/gatehouse/internal/route"
+	"github.com/gatehouse/gatehouse/internal/static"
+)
+
+// Graph is the handler graph of one config.
+type Graph struct {
+	// Handlers maps each listen address to its handler.
+	Handlers map[string]http.Handler
+	// Schemes maps each listen address to its scheme.
+	Schemes map[string]string
+
+	inflight atomic.Int64
+	closers  []io.Closer
+}
+
+// site is one virtual host's compiled routes.
+type site struct {
+	routes *route.Table[http.Handler]
+}
+
+// Build compiles cfg into a Graph. Nothing is listened on here.
+func Build(cfg *config.Config, log *slog.Logger) (*Graph, error) {
+	g := &Graph{Handlers: map[string]http.Handler{}, Schemes: map[string]string{}}
+	var prefixes []netip.Prefix
+	for _, s := range cfg.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		prefixes = append(prefixes, p)
+	}
+	access, err := accesslog.New(cfg.AccessLog)
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, access)
+	trust := reqinfo.NewTrust(prefixes)
+	listeners := map[string]*listenerHandler{}
+	for i := range cfg.Sites {
+		sc := &cfg.Sites[i]
+		s, err := g.buildSite(cfg, sc, log)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("sites[%d]: %w", i, err)
+		}
+		for _, l := range sc.Listen {
+			addr, err := config.ParseListen(l)
+			if err != nil {
+				g.Close()
+				return nil, err
+			}
+			lh := listeners[addr.Addr]
+			if lh == nil {
+				lh = &listenerHandler{graph: g, hosts: route.NewHosts[*site](), trust: trust,
+					access: access, log: log, scheme: addr.Scheme, server: []string{"gatehouse"}}
+				listeners[addr.Addr] = lh
+				g.Handlers[addr.Addr] = lh
+				g.Schemes[addr.Addr] = addr.Scheme
+			}
+			if err := lh.addSite(sc.Hosts, s); err != nil {
+				g.Close()
+				return nil, fmt.Errorf("sites[%d]: %w", i, err)
+			}
+		}
+	}
+	return g, nil
+}
+
+func (l *listenerHandler) addSite(hosts []string, s *site) error {
+	if len(hosts) == 0 {
+		return l.hosts.SetDefault(s)
+	}
+	for _, h := range hosts {
+		if err := l.hosts.Add(h, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger) (*site, error) {
+	s := &site{routes: route.NewTable[http.Handler]()}
+	for i := range sc.Routes {
+		rc := &sc.Routes[i]
+		p, err := route.ParsePattern(rc.Path)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		h, err := g.buildHandler(cfg, rc, log)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		if err := s.routes.Add(p, phases(rc, h)); err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+	}
+	return s, nil
+}
+
+// buildHandler returns the handler that ends a route's chain.
+func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, error) {
+	switch {
+	case rc.Proxy != nil:
+		p, err := proxy.New(*rc.Proxy, servers(cfg, rc.Proxy.To), log)
+		if err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, p)
+		return p, nil
+	case rc.Respond != nil:
+		return respond.New(*rc.Respond), nil
+	case rc.Redirect != nil:
+		return redirect.New(*rc.Redirect), nil
+	case rc.Static != nil:
+		st, err := static.New(*rc.Static)
+		if err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, st)
+		return st, nil
+	}
+	return nil, errors.New("route has no handler")
+}
+
+// servers resolves a proxy target: a pool name or a list of URLs.
+func servers(cfg *config.Config, to config.Targets) []config.ServerEntry {
+	if len(to) == 1 {
+		if pool, ok := cfg.Upstreams[to[0]]; ok {
+			return pool.Servers
+		}
+	}
+	out := make([]config.ServerEntry, len(to))
+	for i, u := range to {
+		out[i] = config.ServerEntry{URL: u, Weight: 1}
+	}
+	return out
+}
+
+// InFlight reports how many requests this graph is serving.
+func (g *Graph) InFlight() int64 { return g.inflight.Load() }
+
+// Drain waits until the graph serves no request or timeout passes.
+func (g *Graph) Drain(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for g.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Close releases what the graph holds: idle upstream connections, static
+// roots, access log files. Call it after Drain.
+func (g *Graph) Close() {
+	for _, c := range g.closers {
+		_ = c.Close()
+	}
+}

@@ -1,0 +1,110 @@
+package site
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/accesslog"
+	"github.com/gatehouse/gatehouse/internal/errpage"
+	"github.com/gatehouse/gatehouse/internal/framing"
+	"github.com/gatehouse/gatehouse/internal/reqinfo"
+	"github.com/gatehouse/gatehouse/internal/route"
+)
+
+// listenerHandler serves every request arriving on one listen address.
+type listenerHandler struct {
+	graph  *Graph
+	hosts  *route.Hosts[*site]
+	trust  *reqinfo.Trust
+	access *accesslog.Logger
+	log    *slog.Logger
+	scheme string
+	server []string // the Server header value
+}
+
+func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.graph.inflight.Add(1)
+	defer l.graph.inflight.Add(-1)
+	info := &reqinfo.Info{Start: time.Now(), Scheme: l.scheme}
+	l.identify(r, info)
+	rw := &responseWriter{ResponseWriter: w, server: l.server, upgrade: r.Header.Get("Upgrade") != ""}
+	r = r.WithContext(reqinfo.With(r.Context(), info))
+	defer l.finish(rw, r, info)
+
+	if c := framing.ConnFrom(r.Context()); c != nil && r.ProtoMajor == 1 {
+		if v := c.Check(r.Method, r.RequestURI); v != framing.OK {
+			l.log.Info("refused request with unsafe framing", "reason", string(v), "client", info.ClientIP, "request_id", info.ID)
+			rw.Header().Set("Connection", "close")
+			errpage.Write(rw, http.StatusBadRequest)
+			return
+		}
+	}
+	if r.Method == http.MethodConnect {
+		errpage.Write(rw, http.StatusMethodNotAllowed)
+		return
+	}
+	s, ok := l.hosts.Match(r.Host)
+	if !ok {
+		errpage.Write(rw, http.StatusNotFound)
+		return
+	}
+	h, _, ok := s.routes.Match(route.CleanPath(r.URL.Path))
+	if !ok {
+		errpage.Write(rw, http.StatusNotFound)
+		return
+	}
+	h.ServeHTTP(rw, r)
+}
+
+// identify fills in the request ID and the real client address.
+func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		info.Peer, info.ClientIP, info.ID = r.RemoteAddr, r.RemoteAddr, reqinfo.NewID()
+		return
+	}
+	client, trusted := l.trust.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"])
+	info.Peer, info.ClientIP, info.Trusted = peer.Addr().Unmap().String(), client.String(), trusted
+	if id := r.Header.Get("X-Request-Id"); trusted && reqinfo.ValidID(id) {
+		info.ID = id
+	} else {
+		info.ID = reqinfo.NewID()
+	}
+}
+
+// finish logs the request and turns a handler panic into a 500 (or an
+// aborted connection when the response had started).
+func (l *listenerHandler) finish(rw *responseWriter, r *http.Request, info *reqinfo.Info) {
+	p := recover()
+	if p != nil && p != http.ErrAbortHandler {
+		l.log.Error("handler panic", "panic", fmt.Sprint(p), "request_id", info.ID, "stack", string(debug.Stack()))
+		if rw.status == 0 {
+			errpage.Write(rw, http.StatusInternalServerError)
+			p = nil
+		} else {
+			p = http.ErrAbortHandler
+		}
+	}
+	status := rw.status
+	switch {
+	case info.Status != 0:
+		status = info.Status
+	case p != nil:
+		status = 499 // the response was cut off mid-body
+	case status == 0:
+		status = http.StatusOK
+	}
+	l.access.Log(&accesslog.Record{
+		Time: info.Start, Remote: info.ClientIP, Method: r.Method, Host: r.Host, URI: r.RequestURI,
+		Proto: r.Proto, Status: status, Bytes: rw.bytes, Duration: time.Since(info.Start),
+		Upstream: info.Upstream, UpstreamTime: info.UpstreamTime, RequestID: info.ID,
+		UserAgent: r.UserAgent(), Referer: r.Referer(),
+	})
+	if p != nil {
+		panic(p)
+	}
+}
