@@ -1,0 +1,57 @@
+"""A WSGI app for Gatehouse's end-to-end tests, served by real Gunicorn.
+
+Endpoints:
+  /echo           returns the request body as it arrived
+  /headers        returns the request's CGI environment (HTTP_*, method, path) as JSON
+  /bytes?n=N      returns N bytes of a fixed pattern (byte i is i % 251)
+  /slow?s=S       sleeps S seconds, then answers "slept"
+  /sse?n=N        streams N server-sent events, 0.2 s apart
+  anything else   "hello from the app PATH", with headers that reveal software
+"""
+import json
+import time
+from urllib.parse import parse_qs
+
+PATTERN = bytes(range(251))
+
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    qs = parse_qs(environ.get("QUERY_STRING", ""))
+    if path == "/echo":
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/headers":
+        env = {k: v for k, v in environ.items() if isinstance(v, str)}
+        body = json.dumps(env).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/bytes":
+        n = int(qs.get("n", ["0"])[0])
+        body = (PATTERN * (n // len(PATTERN) + 1))[:n]
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(n))])
+        return [body]
+    if path == "/slow":
+        time.sleep(float(qs.get("s", ["1"])[0]))
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+        return [b"slept"]
+    if path == "/sse":
+        n = int(qs.get("n", ["3"])[0])
+        start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+
+        def events():
+            for i in range(n):
+                yield ("data: event %d\n\n" % i).encode()
+                time.sleep(0.2)
+        return events()
+    body = ("hello from the app %s\n" % path).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body))),
+                              ("X-Powered-By", "PHP/8.1.2"),
+                              ("X-AspNet-Version", "4.0.30319"),
+                              ("X-App", "test-app")])
+    return [body]
