@@ -11,7 +11,7 @@ import (
 
 // Write sends a generated error response with the given status.
 func Write(w http.ResponseWriter, status int) {
-	body := page(status)
+	body := Page(status)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -21,8 +21,8 @@ func Write(w http.ResponseWriter, status int) {
 	_, _ = w.Write(body)
 }
 
-// page renders the HTML for status.
-func page(status int) []byte {
+// Page renders the HTML for status.
+func Page(status int) []byte {
 	text := StatusText(status)
 	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n<body><h1>%d %s</h1></body></html>\n", status, text, status, text)
 }

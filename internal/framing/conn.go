@@ -77,3 +77,6 @@ func (l Listener) Accept() (net.Conn, error) {
 	}
 	return NewConn(c, l.MaxHead), nil
 }
+
+// NetConn returns the wrapped connection.
+func (c *Conn) NetConn() net.Conn { return c.Conn }

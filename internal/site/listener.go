@@ -38,8 +38,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := framing.ConnFrom(r.Context()); c != nil && r.ProtoMajor == 1 {
 		if v := c.Check(r.Method, r.RequestURI); v != framing.OK {
 			l.log.Info("refused request with unsafe framing", "reason", string(v), "client", info.ClientIP, "request_id", info.ID)
-			rw.Header().Set("Connection", "close")
-			errpage.Write(rw, http.StatusBadRequest)
+			refuseAndClose(rw)
 			return
 		}
 	}
