@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, dir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func TestValidateReportsEveryProblemWithPosition(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(path, []byte(`admin: "off"
+upstream:
+  app: {servers: ["http://127.0.0.1:8000"]}
+sites:
+  - listen: [":8080", "ftp://:21"]
+    routes:
+      - path: "~ ^/(unclosed"
+        proxy: {to: ap}
+      - path: nope
+        redirect: {to: /y, status: 200}
+`), 0o644)
+	out, code := runCLI(t, dir, "validate", "-c", path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{
+		path + `:2:1: upstream: unknown key "upstream" (did you mean "upstreams"?)`,
+		path + `:5:23: sites[0].listen[1]: unknown scheme "ftp"`,
+		path + `:7:9: sites[0].routes[0].path: invalid regex`,
+		path + `:8:17: sites[0].routes[0].proxy.to: no upstream pool named "ap"`,
+		path + `:9:9: sites[0].routes[1].path: path "nope" must start with /`,
+		path + `:10:28: sites[0].routes[1].redirect.status: redirect status must be`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	good := filepath.Join(dir, "good.yaml")
+	_ = os.WriteFile(good, []byte("sites:\n  - listen: [\":8080\"]\n    routes:\n      - path: /\n        respond: {body: hi}\n"), 0o644)
+	if out, code := runCLI(t, dir, "validate", "-c", good); code != 0 {
+		t.Errorf("valid config: exit %d: %s", code, out)
+	}
+	if out, code := runCLI(t, dir, "validate", "-c", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(out, "missing.yaml") {
+		t.Errorf("missing file: exit %d: %s", code, out)
+	}
+}
+
+func TestQuickstartServesOutOfTheBox(t *testing.T) {
+	// `gatehouse run` in a directory without gatehouse.yaml (the test's
+	// working directory, e2e/, has none) serves the built-in quickstart, as
+	// the README's first command does.
+	dir := t.TempDir()
+	startProcess(t, "", []string{"run"}, "127.0.0.1:8080", "127.0.0.1:8081")
+	res, body := get(t, "http://127.0.0.1:8080/", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), "Gatehouse is running") {
+		t.Errorf("welcome page: %d %q", res.StatusCode, body)
+	}
+	res, body = get(t, "http://127.0.0.1:8080/demo/hello", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), "demo upstream") {
+		t.Errorf("demo upstream through the proxy: %d %q", res.StatusCode, body)
+	}
+	if out, code := runCLI(t, dir, "reload"); code != 0 || !strings.Contains(out, "config reloaded") {
+		t.Errorf("gatehouse reload against the quickstart: exit %d: %s", code, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, code := runCLI(t, t.TempDir(), "version")
+	if code != 0 || !strings.HasPrefix(out, "gatehouse ") {
+		t.Errorf("version: exit %d: %q", code, out)
+	}
+}
