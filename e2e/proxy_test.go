@@ -114,7 +114,10 @@ sites:
         respond: {body: "prefix B"}
 `, addr, up), addr)
 
-	cases := []struct{ host, path, want string; status int }{
+	cases := []struct {
+		host, path, want string
+		status           int
+	}{
 		{"a.test", "/anything", "site A", 200},
 		{"A.TEST:80", "/", "site A", 200},
 		{"b.test", "/hello", "hello from the app /hello\n", 200},

@@ -73,12 +73,29 @@ func (l *loader) decode(data []byte) (*Config, bool) {
 		l.report(l.body, nil, "the config must be a mapping of keys (admin, upstreams, sites, ...)")
 		return cfg, false
 	}
+	if tags := ast.Filter(ast.TagType, l.body); len(tags) > 0 {
+		for _, tag := range tags {
+			l.report(tag, locate(l.body, tag.GetToken(), nil), "YAML tags (!...) are not used in Gatehouse configs")
+		}
+		return cfg, false
+	}
 	findUnknownKeys(l.body, reflect.TypeOf(Config{}), nil, l.report)
-	if err := yaml.NodeToValue(l.body, cfg); err != nil {
+	if err := decodeNode(l.body, cfg); err != nil {
 		l.reportErr(err)
 		return cfg, false
 	}
 	return cfg, true
+}
+
+// decodeNode runs the YAML decoder, turning a panic inside it (seen on some
+// malformed documents) into an error.
+func decodeNode(node ast.Node, cfg *Config) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &nodeError{node, fmt.Sprintf("the document has a structure Gatehouse cannot read (%v)", p)}
+		}
+	}()
+	return yaml.NodeToValue(node, cfg)
 }
 
 // report records a problem at node's position.

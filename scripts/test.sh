@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the peers, checks formatting,
+# vet and staticcheck, runs unit and end-to-end tests against real Gunicorn,
+# then gives every fuzz target a short run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-peers.sh
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+staticcheck ./...
+
+echo "== tests"
+go test -count=1 ./...
+
+echo "== fuzz (short runs; FUZZTIME=${FUZZTIME:=10s})"
+for target in \
+	internal/config:FuzzParse \
+	internal/route:FuzzCleanPath \
+	internal/route:FuzzMatch \
+	internal/framing:FuzzScanner; do
+	pkg=${target%%:*} name=${target##*:}
+	go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" >/dev/null
+	echo "ok   $pkg $name"
+done
+echo "all checks passed"
