@@ -86,3 +86,36 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: exit %d: %q", code, out)
 	}
 }
+
+// TestDocsExamplesAreValid runs `gatehouse validate` on every complete
+// config (a YAML block with sites:) in the README and docs/, so the
+// documentation stays true.
+func TestDocsExamplesAreValid(t *testing.T) {
+	files, _ := filepath.Glob("../docs/*.md")
+	files = append(files, "../README.md")
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := strings.Split(string(data), "```yaml\n")
+		for i, b := range blocks[1:] {
+			block, _, _ := strings.Cut(b, "```")
+			if !strings.Contains(block, "sites:") {
+				continue
+			}
+			dir := t.TempDir()
+			_ = os.MkdirAll(filepath.Join(dir, "public"), 0o755)
+			path := filepath.Join(dir, "gatehouse.yaml")
+			_ = os.WriteFile(path, []byte(strings.ReplaceAll(block, "/srv/app", dir)), 0o644)
+			if out, code := runCLI(t, dir, "validate", "-c", path); code != 0 {
+				t.Errorf("%s, yaml block %d does not validate:\n%s\n%s", f, i+1, out, block)
+			}
+			n++
+		}
+	}
+	if n < 3 {
+		t.Errorf("found only %d example configs in the docs", n)
+	}
+}

@@ -29,6 +29,7 @@ func refuseAndClose(w *responseWriter) {
 	body := errpage.Page(http.StatusBadRequest)
 	_, _ = buf.WriteString("HTTP/1.1 400 Bad Request\r\nContent-Type: text/html; charset=utf-8\r\nConnection: close\r\nCache-Control: no-store\r\nServer: ")
 	_, _ = buf.WriteString(w.server[0])
+	_, _ = buf.WriteString("\r\nDate: " + time.Now().UTC().Format(http.TimeFormat))
 	_, _ = buf.WriteString("\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
 	_, _ = buf.Write(body)
 	_ = buf.Flush()
