@@ -178,3 +178,20 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
 }
+
+func TestReloadThroughPidFile(t *testing.T) {
+	addr := freeAddr(t)
+	pid := t.TempDir() + "/gatehouse.pid"
+	cfg := func(body string) string {
+		return fmt.Sprintf("admin: \"off\"\npid_file: %s\nsites:\n  - listen: [\"%s\"]\n    routes:\n      - path: /\n        respond: {body: %q}\n", pid, addr, body)
+	}
+	g := startGatehouse(t, cfg("one"), addr)
+	g.writeConfig(cfg("two"))
+	if out, code := g.reload(); code != 0 || !strings.Contains(out, "reload signal sent") {
+		t.Fatalf("reload via pid file: exit %d: %s", code, out)
+	}
+	g.waitLog("config reloaded")
+	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "two" {
+		t.Errorf("after reload: %q", body)
+	}
+}

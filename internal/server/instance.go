@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -97,18 +96,6 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// Addrs returns the bound address of every listener, keyed by the
-// configured address (useful when a config asks for port 0).
-func (in *Instance) Addrs() map[string]string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	out := make(map[string]string, len(in.listeners))
-	for addr, l := range in.listeners {
-		out[addr] = l.ln.Addr().String()
-	}
-	return out
-}
-
 // Shutdown stops accepting, waits for requests in flight (bounded by the
 // config's shutdown_timeout), then closes everything.
 func (in *Instance) Shutdown() {
@@ -131,14 +118,4 @@ func (in *Instance) Shutdown() {
 		in.graph.Close()
 		in.graph = nil
 	}
-}
-
-// Handler returns the handler currently serving addr (for tests).
-func (in *Instance) Handler(addr string) http.Handler {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if l, ok := in.listeners[addr]; ok {
-		return *l.handler.Load()
-	}
-	return nil
 }

@@ -154,8 +154,21 @@ func startAdmin(addr string, r *reloader, log *slog.Logger) (*http.Server, error
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: sameOriginOnly(mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("admin API listening", "addr", ln.Addr().String())
 	return srv, nil
+}
+
+// sameOriginOnly refuses requests that a web browser made on behalf of a
+// page (they carry Origin or Sec-Fetch-Site), so that no site a user visits
+// can drive the admin API on their machine.
+func sameOriginOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
+			http.Error(w, "the admin API does not accept browser requests", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

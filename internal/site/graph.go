@@ -158,9 +158,6 @@ func servers(cfg *config.Config, to config.Targets) []config.ServerEntry {
 	return out
 }
 
-// InFlight reports how many requests this graph is serving.
-func (g *Graph) InFlight() int64 { return g.inflight.Load() }
-
 // Drain waits until the graph serves no request or timeout passes.
 func (g *Graph) Drain(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)

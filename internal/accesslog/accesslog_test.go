@@ -1,0 +1,33 @@
+package accesslog
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestJSONLineIsValidJSONWhateverTheInput(t *testing.T) {
+	r := &Record{Time: time.Unix(0, 0), Remote: "127.0.0.1", Method: "GET", Host: "x\"y", URI: "/a\nb\x00\xff\u00e9",
+		Proto: "HTTP/1.1", Status: 200, Bytes: 5, Duration: 1500 * time.Microsecond, Upstream: "10.0.0.1:80",
+		RequestID: "id", UserAgent: "ua\\\"", Referer: "\x7f"}
+	line := appendJSON(nil, r)
+	var got map[string]any
+	if err := json.Unmarshal(line, &got); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	if got["uri"] != "/a\nb\x00\ufffd\u00e9" || got["host"] != "x\"y" || got["duration_ms"] != 1.5 || got["upstream"] != "10.0.0.1:80" {
+		t.Errorf("decoded %v", got)
+	}
+}
+
+func TestCombinedLineCannotBeForged(t *testing.T) {
+	r := &Record{Time: time.Unix(0, 0).UTC(), Remote: "1.2.3.4", Method: "GET", URI: "/x\" 200 1 \"\n", Proto: "HTTP/1.1", Status: 404}
+	line := string(appendCombined(nil, r))
+	if strings.Count(line, "\n") != 1 || strings.Count(line, `"`) != 6 {
+		t.Errorf("forged fields survive: %q", line)
+	}
+	if !strings.HasPrefix(line, `1.2.3.4 - - [01/Jan/1970:00:00:00 +0000] "GET /x\x22 200 1 \x22\x0a HTTP/1.1" 404 0 "-" "-"`) {
+		t.Errorf("line: %q", line)
+	}
+}
