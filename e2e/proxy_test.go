@@ -150,23 +150,13 @@ func TestForwardedHeadersComeFromTheConnection(t *testing.T) {
 	t.Run("untrusted client", func(t *testing.T) {
 		addr := freeAddr(t)
 		startGatehouse(t, proxyConfig(addr, up, ""), addr)
-		_, body := get(t, "http://"+addr+"/headers", forged)
-		env := map[string]string{}
-		if err := json.Unmarshal(body, &env); err != nil {
-			t.Fatalf("%v: %s", err, body)
-		}
-		want := map[string]string{
+		env := upstreamEnv(t, "http://"+addr+"/headers", forged, map[string]string{
 			"HTTP_X_FORWARDED_FOR":   "127.0.0.1",
 			"HTTP_X_FORWARDED_PROTO": "http",
 			"HTTP_X_FORWARDED_HOST":  "site.test",
 			"HTTP_X_REAL_IP":         "127.0.0.1",
 			"HTTP_HOST":              "site.test",
-		}
-		for k, v := range want {
-			if env[k] != v {
-				t.Errorf("%s = %q, want %q", k, env[k], v)
-			}
-		}
+		})
 		if _, ok := env["HTTP_FORWARDED"]; ok {
 			t.Errorf("Forwarded from an untrusted client was passed upstream")
 		}
@@ -177,22 +167,31 @@ func TestForwardedHeadersComeFromTheConnection(t *testing.T) {
 	t.Run("trusted proxy peer", func(t *testing.T) {
 		addr := freeAddr(t)
 		startGatehouse(t, proxyConfig(addr, up, "trusted_proxies: [127.0.0.0/8]"), addr)
-		_, body := get(t, "http://"+addr+"/headers", forged)
-		env := map[string]string{}
-		_ = json.Unmarshal(body, &env)
-		want := map[string]string{
+		upstreamEnv(t, "http://"+addr+"/headers", forged, map[string]string{
 			"HTTP_X_FORWARDED_FOR":   "6.6.6.6, 127.0.0.1",
 			"HTTP_X_FORWARDED_PROTO": "https",
 			"HTTP_X_FORWARDED_HOST":  "evil.test",
 			"HTTP_X_REAL_IP":         "6.6.6.6",
 			"HTTP_X_REQUEST_ID":      "forged-id",
-		}
-		for k, v := range want {
-			if env[k] != v {
-				t.Errorf("%s = %q, want %q", k, env[k], v)
-			}
-		}
+		})
 	})
+}
+
+// upstreamEnv requests the app's /headers page and checks the CGI
+// environment the upstream saw against want; it returns the whole of it.
+func upstreamEnv(t *testing.T, url string, hdr, want map[string]string) map[string]string {
+	t.Helper()
+	_, body := get(t, url, hdr)
+	env := map[string]string{}
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	return env
 }
 
 func TestNoVersionLeaks(t *testing.T) {
