@@ -21,6 +21,12 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// AccessLog configures the access log.
 	AccessLog AccessLog `yaml:"access_log"`
+	// Client holds the limits and timeouts that protect against slow or
+	// hostile clients.
+	Client Client `yaml:"client"`
+	// Buffering configures where and how much request and response bodies
+	// are buffered.
+	Buffering Buffering `yaml:"buffering"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -48,6 +54,54 @@ type AccessLog struct {
 	Output string `yaml:"output"`
 }
 
+// Client holds the limits and timeouts applied to client connections.
+type Client struct {
+	// HeaderTimeout bounds receiving a request's headers (default 10s).
+	HeaderTimeout Duration `yaml:"header_timeout"`
+	// IdleTimeout bounds an idle keep-alive connection (default 75s).
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxHeaderSize bounds the request line and headers (default 32KB; 431).
+	MaxHeaderSize Size `yaml:"max_header_size"`
+	// MaxHeaders bounds the number of header fields (default 100; 431).
+	MaxHeaders int `yaml:"max_headers"`
+	// MaxURILength bounds the request target (default 8KB; 414).
+	MaxURILength Size `yaml:"max_uri_length"`
+	// MaxBodySize is the default request body limit (default 1GB; 413).
+	MaxBodySize Size `yaml:"max_body_size"`
+	// MinUploadRate is the slowest a request body may arrive, in bytes per
+	// second, once RateGrace has passed (default 500; 408).
+	MinUploadRate Size `yaml:"min_upload_rate"`
+	// MinDownloadRate is the slowest a client may read a response, in bytes
+	// per second, once RateGrace has passed (default 500).
+	MinDownloadRate Size `yaml:"min_download_rate"`
+	// RateGrace is how long a body may take before the minimum rates apply
+	// (default 20s).
+	RateGrace Duration `yaml:"rate_grace"`
+}
+
+// Buffering configures body buffering.
+type Buffering struct {
+	// Memory is how much of one body is kept in memory before the rest
+	// spills to a spool file (default 256KB).
+	Memory Size `yaml:"memory"`
+	// SpoolDir holds spool files; they are unlinked as soon as they are
+	// created (default: the system temp dir).
+	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMax bounds the total size of all spool files (default 4GB).
+	// Beyond it, uploads get 503 and responses stream unbuffered.
+	SpoolMax Size `yaml:"spool_max"`
+}
+
+// BufferSwitch turns request or response buffering off for a site or route.
+type BufferSwitch struct {
+	// Request buffers the whole request body before the upstream is
+	// contacted (default true).
+	Request *bool `yaml:"request"`
+	// Response reads the upstream's response as fast as it comes and feeds
+	// the client from the buffer (default true).
+	Response *bool `yaml:"response"`
+}
+
 // Upstream is a named pool of upstream servers.
 type Upstream struct {
 	Servers []ServerEntry `yaml:"servers"`
@@ -72,6 +126,10 @@ type Site struct {
 	// Routes are matched by path: exact, then regex in file order, then the
 	// longest prefix.
 	Routes []Route `yaml:"routes"`
+	// MaxBodySize overrides client.max_body_size for the site's routes.
+	MaxBodySize Size `yaml:"max_body_size"`
+	// Buffer sets the buffering defaults of the site's routes.
+	Buffer BufferSwitch `yaml:"buffer"`
 }
 
 // Route is a path matcher plus exactly one handler.
@@ -82,6 +140,10 @@ type Route struct {
 	Respond  *Respond  `yaml:"respond"`
 	Redirect *Redirect `yaml:"redirect"`
 	Static   *Static   `yaml:"static"`
+	// MaxBodySize overrides the site's request body limit.
+	MaxBodySize Size `yaml:"max_body_size"`
+	// Buffer overrides the site's buffering switches.
+	Buffer BufferSwitch `yaml:"buffer"`
 }
 
 // Proxy forwards requests to upstream servers.
@@ -98,6 +160,9 @@ type Proxy struct {
 	// ResponseTimeout bounds the wait for the upstream's response headers
 	// (default 60s); exceeding it gives 504.
 	ResponseTimeout Duration `yaml:"response_timeout"`
+	// IdleTimeout bounds how long the upstream may fall silent while
+	// sending its response body (default 60s).
+	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 
 // Respond answers with a fixed response.

@@ -21,9 +21,46 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultConnectTimeout  = 5 * time.Second
 	DefaultResponseTimeout = 60 * time.Second
+	DefaultIdleTimeout     = 60 * time.Second
+
+	DefaultClientHeaderTimeout = 10 * time.Second
+	DefaultClientIdleTimeout   = 75 * time.Second
+	DefaultMaxHeaderSize       = 32 << 10
+	DefaultMaxHeaders          = 100
+	DefaultMaxURILength        = 8 << 10
+	DefaultMaxBodySize         = 1 << 30
+	DefaultMinRate             = 500
+	DefaultRateGrace           = 20 * time.Second
+	DefaultBufferMemory        = 256 << 10
+	DefaultSpoolMax            = 4 << 30
 )
 
+// setDefault replaces a zero value with def.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
 func applyDefaults(c *Config) {
+	cl := &c.Client
+	setDefault(&cl.HeaderTimeout, Duration(DefaultClientHeaderTimeout))
+	setDefault(&cl.IdleTimeout, Duration(DefaultClientIdleTimeout))
+	setDefault(&cl.MaxHeaderSize, DefaultMaxHeaderSize)
+	setDefault(&cl.MaxHeaders, DefaultMaxHeaders)
+	setDefault(&cl.MaxURILength, DefaultMaxURILength)
+	setDefault(&cl.MaxBodySize, DefaultMaxBodySize)
+	setDefault(&cl.MinUploadRate, DefaultMinRate)
+	setDefault(&cl.MinDownloadRate, DefaultMinRate)
+	setDefault(&cl.RateGrace, Duration(DefaultRateGrace))
+	setDefault(&c.Buffering.Memory, DefaultBufferMemory)
+	setDefault(&c.Buffering.SpoolMax, DefaultSpoolMax)
+	if c.Buffering.SpoolDir == "" {
+		c.Buffering.SpoolDir = os.TempDir()
+	} else if !filepath.IsAbs(c.Buffering.SpoolDir) {
+		c.Buffering.SpoolDir = filepath.Join(c.Dir, c.Buffering.SpoolDir)
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
@@ -51,15 +88,17 @@ func applyDefaults(c *Config) {
 		c.Upstreams[name] = u
 	}
 	for si := range c.Sites {
-		for ri := range c.Sites[si].Routes {
-			r := &c.Sites[si].Routes[ri]
+		site := &c.Sites[si]
+		setDefault(&site.MaxBodySize, cl.MaxBodySize)
+		site.Buffer = site.Buffer.over(BufferSwitch{Request: ptr(true), Response: ptr(true)})
+		for ri := range site.Routes {
+			r := &site.Routes[ri]
+			setDefault(&r.MaxBodySize, site.MaxBodySize)
+			r.Buffer = r.Buffer.over(site.Buffer)
 			if r.Proxy != nil {
-				if r.Proxy.ConnectTimeout == 0 {
-					r.Proxy.ConnectTimeout = Duration(DefaultConnectTimeout)
-				}
-				if r.Proxy.ResponseTimeout == 0 {
-					r.Proxy.ResponseTimeout = Duration(DefaultResponseTimeout)
-				}
+				setDefault(&r.Proxy.ConnectTimeout, Duration(DefaultConnectTimeout))
+				setDefault(&r.Proxy.ResponseTimeout, Duration(DefaultResponseTimeout))
+				setDefault(&r.Proxy.IdleTimeout, Duration(DefaultIdleTimeout))
 			}
 			if r.Respond != nil && r.Respond.Status == 0 {
 				r.Respond.Status = 200
@@ -79,6 +118,19 @@ func applyDefaults(c *Config) {
 	}
 }
 
+// over returns b with unset switches taken from parent.
+func (b BufferSwitch) over(parent BufferSwitch) BufferSwitch {
+	if b.Request == nil {
+		b.Request = parent.Request
+	}
+	if b.Response == nil {
+		b.Response = parent.Response
+	}
+	return b
+}
+
+func ptr[T any](v T) *T { return &v }
+
 // validate reports every semantic problem of a decoded config.
 func validate(c *Config, report func(keyPath, string)) {
 	if c.Admin != "" && c.Admin != "off" {
@@ -94,6 +146,15 @@ func validate(c *Config, report func(keyPath, string)) {
 	oneOf(report, keyPath{"log", "level"}, c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(report, keyPath{"log", "format"}, c.Log.Format, "text", "json")
 	oneOf(report, keyPath{"access_log", "format"}, c.AccessLog.Format, "json", "combined")
+	if c.Client.MaxURILength >= c.Client.MaxHeaderSize {
+		report(keyPath{"client", "max_uri_length"}, "must be smaller than client.max_header_size, which includes the request line")
+	}
+	if c.Client.MaxHeaders < 0 {
+		report(keyPath{"client", "max_headers"}, "must be positive")
+	}
+	if fi, err := os.Stat(c.Buffering.SpoolDir); err != nil || !fi.IsDir() {
+		report(keyPath{"buffering", "spool_dir"}, fmt.Sprintf("%s is not a directory", c.Buffering.SpoolDir))
+	}
 
 	names := make([]string, 0, len(c.Upstreams))
 	for name := range c.Upstreams {

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,12 +13,15 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/errpage"
+	"github.com/gatehouse/gatehouse/internal/limits"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 )
 
@@ -25,19 +29,32 @@ import (
 // passes them explicitly: they reveal the upstream's software.
 var defaultHidden = [...]string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
 
+// Options are what a proxy route takes besides its own config.
+type Options struct {
+	Log *slog.Logger
+	// Spool buffers bodies; BufferRequests and BufferResponses switch
+	// buffering on for this route.
+	Spool           *buffer.Spool
+	BufferRequests  bool
+	BufferResponses bool
+}
+
 // Handler proxies to one set of upstream servers.
 type Handler struct {
-	rp        *httputil.ReverseProxy
-	transport *http.Transport
-	servers   []*url.URL // expanded by weight, picked round robin
-	next      atomic.Uint64
-	hide      []string
-	log       *slog.Logger
+	rp          *httputil.ReverseProxy
+	transport   *http.Transport
+	servers     []*url.URL // expanded by weight, picked round robin
+	next        atomic.Uint64
+	hide        []string
+	idleTimeout time.Duration
+	opt         Options
+	log         *slog.Logger
 }
 
 // New returns a proxy to servers configured by cfg.
-func New(cfg config.Proxy, servers []config.ServerEntry, log *slog.Logger) (*Handler, error) {
-	h := &Handler{log: log, hide: hiddenHeaders(cfg)}
+func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler, error) {
+	log := opt.Log
+	h := &Handler{log: log, opt: opt, hide: hiddenHeaders(cfg), idleTimeout: cfg.IdleTimeout.Std()}
 	for _, s := range servers {
 		u, err := config.ParseUpstreamURL(s.URL)
 		if err != nil {
@@ -86,10 +103,47 @@ func (h *Handler) Close() error {
 	return nil
 }
 
-// ServeHTTP proxies one request.
+// ServeHTTP proxies one request. With request buffering on, the whole body
+// is received first, so the upstream is contacted only for a complete
+// request and is sent a Content-Length.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	r = r.WithContext(context.WithValue(ctx, cancelKey{}, cancel))
+	if h.opt.BufferRequests && r.Body != nil && r.Body != http.NoBody {
+		body, err := h.opt.Spool.Fill(r.Body, false)
+		if err != nil {
+			h.refuseBody(w, r, err)
+			return
+		}
+		defer body.Close()
+		r.Body, r.ContentLength, r.TransferEncoding = body, body.Len(), nil
+		r.Header.Del("Expect") // the body is here already
+	}
 	h.rp.ServeHTTP(w, r)
 }
+
+// refuseBody answers a request whose body could not be received.
+func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) {
+	info := reqinfo.From(r.Context())
+	info.BodyError = err
+	status := limits.Status(err)
+	switch {
+	case errors.Is(err, buffer.ErrSpoolFull):
+		status = http.StatusServiceUnavailable
+		h.log.Error("request body not buffered", "request_id", info.ID, "error", err)
+	case r.Context().Err() != nil:
+		info.Status = 499
+		return
+	}
+	w.Header().Set("Connection", "close")
+	errpage.Write(w, status)
+}
+
+type cancelKey struct{}
+
+// errUpstreamIdle cancels a request whose upstream fell silent.
+var errUpstreamIdle = errors.New("upstream idle longer than idle_timeout")
 
 func (h *Handler) pick() *url.URL {
 	n := h.next.Add(1)
@@ -107,7 +161,9 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	info.Upstream = target.Host
 	setForwarded(out.Header, in, info)
 	if out.Body != nil && out.Body != http.NoBody {
-		out.Body = &clientBody{ReadCloser: out.Body, info: info}
+		if _, buffered := out.Body.(*buffer.Body); !buffered {
+			out.Body = &clientBody{ReadCloser: out.Body, info: info}
+		}
 	}
 }
 
@@ -141,7 +197,39 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 	for _, name := range h.hide {
 		delete(res.Header, name)
 	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		return nil // the body is the upgraded connection itself
+	}
+	noBuffering := res.Header.Get("X-Accel-Buffering") == "no"
+	delete(res.Header, "X-Accel-Buffering")
+	if cancel, ok := res.Request.Context().Value(cancelKey{}).(context.CancelCauseFunc); ok && h.idleTimeout > 0 {
+		res.Body = newIdleBody(res.Body, h.idleTimeout, func() { cancel(errUpstreamIdle) })
+	}
+	if !h.opt.BufferResponses || noBuffering || !bufferable(res) {
+		return nil
+	}
+	body, err := h.opt.Spool.Fill(res.Body, true)
+	if err != nil {
+		return fmt.Errorf("read upstream response: %w", err)
+	}
+	res.Body = body
+	if n := body.Len(); n >= 0 {
+		res.ContentLength, res.TransferEncoding = n, nil
+		res.Header["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+	}
 	return nil
+}
+
+// bufferable reports whether a response is read whole before it is sent:
+// not when it has no body, and not for streams (server-sent events) that
+// must reach the client as they are produced.
+func bufferable(res *http.Response) bool {
+	if res.Request.Method == http.MethodHead || res.StatusCode < 200 ||
+		res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified {
+		return false
+	}
+	ct := res.Header.Get("Content-Type")
+	return !strings.HasPrefix(strings.ToLower(ct), "text/event-stream")
 }
 
 // fail answers a request whose upstream exchange failed.
@@ -149,12 +237,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	info := reqinfo.From(r.Context())
 	status := http.StatusBadGateway
 	switch {
+	case errors.Is(context.Cause(r.Context()), errUpstreamIdle):
+		status = http.StatusGatewayTimeout
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
 		info.Status = 499
 		return
 	case info.BodyError != nil:
-		status = http.StatusBadRequest
+		status = limits.Status(info.BodyError)
 	case isTimeout(err):
 		status = http.StatusGatewayTimeout
 	}

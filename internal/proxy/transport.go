@@ -53,3 +53,30 @@ func newBufferPool() *bufferPool {
 
 func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// idleBody fails the upstream exchange (through onIdle) when a single read
+// of the upstream's body waits longer than d. Time spent between reads, for
+// instance writing to a slow client, does not count.
+type idleBody struct {
+	rc    io.ReadCloser
+	d     time.Duration
+	timer *time.Timer
+}
+
+func newIdleBody(rc io.ReadCloser, d time.Duration, onIdle func()) *idleBody {
+	t := time.AfterFunc(d, onIdle)
+	t.Stop()
+	return &idleBody{rc: rc, d: d, timer: t}
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.d)
+	n, err := b.rc.Read(p)
+	b.timer.Stop()
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	return b.rc.Close()
+}

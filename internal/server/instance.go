@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/site"
 )
@@ -24,30 +25,32 @@ type Instance struct {
 	graph     *site.Graph
 	timeout   time.Duration
 	retiring  sync.WaitGroup
+	spool     *buffer.Budget
 }
 
 // NewInstance returns an instance with no listeners.
 func NewInstance(log *slog.Logger) *Instance {
-	return &Instance{log: log, listeners: map[string]*listener{}}
+	return &Instance{log: log, listeners: map[string]*listener{}, spool: buffer.NewBudget(0)}
 }
 
 // Apply builds cfg's graph and makes it current: new listeners open, kept
 // ones switch handler, removed ones drain and close. On any error nothing
 // changes.
 func (in *Instance) Apply(cfg *config.Config) error {
-	g, err := site.Build(cfg, in.log)
+	g, err := site.Build(cfg, site.Deps{Log: in.log, SpoolBudget: in.spool})
 	if err != nil {
 		return fmt.Errorf("build config: %w", err)
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	set := settingsOf(cfg.Client)
 
 	opened := map[string]*listener{}
 	for addr := range g.Handlers {
 		if _, ok := in.listeners[addr]; ok {
 			continue
 		}
-		l, err := openListener(addr, in.log)
+		l, err := openListener(addr, set, in.log)
 		if err != nil {
 			for _, o := range opened {
 				_ = o.ln.Close()
@@ -57,14 +60,19 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		}
 		opened[addr] = l
 	}
+	in.spool.SetMax(int64(cfg.Buffering.SpoolMax))
 	for addr, l := range opened {
 		in.listeners[addr] = l
 	}
 	for addr, l := range in.listeners {
 		if h, ok := g.Handlers[addr]; ok {
 			l.handler.Store(&h)
+			if l.settings != set {
+				in.log.Warn("client header_timeout, idle_timeout and max_header_size changes apply to listeners opened from now on; restart to apply them here", "addr", addr)
+			}
 		}
 	}
+
 	for addr, l := range opened {
 		in.log.Info("listening", "addr", l.ln.Addr().String(), "scheme", g.Schemes[addr])
 		go l.serve(in.log)

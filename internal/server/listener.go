@@ -10,19 +10,24 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/framing"
 )
 
-// Limits applied to every client connection. Issue-level settings for these
-// come with the shielding work; these are the safe defaults until then.
-const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 75 * time.Second
-	maxHeaderBytes    = 64 << 10
-	// maxHeadScan leaves room for net/http's own slack above maxHeaderBytes,
-	// so net/http refuses an oversized head before the scanner would.
-	maxHeadScan = maxHeaderBytes + 16<<10
-)
+// listenerSettings are the client-facing limits fixed when a listener
+// opens (net/http reads them without synchronization).
+type listenerSettings struct {
+	headerTimeout time.Duration
+	idleTimeout   time.Duration
+	maxHeaderSize int
+}
+
+func settingsOf(c config.Client) listenerSettings {
+	return listenerSettings{c.HeaderTimeout.Std(), c.IdleTimeout.Std(), int(c.MaxHeaderSize)}
+}
+
+// goHeaderSlack is what net/http adds to MaxHeaderBytes before refusing.
+const goHeaderSlack = 4096
 
 // listener is one open address. It outlives config reloads while the new
 // config still lists the address; only its handler is swapped.
@@ -30,21 +35,22 @@ type listener struct {
 	addr    string
 	ln      net.Listener
 	srv     *http.Server
-	handler atomic.Pointer[http.Handler]
-	done    chan struct{}
+	handler  atomic.Pointer[http.Handler]
+	done     chan struct{}
+	settings listenerSettings
 }
 
-func openListener(addr string, log *slog.Logger) (*listener, error) {
+func openListener(addr string, set listenerSettings, log *slog.Logger) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	l := &listener{addr: addr, ln: ln, done: make(chan struct{})}
+	l := &listener{addr: addr, ln: ln, done: make(chan struct{}), settings: set}
 	l.srv = &http.Server{
 		Handler:                      l,
-		ReadHeaderTimeout:            readHeaderTimeout,
-		IdleTimeout:                  idleTimeout,
-		MaxHeaderBytes:               maxHeaderBytes,
+		ReadHeaderTimeout:            set.headerTimeout,
+		IdleTimeout:                  set.idleTimeout,
+		MaxHeaderBytes:               max(set.maxHeaderSize-goHeaderSlack, 1024),
 		DisableGeneralOptionsHandler: true, // OPTIONS * must reach our handler too
 		ConnContext:                  framing.ContextWithConn,
 		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -55,7 +61,9 @@ func openListener(addr string, log *slog.Logger) (*listener, error) {
 // serve runs the accept loop until the listener closes.
 func (l *listener) serve(log *slog.Logger) {
 	defer close(l.done)
-	err := l.srv.Serve(framing.Listener{Listener: l.ln, MaxHead: maxHeadScan})
+	// The scanner's bound is above net/http's, so net/http answers 431
+	// before the scanner would lose track.
+	err := l.srv.Serve(framing.Listener{Listener: l.ln, MaxHead: l.settings.maxHeaderSize + 16<<10})
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("listener stopped", "addr", l.addr, "error", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/accesslog"
+	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/redirect"
@@ -33,6 +34,7 @@ type Graph struct {
 
 	inflight atomic.Int64
 	closers  []io.Closer
+	spool    *buffer.Spool
 }
 
 // site is one virtual host's compiled routes.
@@ -40,9 +42,20 @@ type site struct {
 	routes *route.Table[http.Handler]
 }
 
+// Deps are the long-lived things a graph uses but does not own.
+type Deps struct {
+	Log *slog.Logger
+	// SpoolBudget bounds spool files across graphs (it outlives reloads).
+	SpoolBudget *buffer.Budget
+}
+
 // Build compiles cfg into a Graph. Nothing is listened on here.
-func Build(cfg *config.Config, log *slog.Logger) (*Graph, error) {
-	g := &Graph{Handlers: map[string]http.Handler{}, Schemes: map[string]string{}}
+func Build(cfg *config.Config, deps Deps) (*Graph, error) {
+	log := deps.Log
+	g := &Graph{
+		Handlers: map[string]http.Handler{}, Schemes: map[string]string{},
+		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
+	}
 	var prefixes []netip.Prefix
 	for _, s := range cfg.TrustedProxies {
 		p, err := config.ParsePrefix(s)
@@ -74,7 +87,8 @@ func Build(cfg *config.Config, log *slog.Logger) (*Graph, error) {
 			lh := listeners[addr.Addr]
 			if lh == nil {
 				lh = &listenerHandler{graph: g, hosts: route.NewHosts[*site](), trust: trust,
-					access: access, log: log, scheme: addr.Scheme, server: []string{"gatehouse"}}
+					access: access, log: log, scheme: addr.Scheme, server: []string{"gatehouse"},
+					minRate: int64(cfg.Client.MinDownloadRate), rateGrace: cfg.Client.RateGrace.Std()}
 				listeners[addr.Addr] = lh
 				g.Handlers[addr.Addr] = lh
 				g.Schemes[addr.Addr] = addr.Scheme
@@ -112,7 +126,7 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		if err := s.routes.Add(p, phases(rc, h)); err != nil {
+		if err := s.routes.Add(p, phases(cfg, rc, h)); err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 	}
@@ -123,7 +137,10 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, error) {
 	switch {
 	case rc.Proxy != nil:
-		p, err := proxy.New(*rc.Proxy, servers(cfg, rc.Proxy.To), log)
+		p, err := proxy.New(*rc.Proxy, servers(cfg, rc.Proxy.To), proxy.Options{
+			Log: log, Spool: g.spool,
+			BufferRequests: *rc.Buffer.Request, BufferResponses: *rc.Buffer.Response,
+		})
 		if err != nil {
 			return nil, err
 		}

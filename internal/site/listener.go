@@ -24,6 +24,9 @@ type listenerHandler struct {
 	log    *slog.Logger
 	scheme string
 	server []string // the Server header value
+	// minRate (bytes per second) and rateGrace pace slow readers.
+	minRate   int64
+	rateGrace time.Duration
 }
 
 func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -31,7 +34,8 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer l.graph.inflight.Add(-1)
 	info := &reqinfo.Info{Start: time.Now(), Scheme: l.scheme}
 	l.identify(r, info)
-	rw := &responseWriter{ResponseWriter: w, server: l.server, upgrade: r.Header.Get("Upgrade") != ""}
+	rw := &responseWriter{ResponseWriter: w, server: l.server, upgrade: r.Header.Get("Upgrade") != "",
+		start: info.Start, minRate: l.minRate, rateGrace: l.rateGrace}
 	r = r.WithContext(reqinfo.With(r.Context(), info))
 	defer l.finish(rw, r, info)
 
@@ -79,6 +83,7 @@ func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
 // aborted connection when the response had started).
 func (l *listenerHandler) finish(rw *responseWriter, r *http.Request, info *reqinfo.Info) {
 	p := recover()
+	rw.clearDeadline()
 	if p != nil && p != http.ErrAbortHandler {
 		l.log.Error("handler panic", "panic", fmt.Sprint(p), "request_id", info.ID, "stack", string(debug.Stack()))
 		if rw.status == 0 {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/limits"
 )
 
 // phases wraps a route's handler in its middleware, in the one fixed order
@@ -14,6 +15,13 @@ import (
 // Access (request ID, client identity, framing checks, logging) runs in
 // listenerHandler for every request, before a site is chosen. The later
 // phases join this list, in this order, as they are built.
-func phases(_ *config.Route, h http.Handler) http.Handler {
+func phases(cfg *config.Config, rc *config.Route, h http.Handler) http.Handler {
+	h = limits.New(limits.Config{
+		MaxURILength:  int(cfg.Client.MaxURILength),
+		MaxHeaders:    cfg.Client.MaxHeaders,
+		MaxBodySize:   int64(rc.MaxBodySize),
+		MinUploadRate: int64(cfg.Client.MinUploadRate),
+		RateGrace:     cfg.Client.RateGrace.Std(),
+	}, h)
 	return h
 }

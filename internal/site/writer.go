@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 )
 
 // responseWriter records the status and size of a response for the access
@@ -17,6 +18,38 @@ type responseWriter struct {
 	bytes   int64
 	server  []string
 	upgrade bool
+
+	// Pacing of slow readers: once rateGrace has passed since start, the
+	// client must have taken the response at minRate bytes per second.
+	start     time.Time
+	minRate   int64
+	rateGrace time.Duration
+	ctl       *http.ResponseController
+	hijacked  bool
+}
+
+// paceFrom is the response size below which no write deadline is set: a
+// small response fits in the socket buffers whatever the client does.
+const paceFrom = 64 << 10
+
+// pace sets the write deadline for the next n bytes.
+func (w *responseWriter) pace(n int) {
+	if w.minRate <= 0 || w.bytes+int64(n) < paceFrom {
+		return
+	}
+	if w.ctl == nil {
+		w.ctl = http.NewResponseController(w.ResponseWriter)
+	}
+	due := w.start.Add(w.rateGrace + time.Duration(float64(w.bytes+int64(n))/float64(w.minRate)*float64(time.Second)))
+	_ = w.ctl.SetWriteDeadline(due)
+}
+
+// clearDeadline lifts a write deadline so the next response on the
+// connection does not inherit it.
+func (w *responseWriter) clearDeadline() {
+	if w.ctl != nil && !w.hijacked {
+		_ = w.ctl.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -37,19 +70,35 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.pace(len(p))
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
 }
 
-// ReadFrom keeps net/http's sendfile path for static files.
+// sendChunk is how much ReadFrom hands to sendfile between two pacing
+// checks.
+const sendChunk = 1 << 20
+
+// ReadFrom keeps net/http's sendfile path for static files, in chunks so
+// that slow readers are paced as with Write.
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	n, err := io.Copy(w.ResponseWriter, r)
-	w.bytes += n
-	return n, err
+	var total int64
+	for {
+		w.pace(sendChunk)
+		n, err := io.CopyN(w.ResponseWriter, r, sendChunk)
+		w.bytes += n
+		total += n
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Unwrap gives http.ResponseController access to Flush and deadlines.
@@ -60,5 +109,6 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.status == 0 {
 		w.status = http.StatusSwitchingProtocols
 	}
+	w.hijacked = true
 	return http.NewResponseController(w.ResponseWriter).Hijack()
 }

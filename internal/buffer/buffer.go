@@ -1,0 +1,235 @@
+// Package buffer holds whole request and response bodies so that a slow
+// party on one side never holds the other: the first part of a body stays
+// in memory, the rest goes to a spool file that is unlinked as soon as it is
+// created (a crash leaves nothing behind), and all spool files together stay
+// within a process-wide budget.
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+)
+
+// ErrSpoolFull reports that the spool budget is exhausted.
+var ErrSpoolFull = errors.New("spool space exhausted (buffering.spool_max)")
+
+// Budget bounds the bytes held in spool files at once, across reloads.
+type Budget struct {
+	used atomic.Int64
+	max  atomic.Int64
+}
+
+// NewBudget returns a budget of max bytes.
+func NewBudget(max int64) *Budget {
+	b := &Budget{}
+	b.max.Store(max)
+	return b
+}
+
+// SetMax changes the limit (on reload).
+func (b *Budget) SetMax(max int64) { b.max.Store(max) }
+
+// Used reports the bytes held now.
+func (b *Budget) Used() int64 { return b.used.Load() }
+
+func (b *Budget) reserve(n int64) bool {
+	if b.used.Add(n) > b.max.Load() {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (b *Budget) release(n int64) { b.used.Add(-n) }
+
+// Spool buffers bodies.
+type Spool struct {
+	// Dir holds the spool files.
+	Dir string
+	// Memory is how many bytes of one body stay in memory.
+	Memory int
+	// Budget bounds the spool files' total size.
+	Budget *Budget
+}
+
+// chunk is the size of one read or file write while filling.
+const chunk = 32 << 10
+
+// Fill reads r to its end into a Body and closes r. When the spool budget
+// runs out, Fill fails with ErrSpoolFull, unless stream is set: then it
+// returns a Body that yields what was buffered followed by the rest of r
+// (which the Body's Close closes).
+func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
+	b := &Body{budget: s.Budget, size: 0}
+	memCap := min(s.Memory, chunk)
+	b.mem = make([]byte, 0, memCap)
+	var buf []byte
+	for {
+		if len(b.mem) < s.Memory {
+			if len(b.mem) == cap(b.mem) {
+				grown := make([]byte, len(b.mem), min(2*cap(b.mem), s.Memory))
+				copy(grown, b.mem)
+				b.mem = grown
+			}
+			n, err := r.Read(b.mem[len(b.mem):cap(b.mem)])
+			b.mem = b.mem[:len(b.mem)+n]
+			b.size += int64(n)
+			if done, err := b.finishRead(r, err); done || err != nil {
+				return b.result(err)
+			}
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, chunk)
+		}
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if !s.Budget.reserve(int64(n)) {
+				if !stream {
+					r.Close()
+					b.Close()
+					return nil, ErrSpoolFull
+				}
+				b.rest = io.MultiReader(readerOf(buf[:n]), r)
+				b.restCloser = r
+				b.size = -1
+				return b, nil
+			}
+			b.reserved += int64(n)
+			if err := b.writeFile(s.Dir, buf[:n]); err != nil {
+				r.Close()
+				b.Close()
+				return nil, err
+			}
+			b.size += int64(n)
+		}
+		if done, err := b.finishRead(r, rerr); done || err != nil {
+			return b.result(err)
+		}
+	}
+}
+
+// finishRead interprets a read error: EOF ends the fill, anything else
+// fails it.
+func (b *Body) finishRead(r io.ReadCloser, err error) (bool, error) {
+	if err == nil {
+		return false, nil
+	}
+	r.Close()
+	if err == io.EOF {
+		return true, nil
+	}
+	return true, err
+}
+
+func (b *Body) result(err error) (*Body, error) {
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Body) writeFile(dir string, p []byte) error {
+	if b.file == nil {
+		f, err := os.CreateTemp(dir, "gatehouse-spool-*")
+		if err != nil {
+			return fmt.Errorf("create spool file: %w", err)
+		}
+		// Unlinked at once: the open descriptor keeps the data, and no
+		// file outlives the process.
+		_ = os.Remove(f.Name())
+		b.file = f
+	}
+	if _, err := b.file.Write(p); err != nil {
+		return fmt.Errorf("write spool file: %w", err)
+	}
+	return nil
+}
+
+func readerOf(p []byte) io.Reader {
+	c := make([]byte, len(p))
+	copy(c, p)
+	return &sliceReader{b: c}
+}
+
+type sliceReader struct{ b []byte }
+
+func (s *sliceReader) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+// Body is a buffered body: memory, then spool file, then (when the budget
+// ran out while streaming) the rest of the original reader.
+type Body struct {
+	mem        []byte
+	file       *os.File
+	size       int64 // total buffered bytes, or -1 when a rest follows
+	off        int64 // read position in the buffered part
+	rest       io.Reader
+	restCloser io.Closer
+	budget     *Budget
+	reserved   int64
+}
+
+// Len is the body's length, or -1 when it is not wholly buffered.
+func (b *Body) Len() int64 { return b.size }
+
+// Read reads the body from its start (or from the last Rewind).
+func (b *Body) Read(p []byte) (int, error) {
+	if b.off < int64(len(b.mem)) {
+		n := copy(p, b.mem[b.off:])
+		b.off += int64(n)
+		return n, nil
+	}
+	if b.file != nil {
+		n, err := b.file.ReadAt(p, b.off-int64(len(b.mem)))
+		b.off += int64(n)
+		if n > 0 || err != io.EOF {
+			if err == io.EOF {
+				err = nil
+			}
+			return n, err
+		}
+	}
+	if b.rest != nil {
+		return b.rest.Read(p)
+	}
+	return 0, io.EOF
+}
+
+// Rewind makes the next Read start over, for replaying a request body. It
+// fails when the body was not wholly buffered.
+func (b *Body) Rewind() error {
+	if b.rest != nil {
+		return errors.New("body not wholly buffered")
+	}
+	b.off = 0
+	return nil
+}
+
+// Close releases the memory, the spool file and its budget.
+func (b *Body) Close() error {
+	if b.file != nil {
+		_ = b.file.Close()
+		b.file = nil
+	}
+	if b.reserved > 0 {
+		b.budget.release(b.reserved)
+		b.reserved = 0
+	}
+	if b.restCloser != nil {
+		_ = b.restCloser.Close()
+		b.restCloser = nil
+	}
+	b.mem = nil
+	return nil
+}
