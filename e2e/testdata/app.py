@@ -1,13 +1,16 @@
 """A WSGI app for Gatehouse's end-to-end tests, served by real Gunicorn.
 
-Endpoints:
+Endpoints (matched on the last path segment, so /prefix/echo is /echo):
   /echo           returns the request body as it arrived
   /headers        returns the request's CGI environment (HTTP_*, method, path) as JSON
   /bytes?n=N      returns N bytes of a fixed pattern (byte i is i % 251)
   /slow?s=S       sleeps S seconds, then answers "slept"
+  /sha            reads the body in chunks, answers "LENGTH SHA256-HEX" and the framing it saw
+  /stall?s=S      sends the first 1000 bytes of a 2000-byte body, then stalls S seconds
   /sse?n=N        streams N server-sent events, 0.2 s apart
   anything else   "hello from the app PATH", with headers that reveal software
 """
+import hashlib
 import json
 import time
 from urllib.parse import parse_qs
@@ -16,7 +19,8 @@ PATTERN = bytes(range(251))
 
 
 def app(environ, start_response):
-    path = environ.get("PATH_INFO", "")
+    # Dispatch on the last path segment, so that /any/prefix/echo is /echo.
+    path = "/" + environ.get("PATH_INFO", "").rsplit("/", 1)[-1]
     qs = parse_qs(environ.get("QUERY_STRING", ""))
     if path == "/echo":
         body = environ["wsgi.input"].read()
@@ -39,6 +43,29 @@ def app(environ, start_response):
         time.sleep(float(qs.get("s", ["1"])[0]))
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
         return [b"slept"]
+    if path == "/sha":
+        h = hashlib.sha256()
+        n = 0
+        inp = environ["wsgi.input"]
+        while True:
+            chunk = inp.read(65536)
+            if not chunk:
+                break
+            h.update(chunk)
+            n += len(chunk)
+        framing = "chunked" if environ.get("HTTP_TRANSFER_ENCODING") else "length=%s" % environ.get("CONTENT_LENGTH", "")
+        body = ("%d %s %s" % (n, h.hexdigest(), framing)).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/stall":
+        s = float(qs.get("s", ["3"])[0])
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "2000")])
+
+        def stalled():
+            yield b"a" * 1000
+            time.sleep(s)
+            yield b"b" * 1000
+        return stalled()
     if path == "/sse":
         n = int(qs.get("n", ["3"])[0])
         start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
@@ -48,7 +75,7 @@ def app(environ, start_response):
                 yield ("data: event %d\n\n" % i).encode()
                 time.sleep(0.2)
         return events()
-    body = ("hello from the app %s\n" % path).encode()
+    body = ("hello from the app %s\n" % environ.get("PATH_INFO", "")).encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body))),
                               ("X-Powered-By", "PHP/8.1.2"),

@@ -78,6 +78,7 @@ type Body struct {
 	grace    time.Duration
 	rate     int64
 	deadline bool
+	refused  bool
 }
 
 // Read reads from the client's body. Until the grace period ends the client
@@ -101,15 +102,31 @@ func (b *Body) Read(p []byte) (int, error) {
 	case b.n > b.max:
 		err = ErrBodyTooLarge
 	}
-	if err != nil {
+	switch {
+	case err == ErrTooSlow || err == ErrBodyTooLarge:
+		b.refuse()
+	case err != nil:
 		b.clearDeadline()
 	}
 	return n, err
 }
 
+// refuse makes every further read of the connection fail at once: the
+// request is answered and the connection closed, and nothing may wait on
+// the rest of a body that was refused (net/http would otherwise try to
+// drain it, for as long as the client likes).
+func (b *Body) refuse() {
+	b.refused = true
+	_ = b.ctl.SetReadDeadline(time.Now())
+}
+
 // Close closes the body and lifts the read deadline, which the server's own
-// reads must not inherit.
+// reads must not inherit. A refused body is left to the server, which
+// closes the connection.
 func (b *Body) Close() error {
+	if b.refused {
+		return nil
+	}
 	b.clearDeadline()
 	return b.rc.Close()
 }

@@ -132,7 +132,9 @@ func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, buffer.ErrSpoolFull):
 		status = http.StatusServiceUnavailable
 		h.log.Error("request body not buffered", "request_id", info.ID, "error", err)
-	case r.Context().Err() != nil:
+	case status == http.StatusBadRequest && r.Context().Err() != nil:
+		// The client went away mid-body. (A body refused for its size or
+		// pace also ends the request's context, but is still answered.)
 		info.Status = 499
 		return
 	}
@@ -239,12 +241,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(context.Cause(r.Context()), errUpstreamIdle):
 		status = http.StatusGatewayTimeout
+	case info.BodyError != nil && limits.Status(info.BodyError) != http.StatusBadRequest:
+		status = limits.Status(info.BodyError)
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
 		info.Status = 499
 		return
 	case info.BodyError != nil:
-		status = limits.Status(info.BodyError)
+		status = http.StatusBadRequest
 	case isTimeout(err):
 		status = http.StatusGatewayTimeout
 	}
