@@ -157,7 +157,7 @@ func (g *gatehouse) reload() (string, int) {
 // waitLog waits until the process's stderr or stdout contains s.
 func (g *gatehouse) waitLog(s string) {
 	g.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if strings.Contains(g.stderr.String(), s) || strings.Contains(g.stdout.String(), s) {
 			return

@@ -268,3 +268,46 @@ sites:
 		}
 	}
 }
+
+func TestSlowReadersAreDroppedAfterGrace(t *testing.T) {
+	up := startGunicorn(t, 1)
+	addr := freeAddr(t)
+	g := startGatehouse(t, proxyConfig(addr, up, "client: {min_download_rate: 1MB, rate_grace: 1s}"), addr)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	fmt.Fprintf(c, "GET /bytes?n=67108864&reader=stalled HTTP/1.1\r\nHost: x\r\n\r\n")
+	// Read nothing: once the grace period is over and the client is behind
+	// the minimum rate, the response is given up on (logged as 499) rather
+	// than held open for as long as the client likes.
+	g.waitLog(`"uri":"/bytes?n=67108864&reader=stalled","proto":"HTTP/1.1","status":499`)
+}
+
+func TestSpoolBudgetExhausted(t *testing.T) {
+	up := startGunicorn(t, 1)
+	addr := freeAddr(t)
+	startGatehouse(t, proxyConfig(addr, up, "buffering: {memory: 64KB, spool_max: 1MB}"), addr)
+	// An upload larger than the whole spool cannot be buffered: 503, and
+	// the upstream is never contacted with a partial body.
+	res, err := http.Post("http://"+addr+"/sha", "application/octet-stream", strings.NewReader(strings.Repeat("u", 3<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 503 {
+		t.Errorf("upload beyond spool_max: status %d, want 503", res.StatusCode)
+	}
+	// A response larger than the spool streams instead, byte-exact.
+	res, body := get(t, fmt.Sprintf("http://%s/bytes?n=%d", addr, 5<<20), nil)
+	if res.StatusCode != 200 || len(body) != 5<<20 {
+		t.Fatalf("response beyond spool_max: %d, %d bytes", res.StatusCode, len(body))
+	}
+	for i, b := range body {
+		if b != byte(i%251) {
+			t.Fatalf("response beyond spool_max differs at byte %d", i)
+		}
+	}
+}
