@@ -32,9 +32,9 @@ const goHeaderSlack = 4096
 // listener is one open address. It outlives config reloads while the new
 // config still lists the address; only its handler is swapped.
 type listener struct {
-	addr    string
-	ln      net.Listener
-	srv     *http.Server
+	addr     string
+	ln       net.Listener
+	srv      *http.Server
 	handler  atomic.Pointer[http.Handler]
 	done     chan struct{}
 	settings listenerSettings
