@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -347,7 +348,7 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 		}
 	}()
 	addr := freeAddr(t)
-	startGatehouse(t, proxyConfig(addr, ln.Addr().String(), ""), addr)
+	g := startGatehouse(t, proxyConfig(addr, ln.Addr().String(), ""), addr)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -360,11 +361,20 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 	if err != nil || res.StatusCode != 101 {
 		t.Fatalf("upgrade: %v %v", res, err)
 	}
-	for _, msg := range []string{"hello", "again"} {
+	echo := func(msg string) {
+		t.Helper()
 		fmt.Fprint(c, msg)
 		got := make([]byte, len(msg))
 		if _, err := io.ReadFull(br, got); err != nil || string(got) != strings.ToUpper(msg) {
 			t.Fatalf("echo over upgraded connection: %q %v", got, err)
 		}
 	}
+	echo("hello")
+	echo("again")
+	// A reload leaves the upgraded connection alone.
+	g.writeConfig(proxyConfig(addr, ln.Addr().String(), "shutdown_timeout: 1s"))
+	_ = g.cmd.Process.Signal(syscall.SIGHUP)
+	g.waitLog("config reloaded")
+	time.Sleep(1500 * time.Millisecond) // past the old graph's drain bound
+	echo("after reload")
 }
