@@ -3,6 +3,7 @@
 package accesslog
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -32,43 +33,80 @@ type Record struct {
 	Referer      string
 }
 
-// Logger writes records to one output. A nil *Logger logs nothing.
+// Logger writes records to one output. A nil *Logger logs nothing. Lines
+// are collected in a buffer written out every flushEvery (and when it
+// fills, and on Close), so a busy server makes a few large writes instead
+// of one system call per request.
 type Logger struct {
 	mu       sync.Mutex
-	out      io.Writer
+	out      *bufio.Writer
 	closer   io.Closer
 	combined bool
 	bufPool  sync.Pool
+	stop     chan struct{}
+	done     chan struct{}
 }
+
+// flushEvery bounds how long a line waits in the buffer.
+const flushEvery = 100 * time.Millisecond
 
 // New opens the output named by cfg: stdout, stderr, off, or a file path
 // (appended to, created 0640).
 func New(cfg config.AccessLog) (*Logger, error) {
-	l := &Logger{combined: cfg.Format == "combined"}
+	l := &Logger{combined: cfg.Format == "combined", stop: make(chan struct{}), done: make(chan struct{})}
 	l.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
+	var w io.Writer
 	switch cfg.Output {
 	case "off":
 		return nil, nil
 	case "", "stdout":
-		l.out = os.Stdout
+		w = os.Stdout
 	case "stderr":
-		l.out = os.Stderr
+		w = os.Stderr
 	default:
 		f, err := os.OpenFile(cfg.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
 			return nil, fmt.Errorf("open access log: %w", err)
 		}
-		l.out, l.closer = f, f
+		w, l.closer = f, f
 	}
+	l.out = bufio.NewWriterSize(w, 64<<10)
+	go l.flushLoop()
 	return l, nil
 }
 
-// Close closes a file output.
+func (l *Logger) flushLoop() {
+	defer close(l.done)
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.mu.Lock()
+			_ = l.out.Flush()
+			l.mu.Unlock()
+		}
+	}
+}
+
+// Close writes out what is buffered and closes a file output.
 func (l *Logger) Close() error {
-	if l == nil || l.closer == nil {
+	if l == nil {
 		return nil
 	}
-	return l.closer.Close()
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	err := l.out.Flush()
+	l.mu.Unlock()
+	if l.closer != nil {
+		if cerr := l.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // Log writes one record.
@@ -84,6 +122,11 @@ func (l *Logger) Log(r *Record) {
 		b = appendJSON(b, r)
 	}
 	l.mu.Lock()
+	// Flush before a line that does not fit, so that every write holds
+	// whole lines: during a reload two loggers append to the same file.
+	if l.out.Available() < len(b) {
+		_ = l.out.Flush()
+	}
 	_, _ = l.out.Write(b)
 	l.mu.Unlock()
 	*bp = b

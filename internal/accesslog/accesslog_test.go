@@ -2,9 +2,12 @@ package accesslog
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
 )
 
 func TestJSONLineIsValidJSONWhateverTheInput(t *testing.T) {
@@ -29,5 +32,32 @@ func TestCombinedLineCannotBeForged(t *testing.T) {
 	}
 	if !strings.HasPrefix(line, `1.2.3.4 - - [01/Jan/1970:00:00:00 +0000] "GET /x\x22 200 1 \x22\x0a HTTP/1.1" 404 0 "-" "-"`) {
 		t.Errorf("line: %q", line)
+	}
+}
+
+func TestFileOutputIsWrittenOnClose(t *testing.T) {
+	path := t.TempDir() + "/access.log"
+	l, err := New(config.AccessLog{Format: "json", Output: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3000; i++ { // more than one buffer's worth
+		l.Log(&Record{Time: time.Unix(0, 0), Method: "GET", URI: "/" + strings.Repeat("x", 50), Status: 200})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 3000 {
+		t.Fatalf("%d lines, want 3000", len(lines))
+	}
+	for _, line := range lines {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("broken line %q", line)
+		}
 	}
 }
