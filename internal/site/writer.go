@@ -106,9 +106,13 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // Hijack takes over the connection for an upgraded protocol.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
 	if w.status == 0 {
 		w.status = http.StatusSwitchingProtocols
 	}
 	w.hijacked = true
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	return conn, rw, nil
 }
