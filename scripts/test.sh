@@ -26,7 +26,8 @@ for target in \
 	internal/config:FuzzParse \
 	internal/route:FuzzCleanPath \
 	internal/route:FuzzMatch \
-	internal/framing:FuzzScanner; do
+	internal/framing:FuzzScanner \
+	internal/upstream:FuzzResponse; do
 	pkg=${target%%:*} name=${target##*:}
 	go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" >/dev/null
 	echo "ok   $pkg $name"

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -23,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/errpage"
 	"github.com/gatehouse/gatehouse/internal/limits"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
+	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
 // defaultHidden are the upstream response headers removed unless a route
@@ -42,7 +42,7 @@ type Options struct {
 // Handler proxies to one set of upstream servers.
 type Handler struct {
 	rp          *httputil.ReverseProxy
-	transport   *http.Transport
+	client      *upstream.Client
 	servers     []*url.URL // expanded by weight, picked round robin
 	next        atomic.Uint64
 	hide        []string
@@ -67,10 +67,13 @@ func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler,
 	if len(h.servers) == 0 {
 		return nil, errors.New("proxy: no upstream servers")
 	}
-	h.transport = newTransport(cfg)
+	h.client = upstream.New(upstream.Options{
+		ConnectTimeout:        cfg.ConnectTimeout.Std(),
+		ResponseHeaderTimeout: cfg.ResponseTimeout.Std(),
+	})
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
-		Transport:      timedTransport{h.transport},
+		Transport:      timedTransport{h.client},
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.fail,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -79,27 +82,9 @@ func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler,
 	return h, nil
 }
 
-func newTransport(cfg config.Proxy) *http.Transport {
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.Std(), KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                  nil, // never take a proxy from the environment
-		DialContext:            dialer.DialContext,
-		MaxIdleConns:           1024,
-		MaxIdleConnsPerHost:    256,
-		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  cfg.ResponseTimeout.Std(),
-		ExpectContinueTimeout:  time.Second,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 1 << 20,
-		ReadBufferSize:         32 << 10,
-		WriteBufferSize:        32 << 10,
-		TLSNextProto:           map[string]func(string, *tlsConn) http.RoundTripper{},
-	}
-}
-
 // Close drops the idle upstream connections; called when a config retires.
 func (h *Handler) Close() error {
-	h.transport.CloseIdleConnections()
+	h.client.CloseIdleConnections()
 	return nil
 }
 

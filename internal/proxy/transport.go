@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"io"
 	"net/http"
 	"sync"
@@ -9,10 +8,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 )
-
-// tlsConn names the type in Transport.TLSNextProto; an empty map there turns
-// HTTP/2 to upstreams off.
-type tlsConn = tls.Conn
 
 // timedTransport records how long the upstream took to send its response
 // headers.

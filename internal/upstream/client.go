@@ -1,0 +1,340 @@
+// Package upstream is Gatehouse's HTTP/1.1 client for talking to upstream
+// servers, written for proxying: a keep-alive pool per upstream address
+// with no goroutine per connection, pooled buffers, strict parsing of what
+// the upstream sends (a response whose framing could be read two ways is
+// an error, never a guess), and no reuse of a connection whose response was
+// not read to its end. It implements http.RoundTripper.
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Client.
+type Options struct {
+	// ConnectTimeout bounds dialing.
+	ConnectTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for the response head after
+	// the request was written.
+	ResponseHeaderTimeout time.Duration
+	// MaxIdlePerHost bounds idle connections kept per upstream address.
+	MaxIdlePerHost int
+	// IdleTimeout closes connections idle longer than this.
+	IdleTimeout time.Duration
+}
+
+// Client is a pooled HTTP/1.1 client.
+type Client struct {
+	opt    Options
+	dialer net.Dialer
+	mu     sync.Mutex
+	idle   map[string][]*conn // by host:port, most recently used last
+}
+
+// New returns a client.
+func New(opt Options) *Client {
+	if opt.MaxIdlePerHost <= 0 {
+		opt.MaxIdlePerHost = 256
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = 90 * time.Second
+	}
+	c := &Client{opt: opt, idle: map[string][]*conn{}}
+	c.dialer = net.Dialer{Timeout: opt.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return c
+}
+
+// conn is one upstream connection.
+type conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	addr     string
+	lastUsed time.Time
+	reused   bool
+}
+
+// CloseIdleConnections closes the pool's idle connections.
+func (c *Client) CloseIdleConnections() {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = map[string][]*conn{}
+	c.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.nc.Close()
+		}
+	}
+}
+
+// get returns an idle connection to addr or dials a new one.
+func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
+	now := time.Now()
+	c.mu.Lock()
+	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
+		pc := list[len(list)-1]
+		c.idle[addr] = list[:len(list)-1]
+		if now.Sub(pc.lastUsed) < c.opt.IdleTimeout {
+			c.mu.Unlock()
+			pc.reused = true
+			return pc, nil
+		}
+		pc.nc.Close()
+	}
+	c.mu.Unlock()
+	nc, err := c.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, addr: addr, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}, nil
+}
+
+// put returns a connection whose exchange completed cleanly to the pool.
+func (c *Client) put(pc *conn) {
+	pc.lastUsed = time.Now()
+	_ = pc.nc.SetDeadline(time.Time{})
+	c.mu.Lock()
+	list := c.idle[pc.addr]
+	if len(list) >= c.opt.MaxIdlePerHost {
+		c.mu.Unlock()
+		pc.nc.Close()
+		return
+	}
+	c.idle[pc.addr] = append(list, pc)
+	c.mu.Unlock()
+}
+
+// errStale marks a reused connection that the upstream had closed before
+// any response: the request can be sent again on a fresh connection.
+var errStale = errors.New("idle upstream connection was closed")
+
+// RoundTrip sends req and reads the response head. The response body must
+// be read to its end (or closed) to release the connection.
+func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	addr := req.URL.Host
+	if req.URL.Scheme != "http" {
+		return nil, fmt.Errorf("upstream: scheme %q not supported", req.URL.Scheme)
+	}
+	if !strings.Contains(addr, ":") || strings.HasSuffix(addr, "]") {
+		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "80")
+	}
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := c.get(req.Context(), addr)
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.exchange(pc, req)
+		if err == nil {
+			return res, nil
+		}
+		pc.nc.Close()
+		if errors.Is(err, errStale) && attempt == 0 && rewind(req) {
+			continue
+		}
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+}
+
+// rewind prepares req's body for a second sending, when it can be replayed.
+func rewind(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	if r, ok := req.Body.(interface{ Rewind() error }); ok {
+		return r.Rewind() == nil
+	}
+	return false
+}
+
+// exchange writes req on pc and reads the response head.
+func (c *Client) exchange(pc *conn, req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	// Cancelling the request unblocks any read or write on the connection.
+	stop := context.AfterFunc(ctx, func() { _ = pc.nc.SetDeadline(time.Unix(1, 0)) })
+	if err := writeRequest(pc.bw, req); err != nil {
+		stop()
+		if pc.reused && isPeerClosed(err) {
+			return nil, fmt.Errorf("%w: %v", errStale, err)
+		}
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	if c.opt.ResponseHeaderTimeout > 0 {
+		_ = pc.nc.SetReadDeadline(time.Now().Add(c.opt.ResponseHeaderTimeout))
+	}
+	trace := httptrace.ContextClientTrace(ctx)
+	for {
+		h, err := readHead(pc.br)
+		if err != nil {
+			stop()
+			if pc.reused && isPeerClosed(err) && pc.br.Buffered() == 0 {
+				return nil, fmt.Errorf("%w: %v", errStale, err)
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() && ctx.Err() == nil {
+				return nil, timeoutError{"timeout awaiting upstream response headers"}
+			}
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		if h.status/100 == 1 && h.status != http.StatusSwitchingProtocols {
+			// Informational: pass 103 and the like on, keep reading.
+			if trace != nil && trace.Got1xxResponse != nil && h.status != http.StatusContinue {
+				if err := trace.Got1xxResponse(h.status, map[string][]string(h.header)); err != nil {
+					stop()
+					return nil, err
+				}
+			}
+			continue
+		}
+		_ = pc.nc.SetReadDeadline(time.Time{})
+		return c.response(pc, req, h, stop)
+	}
+}
+
+// response builds the http.Response for a head read from pc.
+func (c *Client) response(pc *conn, req *http.Request, h *head, stop func() bool) (*http.Response, error) {
+	res := &http.Response{
+		Status: fmt.Sprintf("%d %s", h.status, h.statusText), StatusCode: h.status,
+		Proto: h.proto, ProtoMajor: h.major, ProtoMinor: h.minor,
+		Header: h.header, Request: req, ContentLength: -1,
+	}
+	if h.status == http.StatusSwitchingProtocols {
+		stop()
+		res.Body = &upgraded{conn: pc.nc, br: pc.br}
+		return res, nil
+	}
+	fr, err := bodyFraming(req.Method, h)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	keep := !fr.toClose && req.Header.Get("Connection") != "close" && !connectionClose(h)
+	body := &body{client: c, pc: pc, stop: stop, keep: keep}
+	switch {
+	case fr.chunked:
+		res.TransferEncoding = []string{"chunked"}
+		res.Trailer = http.Header{}
+		body.r = &chunkedReader{br: pc.br, trailer: res.Trailer}
+		delete(res.Header, "Transfer-Encoding")
+	case fr.length >= 0:
+		res.ContentLength = fr.length
+		body.r = &lengthReader{br: pc.br, left: fr.length}
+	default:
+		res.Close = true
+		body.r = pc.br
+	}
+	res.Close = res.Close || !keep
+	if fr.length == 0 {
+		body.finish(true)
+		res.Body = http.NoBody
+		return res, nil
+	}
+	res.Body = body
+	return res, nil
+}
+
+// connectionClose reports whether the response asks to close: an explicit
+// "close", or HTTP/1.0 without "keep-alive".
+func connectionClose(h *head) bool {
+	tokens := joinTokens(h.header["Connection"])
+	for _, t := range tokens {
+		if t == "close" {
+			return true
+		}
+	}
+	if h.minor == 0 {
+		for _, t := range tokens {
+			if t == "keep-alive" {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// body is a response body; at its clean end the connection goes back to
+// the pool, anything else closes it.
+type body struct {
+	client *Client
+	pc     *conn
+	r      io.Reader
+	stop   func() bool
+	keep   bool
+	done   bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.finish(b.keep)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+// Close releases the connection: to the pool only if the body was read to
+// its end, since unread bytes would be taken for the next response.
+func (b *body) Close() error {
+	b.finish(false)
+	return nil
+}
+
+func (b *body) finish(reuse bool) {
+	if b.done {
+		return
+	}
+	b.done = true
+	stopped := b.stop()
+	if reuse && stopped {
+		b.client.put(b.pc)
+		return
+	}
+	b.pc.nc.Close()
+}
+
+// upgraded is the body of a 101 response: the connection itself, with
+// whatever the upstream already sent after the head.
+type upgraded struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (u *upgraded) Read(p []byte) (int, error)  { return u.br.Read(p) }
+func (u *upgraded) Write(p []byte) (int, error) { return u.conn.Write(p) }
+func (u *upgraded) Close() error                { return u.conn.Close() }
+
+// timeoutError is a net.Error-style timeout.
+type timeoutError struct{ msg string }
+
+func (e timeoutError) Error() string { return e.msg }
+
+// Timeout reports true.
+func (e timeoutError) Timeout() bool { return true }
+
+// Temporary reports false.
+func (e timeoutError) Temporary() bool { return false }
+
+func isPeerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset") ||
+		strings.Contains(err.Error(), "broken pipe")
+}

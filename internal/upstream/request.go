@@ -1,0 +1,130 @@
+package upstream
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// writeRequest writes req in HTTP/1.1 framing. Everything that goes on the
+// wire is checked: a field that could break the framing is an error, so no
+// client can make Gatehouse send a malformed request upstream.
+func writeRequest(bw *bufio.Writer, req *http.Request) error {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	uri := req.URL.RequestURI()
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !validFieldName([]byte(method)) || !validTarget(uri) || !validFieldValue([]byte(host)) || host == "" {
+		return errors.New("request line or Host not fit to send")
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	for name, values := range req.Header {
+		switch name {
+		case "Host", "Content-Length", "Transfer-Encoding":
+			continue
+		}
+		if !validFieldName([]byte(name)) {
+			return fmt.Errorf("header name %q not fit to send", name)
+		}
+		for _, v := range values {
+			if !validFieldValue([]byte(v)) {
+				return fmt.Errorf("value of header %q not fit to send", name)
+			}
+			bw.WriteString(name)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	// As in net/http, a zero ContentLength with a body means "unknown".
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	switch {
+	case !hasBody:
+		if methodSendsBody(method) {
+			bw.WriteString("Content-Length: 0\r\n")
+		}
+	case req.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		bw.WriteString("\r\n")
+	default:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	bw.WriteString("\r\n")
+	if !hasBody {
+		return bw.Flush()
+	}
+	if _, replayable := req.Body.(interface{ Rewind() error }); !replayable {
+		// A streamed body may be slow to come: let the upstream see the
+		// head at once.
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+	if req.ContentLength > 0 {
+		n, err := io.CopyN(bw, req.Body, req.ContentLength)
+		if err != nil {
+			return fmt.Errorf("request body: %d of %d bytes: %w", n, req.ContentLength, err)
+		}
+		return bw.Flush()
+	}
+	if err := writeChunked(bw, req.Body); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// writeChunked copies r as chunks, flushing each so a streamed upload flows.
+func writeChunked(bw *bufio.Writer, r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			bw.WriteString(strconv.FormatInt(int64(n), 16))
+			bw.WriteString("\r\n")
+			bw.Write(buf[:n])
+			bw.WriteString("\r\n")
+			if ferr := bw.Flush(); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			_, werr := bw.WriteString("0\r\n\r\n")
+			return werr
+		}
+		if err != nil {
+			return fmt.Errorf("request body: %w", err)
+		}
+	}
+}
+
+func methodSendsBody(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
+}
+
+// validTarget reports whether a request-target has no whitespace or
+// control characters.
+func validTarget(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,254 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strconv"
+)
+
+// Limits on what an upstream may send in a response head.
+const (
+	maxLineLen     = 64 << 10
+	maxHeaderBytes = 1 << 20
+	maxHeaderCount = 1000
+)
+
+// errMalformed wraps every framing problem in an upstream response.
+var errMalformed = errors.New("malformed upstream response")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
+}
+
+// head is a parsed response head.
+type head struct {
+	proto      string
+	major      int
+	minor      int
+	status     int
+	statusText string
+	header     http.Header
+}
+
+// readLine reads one CRLF-terminated line. A bare LF, a CR elsewhere or an
+// overlong line is an error: the upstream's framing must be unambiguous.
+func readLine(br *bufio.Reader, budget *int) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, malformed("line longer than %d bytes", br.Size())
+	}
+	if err != nil {
+		return nil, err
+	}
+	*budget -= len(line)
+	if *budget < 0 {
+		return nil, malformed("response head larger than %d bytes", maxHeaderBytes)
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return nil, malformed("line not terminated by CRLF")
+	}
+	line = line[:len(line)-2]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return nil, malformed("stray CR")
+	}
+	return line, nil
+}
+
+// readHead reads a status line and header section.
+func readHead(br *bufio.Reader) (*head, error) {
+	budget := maxHeaderBytes
+	line, err := readLine(br, &budget)
+	if err != nil {
+		return nil, err
+	}
+	h := &head{header: make(http.Header, 8)}
+	if err := parseStatusLine(line, h); err != nil {
+		return nil, err
+	}
+	count := 0
+	for {
+		line, err := readLine(br, &budget)
+		if err != nil {
+			if errors.Is(err, errMalformed) {
+				return nil, err
+			}
+			return nil, malformed("head cut short: %v", err)
+		}
+		if len(line) == 0 {
+			return h, nil
+		}
+		if count++; count > maxHeaderCount {
+			return nil, malformed("more than %d header fields", maxHeaderCount)
+		}
+		if err := addField(h.header, line); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// addField parses one "name: value" line into hdr, refusing obs-fold,
+// invalid names and control characters in values.
+func addField(hdr http.Header, line []byte) error {
+	if line[0] == ' ' || line[0] == '\t' {
+		return malformed("obsolete line folding")
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !validFieldName(line[:colon]) {
+		return malformed("invalid header field %q", truncate(line))
+	}
+	value := trimOWS(line[colon+1:])
+	if !validFieldValue(value) {
+		return malformed("invalid value in header %q", line[:colon])
+	}
+	key := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
+	hdr[key] = append(hdr[key], string(value))
+	return nil
+}
+
+func parseStatusLine(line []byte, h *head) error {
+	proto, rest, ok := bytes.Cut(line, []byte{' '})
+	if !ok || len(rest) < 3 {
+		return malformed("invalid status line %q", truncate(line))
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+		h.proto, h.major, h.minor = "HTTP/1.1", 1, 1
+	case "HTTP/1.0":
+		h.proto, h.major, h.minor = "HTTP/1.0", 1, 0
+	default:
+		return malformed("unsupported protocol %q", truncate(proto))
+	}
+	code, text, _ := bytes.Cut(rest, []byte{' '})
+	if len(code) != 3 || code[0] < '1' || code[0] > '5' || !isDigits(code) {
+		return malformed("invalid status code %q", truncate(code))
+	}
+	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	if !validFieldValue(text) {
+		return malformed("invalid reason phrase")
+	}
+	h.statusText = string(text)
+	return nil
+}
+
+// framing is how a response body is delimited.
+type framing struct {
+	length  int64 // -1 when not known
+	chunked bool
+	toClose bool // read until the connection closes
+}
+
+// bodyFraming applies RFC 9112 section 6.3 to a response to method. A
+// response carrying both Content-Length and Transfer-Encoding, or
+// conflicting Content-Lengths, is refused rather than guessed at.
+func bodyFraming(method string, h *head) (framing, error) {
+	if method == http.MethodHead || h.status/100 == 1 || h.status == http.StatusNoContent || h.status == http.StatusNotModified {
+		return framing{length: 0}, nil
+	}
+	te, hasTE := h.header["Transfer-Encoding"]
+	cl, hasCL := h.header["Content-Length"]
+	if hasTE && hasCL {
+		return framing{}, malformed("both Content-Length and Transfer-Encoding")
+	}
+	if hasTE {
+		if h.minor == 0 {
+			return framing{}, malformed("Transfer-Encoding in an HTTP/1.0 response")
+		}
+		codings := joinTokens(te)
+		if len(codings) == 1 && codings[0] == "chunked" {
+			return framing{length: -1, chunked: true}, nil
+		}
+		for _, c := range codings {
+			if c == "chunked" {
+				return framing{}, malformed("transfer codings %q combine chunked with others", te)
+			}
+		}
+		// Other codings without chunked: the body runs to the close.
+		return framing{length: -1, toClose: true}, nil
+	}
+	if hasCL {
+		n := int64(-1)
+		for _, v := range cl {
+			for _, part := range bytes.Split([]byte(v), []byte{','}) {
+				part = trimOWS(part)
+				if len(part) == 0 || !isDigits(part) || len(part) > 18 {
+					return framing{}, malformed("invalid Content-Length %q", v)
+				}
+				m, _ := strconv.ParseInt(string(part), 10, 64)
+				if n >= 0 && m != n {
+					return framing{}, malformed("conflicting Content-Length values")
+				}
+				n = m
+			}
+		}
+		h.header["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		return framing{length: n}, nil
+	}
+	return framing{length: -1, toClose: true}, nil
+}
+
+// joinTokens splits comma-separated header values into lower-case tokens.
+func joinTokens(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, part := range bytes.Split([]byte(v), []byte{','}) {
+			if p := trimOWS(part); len(p) > 0 {
+				out = append(out, string(bytes.ToLower(p)))
+			}
+		}
+	}
+	return out
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// validFieldName reports whether b is an RFC 9110 token.
+func validFieldName(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+		switch c {
+		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// validFieldValue rejects control characters other than HTAB.
+func validFieldValue(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 40 {
+		return b[:40]
+	}
+	return b
+}
