@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 )
 
@@ -53,29 +54,46 @@ type Spool struct {
 	Memory int
 	// Budget bounds the spool files' total size.
 	Budget *Budget
+
+	segs sync.Pool // *[]byte of segSize, reused across bodies
 }
 
-// chunk is the size of one read or file write while filling.
-const chunk = 32 << 10
+// segSize is the size of one in-memory segment, and of one read or file
+// write while filling.
+const segSize = 32 << 10
+
+func (s *Spool) getSeg() []byte {
+	if p, ok := s.segs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, segSize)
+}
+
+func (s *Spool) putSeg(b []byte) {
+	if cap(b) == segSize {
+		s.segs.Put(&b)
+	}
+}
 
 // Fill reads r to its end into a Body and closes r. When the spool budget
 // runs out, Fill fails with ErrSpoolFull, unless stream is set: then it
 // returns a Body that yields what was buffered followed by the rest of r
 // (which the Body's Close closes).
 func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
-	b := &Body{budget: s.Budget, size: 0}
-	memCap := min(s.Memory, chunk)
-	b.mem = make([]byte, 0, memCap)
+	b := &Body{spool: s, budget: s.Budget}
 	var buf []byte
 	for {
-		if len(b.mem) < s.Memory {
-			if len(b.mem) == cap(b.mem) {
-				grown := make([]byte, len(b.mem), min(2*cap(b.mem), s.Memory))
-				copy(grown, b.mem)
-				b.mem = grown
+		if b.memLen < int64(s.Memory) {
+			last := len(b.segs) - 1
+			if last < 0 || len(b.segs[last]) == segSize {
+				b.segs = append(b.segs, s.getSeg())
+				last++
 			}
-			n, err := r.Read(b.mem[len(b.mem):cap(b.mem)])
-			b.mem = b.mem[:len(b.mem)+n]
+			seg := b.segs[last]
+			room := min(segSize, s.Memory-int(b.memLen)+len(seg))
+			n, err := r.Read(seg[len(seg):room])
+			b.segs[last] = seg[:len(seg)+n]
+			b.memLen += int64(n)
 			b.size += int64(n)
 			if done, err := b.finishRead(r, err); done || err != nil {
 				return b.result(err)
@@ -83,7 +101,7 @@ func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
 			continue
 		}
 		if buf == nil {
-			buf = make([]byte, chunk)
+			buf = make([]byte, segSize)
 		}
 		n, rerr := r.Read(buf)
 		if n > 0 {
@@ -170,7 +188,9 @@ func (s *sliceReader) Read(p []byte) (int, error) {
 // Body is a buffered body: memory, then spool file, then (when the budget
 // ran out while streaming) the rest of the original reader.
 type Body struct {
-	mem        []byte
+	spool      *Spool
+	segs       [][]byte // in-memory part; every segment but the last is full
+	memLen     int64
 	file       *os.File
 	size       int64 // total buffered bytes, or -1 when a rest follows
 	off        int64 // read position in the buffered part
@@ -185,13 +205,14 @@ func (b *Body) Len() int64 { return b.size }
 
 // Read reads the body from its start (or from the last Rewind).
 func (b *Body) Read(p []byte) (int, error) {
-	if b.off < int64(len(b.mem)) {
-		n := copy(p, b.mem[b.off:])
+	if b.off < b.memLen {
+		seg := b.segs[b.off/segSize]
+		n := copy(p, seg[b.off%segSize:])
 		b.off += int64(n)
 		return n, nil
 	}
 	if b.file != nil {
-		n, err := b.file.ReadAt(p, b.off-int64(len(b.mem)))
+		n, err := b.file.ReadAt(p, b.off-b.memLen)
 		b.off += int64(n)
 		if n > 0 || err != io.EOF {
 			if err == io.EOF {
@@ -230,6 +251,9 @@ func (b *Body) Close() error {
 		_ = b.restCloser.Close()
 		b.restCloser = nil
 	}
-	b.mem = nil
+	for _, seg := range b.segs {
+		b.spool.putSeg(seg)
+	}
+	b.segs, b.memLen = nil, 0
 	return nil
 }
