@@ -100,9 +100,10 @@ func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 }
 
 // put returns a connection whose exchange completed cleanly to the pool.
+// Its deadlines are clear: the head's read deadline was lifted once the
+// head arrived, and a cancelled exchange never comes back here.
 func (c *Client) put(pc *conn) {
 	pc.lastUsed = time.Now()
-	_ = pc.nc.SetDeadline(time.Time{})
 	c.mu.Lock()
 	list := c.idle[pc.addr]
 	if len(list) >= c.opt.MaxIdlePerHost {
