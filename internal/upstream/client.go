@@ -169,6 +169,11 @@ func (c *Client) exchange(pc *conn, req *http.Request) (*http.Response, error) {
 	// Cancelling the request unblocks any read or write on the connection.
 	stop := context.AfterFunc(ctx, func() { _ = pc.nc.SetDeadline(time.Unix(1, 0)) })
 	if err := writeRequest(pc.bw, req); err != nil {
+		if isPeerClosed(err) {
+			if res := c.earlyResponse(pc, req, stop); res != nil {
+				return res, nil
+			}
+		}
 		stop()
 		if pc.reused && isPeerClosed(err) {
 			return nil, fmt.Errorf("%w: %v", errStale, err)
@@ -202,12 +207,37 @@ func (c *Client) exchange(pc *conn, req *http.Request) (*http.Response, error) {
 			continue
 		}
 		_ = pc.nc.SetReadDeadline(time.Time{})
-		return c.response(pc, req, h, stop)
+		return c.response(pc, req, h, stop, false)
 	}
 }
 
-// response builds the http.Response for a head read from pc.
-func (c *Client) response(pc *conn, req *http.Request, h *head, stop func() bool) (*http.Response, error) {
+// earlyAnswerWait bounds the look for an answer after a failed write.
+const earlyAnswerWait = time.Second
+
+// earlyResponse looks for a final response the upstream sent before it
+// stopped reading the request (a 413 to an upload, say), so that the
+// client gets the upstream's answer rather than a 502. The connection is
+// not reused afterwards.
+func (c *Client) earlyResponse(pc *conn, req *http.Request, stop func() bool) *http.Response {
+	if req.Context().Err() != nil {
+		return nil
+	}
+	_ = pc.nc.SetReadDeadline(time.Now().Add(earlyAnswerWait))
+	h, err := readHead(pc.br)
+	if err != nil || h.status < 200 {
+		return nil
+	}
+	_ = pc.nc.SetReadDeadline(time.Time{})
+	res, err := c.response(pc, req, h, stop, true)
+	if err != nil {
+		return nil
+	}
+	return res
+}
+
+// response builds the http.Response for a head read from pc; with
+// forceClose the connection is not reused after it.
+func (c *Client) response(pc *conn, req *http.Request, h *head, stop func() bool, forceClose bool) (*http.Response, error) {
 	res := &http.Response{
 		Status: fmt.Sprintf("%d %s", h.status, h.statusText), StatusCode: h.status,
 		Proto: h.proto, ProtoMajor: h.major, ProtoMinor: h.minor,
@@ -223,7 +253,7 @@ func (c *Client) response(pc *conn, req *http.Request, h *head, stop func() bool
 		stop()
 		return nil, err
 	}
-	keep := !fr.toClose && req.Header.Get("Connection") != "close" && !connectionClose(h)
+	keep := !forceClose && !fr.toClose && req.Header.Get("Connection") != "close" && !connectionClose(h)
 	body := &body{client: c, pc: pc, stop: stop, keep: keep}
 	switch {
 	case fr.chunked:
@@ -335,6 +365,10 @@ func (e timeoutError) Timeout() bool { return true }
 func (e timeoutError) Temporary() bool { return false }
 
 func isPeerClosed(err error) bool {
+	var se *SourceError
+	if errors.As(err, &se) {
+		return false
+	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset") ||
 		strings.Contains(err.Error(), "broken pipe")

@@ -240,3 +240,36 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestEarlyResponseWhileUploading(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		// Refuse without reading the body, then close.
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+	}()
+	c := New(Options{ConnectTimeout: time.Second})
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/", bytes.NewReader(make([]byte, 64<<20)))
+	res, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("the upstream's early answer was lost: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 413 || string(body) != "nope" {
+		t.Errorf("got %d %q", res.StatusCode, body)
+	}
+}

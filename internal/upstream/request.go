@@ -74,17 +74,45 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 			return err
 		}
 	}
+	src := &sourceReader{r: req.Body}
 	if req.ContentLength > 0 {
-		n, err := io.CopyN(bw, req.Body, req.ContentLength)
+		n, err := io.CopyN(bw, src, req.ContentLength)
+		if src.err != nil {
+			return &SourceError{Err: src.err}
+		}
 		if err != nil {
 			return fmt.Errorf("request body: %d of %d bytes: %w", n, req.ContentLength, err)
 		}
 		return bw.Flush()
 	}
-	if err := writeChunked(bw, req.Body); err != nil {
+	if err := writeChunked(bw, src); err != nil {
+		if src.err != nil {
+			return &SourceError{Err: src.err}
+		}
 		return err
 	}
 	return bw.Flush()
+}
+
+// SourceError reports that the request body itself failed to read (the
+// client's side), as opposed to the upstream connection.
+type SourceError struct{ Err error }
+
+func (e *SourceError) Error() string { return "reading the request body: " + e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// sourceReader remembers a failure of the body being sent.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 // writeChunked copies r as chunks, flushing each so a streamed upload flows.
