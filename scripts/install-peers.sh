@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go: the real peers it runs
-# against (Gunicorn from Debian) and the linters (staticcheck). Safe to run
+# against (Gunicorn and nginx from Debian) and the linters (staticcheck). Safe to run
 # again; it installs only what is missing.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ as_root() {
 
 missing=()
 command -v gunicorn >/dev/null 2>&1 || missing+=(gunicorn)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq

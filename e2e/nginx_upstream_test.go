@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startNginx runs nginx (Debian's nginx-light) as an upstream serving root,
+// with keep-alive, gzip for text and a 204 endpoint, and returns its address.
+func startNginx(t *testing.T, root string) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Fatal("nginx is not installed: run scripts/test.sh, which installs the test peers")
+	}
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	_ = os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
+worker_processes 1;
+error_log %[1]s/error.log;
+pid %[1]s/nginx.pid;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  keepalive_requests 100000;
+  gzip on; gzip_types text/plain; gzip_min_length 0;
+  types { text/plain txt; application/octet-stream bin; }
+  server {
+    listen %[2]s;
+    root %[3]s;
+    location = /empty { return 204; }
+  }
+}
+`, dir, addr, root)), 0o644)
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-g", "daemon off;")
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("nginx output:\n%s", logs.String())
+		}
+	})
+	waitPort(t, addr)
+	return addr
+}
+
+func TestProxyToNginxUpstream(t *testing.T) {
+	root := t.TempDir()
+	big := make([]byte, 20<<20+3)
+	_, _ = rand.Read(big)
+	_ = os.WriteFile(filepath.Join(root, "big.bin"), big, 0o644)
+	text := bytes.Repeat([]byte("gatehouse in front of nginx\n"), 5000)
+	_ = os.WriteFile(filepath.Join(root, "text.txt"), text, 0o644)
+	up := startNginx(t, root)
+	addr := freeAddr(t)
+	startGatehouse(t, proxyConfig(addr, up, ""), addr)
+	base := "http://" + addr
+
+	// A large file (sendfile upstream, Content-Length) arrives byte-exact, twice
+	// over one keep-alive client connection.
+	for i := 0; i < 2; i++ {
+		res, body := get(t, base+"/big.bin", nil)
+		if res.StatusCode != 200 || !bytes.Equal(body, big) {
+			t.Fatalf("big file: %d, %d bytes, equal=%v", res.StatusCode, len(body), bytes.Equal(body, big))
+		}
+	}
+	// nginx answers gzip with chunked framing; the body must decode to the file.
+	tr := &http.Transport{DisableCompression: true}
+	req, _ := http.NewRequest("GET", base+"/text.txt", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatalf("gzip body: %v (headers %v)", err, res.Header)
+	}
+	plain, err := io.ReadAll(zr)
+	res.Body.Close()
+	if err != nil || !bytes.Equal(plain, text) || res.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip text: %v, %d bytes, %v", err, len(plain), res.Header)
+	}
+	// HEAD keeps the length and has no body; 304 and 204 have none either.
+	req, _ = http.NewRequest("HEAD", base+"/big.bin", nil)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 || res.ContentLength != int64(len(big)) {
+		t.Fatalf("HEAD: %v %v", res, err)
+	}
+	res.Body.Close()
+	lastMod := res.Header.Get("Last-Modified")
+	res, body := get(t, base+"/big.bin", map[string]string{"If-Modified-Since": lastMod})
+	if res.StatusCode != 304 || len(body) != 0 {
+		t.Errorf("conditional GET: %d with %d bytes", res.StatusCode, len(body))
+	}
+	res, body = get(t, base+"/empty", nil)
+	if res.StatusCode != 204 || len(body) != 0 {
+		t.Errorf("204: %d with %d bytes", res.StatusCode, len(body))
+	}
+	res, _ = get(t, base+"/missing", nil)
+	if res.StatusCode != 404 || res.Header.Get("Server") != "gatehouse" {
+		t.Errorf("upstream 404: %d, Server %q", res.StatusCode, res.Header.Get("Server"))
+	}
+}
