@@ -113,16 +113,13 @@ func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) 
 	info := reqinfo.From(r.Context())
 	info.BodyError = err
 	status := limits.Status(err)
-	switch {
-	case errors.Is(err, buffer.ErrSpoolFull):
+	if errors.Is(err, buffer.ErrSpoolFull) {
 		status = http.StatusServiceUnavailable
 		h.log.Error("request body not buffered", "request_id", info.ID, "error", err)
-	case status == http.StatusBadRequest && r.Context().Err() != nil:
-		// The client went away mid-body. (A body refused for its size or
-		// pace also ends the request's context, but is still answered.)
-		info.Status = 499
-		return
 	}
+	// Answered even when the client seems gone: one that only half-closed
+	// its side is still reading, and must not see the empty 200 net/http
+	// would otherwise send.
 	w.Header().Set("Connection", "close")
 	errpage.Write(w, status)
 }
@@ -229,9 +226,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case info.BodyError != nil && limits.Status(info.BodyError) != http.StatusBadRequest:
 		status = limits.Status(info.BodyError)
 	case r.Context().Err() != nil:
-		// The client went away; there is nobody to answer.
+		// The client went away; there is nobody to answer. Abort rather
+		// than return, or net/http would send an empty 200 to a client
+		// that only half-closed.
 		info.Status = 499
-		return
+		panic(http.ErrAbortHandler)
 	case info.BodyError != nil:
 		status = http.StatusBadRequest
 	case isTimeout(err):
