@@ -176,15 +176,23 @@ func startGunicorn(t *testing.T, workers int) string {
 		t.Fatal("gunicorn is not installed: run scripts/test.sh, which installs the test peers")
 	}
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "--workers", fmt.Sprint(workers), "--worker-class", "sync",
-		"--bind", addr, "--chdir", "testdata", "--timeout", "60", "app:app")
+	runPeer(t, "gunicorn", exec.Command(bin, "--workers", fmt.Sprint(workers), "--worker-class", "sync",
+		"--bind", addr, "--chdir", "testdata", "--timeout", "60", "app:app"), syscall.SIGTERM, addr)
+	return addr
+}
+
+// runPeer starts a peer program, waits until it listens on addr, and stops
+// it with sig when the test ends (killing it if it lingers), showing its
+// output when the test failed.
+func runPeer(t *testing.T, name string, cmd *exec.Cmd, sig os.Signal, addr string) {
+	t.Helper()
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(sig)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
 		select {
@@ -193,9 +201,8 @@ func startGunicorn(t *testing.T, workers int) string {
 			_ = cmd.Process.Kill()
 		}
 		if t.Failed() {
-			t.Logf("gunicorn log:\n%s", logs.String())
+			t.Logf("%s output:\n%s", name, logs.String())
 		}
 	})
 	waitPort(t, addr)
-	return addr
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // startNginx runs nginx (Debian's nginx-light) as an upstream serving root,
@@ -44,26 +43,7 @@ http {
   }
 }
 `, dir, addr, root)), 0o644)
-	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-g", "daemon off;")
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("nginx output:\n%s", logs.String())
-		}
-	})
-	waitPort(t, addr)
+	runPeer(t, "nginx", exec.Command(bin, "-p", dir, "-c", conf, "-g", "daemon off;"), syscall.SIGQUIT, addr)
 	return addr
 }
 

@@ -14,6 +14,8 @@ package framing
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 )
 
 // Verdict is the judgement on one request head: "" means acceptable,
@@ -217,7 +219,7 @@ func (h *headInfo) fail(v Verdict) {
 func (s *Scanner) requestLine(line []byte) {
 	method, rest, ok1 := bytes.Cut(line, []byte{' '})
 	target, version, ok2 := bytes.Cut(rest, []byte{' '})
-	if !ok1 || !ok2 || len(method) == 0 || !isToken(method) {
+	if !ok1 || !ok2 || len(method) == 0 || !httpsyntax.IsToken(method) {
 		s.head.fail(BadRequestLine)
 		return
 	}
@@ -234,16 +236,14 @@ func (s *Scanner) requestLine(line []byte) {
 
 func (s *Scanner) headerField(line []byte) {
 	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 || !isToken(line[:colon]) {
+	if colon <= 0 || !httpsyntax.IsToken(line[:colon]) {
 		s.head.fail(BadHeader)
 		return
 	}
-	name, value := line[:colon], trimOWS(line[colon+1:])
-	for _, c := range value {
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			s.head.fail(BadHeader)
-			return
-		}
+	name, value := line[:colon], httpsyntax.TrimOWS(line[colon+1:])
+	if !httpsyntax.ValidFieldValue(value) {
+		s.head.fail(BadHeader)
+		return
 	}
 	switch {
 	case equalFold(name, "content-length"):
@@ -274,7 +274,7 @@ func (s *Scanner) endHead() {
 			h.fail(CodingOnHTTP10)
 		case h.clSeen:
 			h.fail(BothLengths)
-		case !equalFold(trimOWS(h.te), "chunked"):
+		case !equalFold(httpsyntax.TrimOWS(h.te), "chunked"):
 			h.fail(BadCoding)
 		default:
 			chunked = true
@@ -297,7 +297,7 @@ func (s *Scanner) endHead() {
 
 func (s *Scanner) onChunkSize(line []byte) {
 	size, _, _ := bytes.Cut(line, []byte{';'})
-	size = trimOWS(size)
+	size = httpsyntax.TrimOWS(size)
 	if len(size) == 0 || len(size) > 15 {
 		s.poison()
 		return
@@ -337,16 +337,6 @@ func unhex(c byte) int {
 	return -1
 }
 
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func equalFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {
 		return false
@@ -361,18 +351,4 @@ func equalFold(b []byte, lower string) bool {
 		}
 	}
 	return true
-}
-
-// isToken reports whether b is an RFC 9110 token.
-func isToken(b []byte) bool {
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f {
-			return false
-		}
-		switch c {
-		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
-			return false
-		}
-	}
-	return len(b) > 0
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 )
 
 // writeRequest writes req in HTTP/1.1 framing. Everything that goes on the
@@ -22,7 +24,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if host == "" {
 		host = req.URL.Host
 	}
-	if !validFieldName([]byte(method)) || !validTarget(uri) || !validFieldValue([]byte(host)) || host == "" {
+	if !httpsyntax.IsToken([]byte(method)) || !validTarget(uri) || !httpsyntax.ValidFieldValue([]byte(host)) || host == "" {
 		return errors.New("request line or Host not fit to send")
 	}
 	bw.WriteString(method)
@@ -36,11 +38,11 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		case "Host", "Content-Length", "Transfer-Encoding":
 			continue
 		}
-		if !validFieldName([]byte(name)) {
+		if !httpsyntax.IsToken([]byte(name)) {
 			return fmt.Errorf("header name %q not fit to send", name)
 		}
 		for _, v := range values {
-			if !validFieldValue([]byte(v)) {
+			if !httpsyntax.ValidFieldValue([]byte(v)) {
 				return fmt.Errorf("value of header %q not fit to send", name)
 			}
 			bw.WriteString(name)

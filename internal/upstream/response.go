@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 )
 
 // Limits on what an upstream may send in a response head.
@@ -97,11 +99,11 @@ func addField(hdr http.Header, line []byte) error {
 		return malformed("obsolete line folding")
 	}
 	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 || !validFieldName(line[:colon]) {
+	if colon <= 0 || !httpsyntax.IsToken(line[:colon]) {
 		return malformed("invalid header field %q", truncate(line))
 	}
-	value := trimOWS(line[colon+1:])
-	if !validFieldValue(value) {
+	value := httpsyntax.TrimOWS(line[colon+1:])
+	if !httpsyntax.ValidFieldValue(value) {
 		return malformed("invalid value in header %q", line[:colon])
 	}
 	key := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
@@ -127,7 +129,7 @@ func parseStatusLine(line []byte, h *head) error {
 		return malformed("invalid status code %q", truncate(code))
 	}
 	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
-	if !validFieldValue(text) {
+	if !httpsyntax.ValidFieldValue(text) {
 		return malformed("invalid reason phrase")
 	}
 	h.statusText = string(text)
@@ -173,7 +175,7 @@ func bodyFraming(method string, h *head) (framing, error) {
 		n := int64(-1)
 		for _, v := range cl {
 			for _, part := range bytes.Split([]byte(v), []byte{','}) {
-				part = trimOWS(part)
+				part = httpsyntax.TrimOWS(part)
 				if len(part) == 0 || !isDigits(part) || len(part) > 18 {
 					return framing{}, malformed("invalid Content-Length %q", v)
 				}
@@ -195,7 +197,7 @@ func joinTokens(values []string) []string {
 	var out []string
 	for _, v := range values {
 		for _, part := range bytes.Split([]byte(v), []byte{','}) {
-			if p := trimOWS(part); len(p) > 0 {
+			if p := httpsyntax.TrimOWS(part); len(p) > 0 {
 				out = append(out, string(bytes.ToLower(p)))
 			}
 		}
@@ -210,40 +212,6 @@ func isDigits(b []byte) bool {
 		}
 	}
 	return len(b) > 0
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// validFieldName reports whether b is an RFC 9110 token.
-func validFieldName(b []byte) bool {
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f {
-			return false
-		}
-		switch c {
-		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
-			return false
-		}
-	}
-	return len(b) > 0
-}
-
-// validFieldValue rejects control characters other than HTAB.
-func validFieldValue(b []byte) bool {
-	for _, c := range b {
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func truncate(b []byte) []byte {

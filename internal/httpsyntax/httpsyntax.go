@@ -1,0 +1,40 @@
+// Package httpsyntax holds the RFC 9110 syntax checks that Gatehouse's own
+// HTTP parsers share: tokens, field values, optional whitespace.
+package httpsyntax
+
+// IsToken reports whether b is a non-empty token (a valid field name or
+// method).
+func IsToken(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+		switch c {
+		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// ValidFieldValue reports whether b has no control characters other than
+// horizontal tab.
+func ValidFieldValue(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// TrimOWS removes leading and trailing spaces and tabs.
+func TrimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
