@@ -1,5 +1,5 @@
 module github.com/gatehouse/gatehouse
 
-go 1.26.8
+go 1.25.0
 
 require github.com/goccy/go-yaml v1.18.0
