@@ -70,8 +70,13 @@ func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
 		info.Peer, info.ClientIP, info.ID = r.RemoteAddr, r.RemoteAddr, reqinfo.NewID()
 		return
 	}
-	client, trusted := l.trust.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"])
-	info.Peer, info.ClientIP, info.Trusted = peer.Addr().Unmap().String(), client.String(), trusted
+	peerIP := peer.Addr().Unmap()
+	client, trusted := l.trust.ClientIP(peerIP, r.Header["X-Forwarded-For"])
+	info.Peer, info.Trusted = peerIP.String(), trusted
+	info.ClientIP = info.Peer
+	if client != peerIP {
+		info.ClientIP = client.String()
+	}
 	if id := r.Header.Get("X-Request-Id"); trusted && reqinfo.ValidID(id) {
 		info.ID = id
 	} else {
