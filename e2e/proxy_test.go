@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -285,31 +287,45 @@ sites:
 	g.waitLog(`"uri":"/slow?s=0.8&leaver=1","proto":"HTTP/1.1","status":499`)
 }
 
-func TestServerSentEventsStream(t *testing.T) {
+// TestStreamsAreNotBuffered checks the responses that must reach the client
+// as they are produced, with response buffering on: server-sent events, and
+// responses whose upstream sends X-Accel-Buffering: no. The app sends a
+// first line and then waits for a gate file that the test creates only once
+// it has that line: a buffering proxy could never deliver it.
+func TestStreamsAreNotBuffered(t *testing.T) {
 	up := startGunicorn(t, 1)
 	addr := freeAddr(t)
 	startGatehouse(t, proxyConfig(addr, up, ""), addr)
-	res, err := http.Get("http://" + addr + "/sse?n=3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	r := bufio.NewReader(res.Body)
-	start := time.Now()
-	line, err := r.ReadString('\n')
-	if err != nil || line != "data: event 0\n" {
-		t.Fatalf("first event: %q %v", line, err)
-	}
-	first := time.Since(start)
-	rest, _ := io.ReadAll(r)
-	if !strings.Contains(string(rest), "data: event 2") {
-		t.Fatalf("stream incomplete: %q", rest)
-	}
-	total := time.Since(start)
-	// Events are 0.2 s apart: a buffered stream would deliver the first
-	// together with the last.
-	if first >= total {
-		t.Errorf("first event arrived with the last (after %v of %v): the stream was buffered", first, total)
+	for path, want := range map[string][2]string{
+		"/sse":      {"data: event 0\n", "data: event 1"},
+		"/progress": {"step 0\n", "step 1"},
+	} {
+		gate := filepath.Join(t.TempDir(), "gate")
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s?gate=%s HTTP/1.1\r\nHost: x\r\n\r\n", path, gate)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		res, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("%s: %v (the stream was held back)", path, err)
+		}
+		if res.Header.Get("X-Accel-Buffering") != "" {
+			t.Errorf("%s: X-Accel-Buffering passed to the client", path)
+		}
+		br := bufio.NewReader(res.Body)
+		line, err := br.ReadString('\n')
+		if err != nil || line != want[0] {
+			t.Fatalf("%s: first line %q %v: the stream was held back", path, line, err)
+		}
+		_ = os.WriteFile(gate, nil, 0o644)
+		rest, _ := io.ReadAll(br)
+		c.Close()
+		if !strings.Contains(string(rest), want[1]) {
+			t.Fatalf("%s: stream incomplete: %q", path, rest)
+		}
 	}
 }
 

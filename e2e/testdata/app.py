@@ -8,10 +8,13 @@ Endpoints (matched on the last path segment, so /prefix/echo is /echo):
   /sha            reads the body in chunks, answers "LENGTH SHA256-HEX" and the framing it saw
   /stall?s=S      sends the first 1000 bytes of a 2000-byte body, then stalls S seconds
   /sse?n=N        streams N server-sent events, 0.2 s apart
+  /progress?gate=F  streams "step 0", waits (up to 20 s) until file F exists, then "step 1";
+                  asks for no buffering (X-Accel-Buffering: no); with gate= on /sse likewise
   anything else   "hello from the app PATH", with headers that reveal software
 """
 import hashlib
 import json
+import os
 import time
 from urllib.parse import parse_qs
 
@@ -66,15 +69,24 @@ def app(environ, start_response):
             time.sleep(s)
             yield b"b" * 1000
         return stalled()
-    if path == "/sse":
-        n = int(qs.get("n", ["3"])[0])
-        start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+    if path in ("/progress", "/sse"):
+        gate = qs.get("gate", [""])[0]
+        if path == "/sse":
+            start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+            fmt = "data: event %d\n\n"
+        else:
+            start_response("200 OK", [("Content-Type", "text/plain"), ("X-Accel-Buffering", "no")])
+            fmt = "step %d\n"
 
-        def events():
-            for i in range(n):
-                yield ("data: event %d\n\n" % i).encode()
+        def stream():
+            yield (fmt % 0).encode()
+            deadline = time.time() + 20
+            while gate and not os.path.exists(gate) and time.time() < deadline:
+                time.sleep(0.05)
+            if not gate:
                 time.sleep(0.2)
-        return events()
+            yield (fmt % 1).encode()
+        return stream()
     body = ("hello from the app %s\n" % environ.get("PATH_INFO", "")).encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body))),
