@@ -170,11 +170,14 @@ func setForwarded(hdr http.Header, in *http.Request, info *reqinfo.Info) {
 			hdr["Forwarded"] = fwd
 		}
 	}
-	hdr["X-Forwarded-For"] = []string{xff}
-	hdr["X-Forwarded-Proto"] = []string{proto}
-	hdr["X-Forwarded-Host"] = []string{host}
-	hdr["X-Real-Ip"] = []string{info.ClientIP}
-	hdr["X-Request-Id"] = []string{info.ID}
+	// One backing array for the five values; each slice is capped at its
+	// own element so an append elsewhere cannot spill into the next.
+	v := [...]string{xff, proto, host, info.ClientIP, info.ID}
+	hdr["X-Forwarded-For"] = v[0:1:1]
+	hdr["X-Forwarded-Proto"] = v[1:2:2]
+	hdr["X-Forwarded-Host"] = v[2:3:3]
+	hdr["X-Real-Ip"] = v[3:4:4]
+	hdr["X-Request-Id"] = v[4:5:5]
 }
 
 func (h *Handler) modifyResponse(res *http.Response) error {
