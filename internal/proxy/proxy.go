@@ -48,13 +48,11 @@ type Handler struct {
 	hide        []string
 	idleTimeout time.Duration
 	opt         Options
-	log         *slog.Logger
 }
 
 // New returns a proxy to servers configured by cfg.
 func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler, error) {
-	log := opt.Log
-	h := &Handler{log: log, opt: opt, hide: hiddenHeaders(cfg), idleTimeout: cfg.IdleTimeout.Std()}
+	h := &Handler{opt: opt, hide: hiddenHeaders(cfg), idleTimeout: cfg.IdleTimeout.Std()}
 	for _, s := range servers {
 		u, err := config.ParseUpstreamURL(s.URL)
 		if err != nil {
@@ -76,7 +74,7 @@ func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler,
 		Transport:      timedTransport{h.client},
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.fail,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:       slog.NewLogLogger(opt.Log.Handler(), slog.LevelWarn),
 		BufferPool:     newBufferPool(),
 	}
 	return h, nil
@@ -115,7 +113,7 @@ func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) 
 	status := limits.Status(err)
 	if errors.Is(err, buffer.ErrSpoolFull) {
 		status = http.StatusServiceUnavailable
-		h.log.Error("request body not buffered", "request_id", info.ID, "error", err)
+		h.opt.Log.Error("request body not buffered", "request_id", info.ID, "error", err)
 	}
 	// Answered even when the client seems gone: one that only half-closed
 	// its side is still reading, and must not see the empty 200 net/http
@@ -239,7 +237,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case isTimeout(err):
 		status = http.StatusGatewayTimeout
 	}
-	h.log.Warn("upstream request failed", "upstream", info.Upstream, "status", status, "request_id", info.ID, "error", err)
+	h.opt.Log.Warn("upstream request failed", "upstream", info.Upstream, "status", status, "request_id", info.ID, "error", err)
 	errpage.Write(w, status)
 }
 
