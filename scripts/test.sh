@@ -26,7 +26,7 @@ for target in \
 	internal/config:FuzzParse \
 	internal/route:FuzzCleanPath \
 	internal/route:FuzzMatch \
-	internal/framing:FuzzScanner \
+	internal/http1:FuzzParseHead \
 	internal/upstream:FuzzResponse; do
 	pkg=${target%%:*} name=${target##*:}
 	go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" >/dev/null

@@ -4,8 +4,9 @@ package httpsyntax
 
 // IsToken reports whether b is a non-empty token (a valid field name or
 // method).
-func IsToken(b []byte) bool {
-	for _, c := range b {
+func IsToken[T string | []byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if c <= ' ' || c >= 0x7f {
 			return false
 		}
@@ -19,8 +20,9 @@ func IsToken(b []byte) bool {
 
 // ValidFieldValue reports whether b has no control characters other than
 // horizontal tab.
-func ValidFieldValue(b []byte) bool {
-	for _, c := range b {
+func ValidFieldValue[T string | []byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
@@ -29,7 +31,7 @@ func ValidFieldValue(b []byte) bool {
 }
 
 // TrimOWS removes leading and trailing spaces and tabs.
-func TrimOWS(b []byte) []byte {
+func TrimOWS[T string | []byte](b T) T {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
 	}

@@ -43,14 +43,13 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	set := settingsOf(cfg.Client)
 
 	opened := map[string]*listener{}
 	for addr := range g.Handlers {
 		if _, ok := in.listeners[addr]; ok {
 			continue
 		}
-		l, err := openListener(addr, set, in.log)
+		l, err := openListener(addr, cfg.Client, in.log)
 		if err != nil {
 			for _, o := range opened {
 				_ = o.ln.Close()
@@ -67,9 +66,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	for addr, l := range in.listeners {
 		if h, ok := g.Handlers[addr]; ok {
 			l.handler.Store(&h)
-			if l.settings != set {
-				in.log.Warn("client header_timeout, idle_timeout and max_header_size changes apply to listeners opened from now on; restart to apply them here", "addr", addr)
-			}
+			l.configure(cfg.Client, in.log)
 		}
 	}
 

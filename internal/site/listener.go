@@ -10,7 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/errpage"
-	"github.com/gatehouse/gatehouse/internal/framing"
+	"github.com/gatehouse/gatehouse/internal/http1"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/route"
 )
@@ -39,13 +39,6 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(reqinfo.With(r.Context(), info))
 	defer l.finish(rw, r, info)
 
-	if c := framing.ConnFrom(r.Context()); c != nil && r.ProtoMajor == 1 {
-		if v := c.Check(r.Method, r.RequestURI); v != framing.OK {
-			l.log.Info("refused request with unsafe framing", "reason", string(v), "client", info.ClientIP, "request_id", info.ID)
-			refuseAndClose(rw)
-			return
-		}
-	}
 	if r.Method == http.MethodConnect {
 		errpage.Write(rw, http.StatusMethodNotAllowed)
 		return
@@ -116,4 +109,19 @@ func (l *listenerHandler) finish(rw *responseWriter, r *http.Request, info *reqi
 	if p != nil {
 		panic(p)
 	}
+}
+
+// Refused logs a request head the front end refused before it reached the
+// handler (malformed or ambiguous framing, too large, too slow).
+func (l *listenerHandler) Refused(r http1.Refusal) {
+	now := time.Now()
+	client := r.RemoteAddr
+	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		client = peer.Addr().Unmap().String()
+	}
+	l.log.Info("refused request", "status", r.Status, "reason", r.Reason, "client", client)
+	l.access.Log(&accesslog.Record{
+		Time: now, Remote: client, Method: r.Method, URI: r.Target, Proto: r.Proto,
+		Status: r.Status, RequestID: reqinfo.NewID(),
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/internal/wire"
 	"io"
 	"net"
 	"net/http"
@@ -259,11 +260,11 @@ func (c *Client) response(pc *conn, req *http.Request, h *head, stop func() bool
 	case fr.chunked:
 		res.TransferEncoding = []string{"chunked"}
 		res.Trailer = http.Header{}
-		body.r = &chunkedReader{br: pc.br, trailer: res.Trailer}
+		body.r = wire.NewChunkedReader(pc.br, res.Trailer)
 		delete(res.Header, "Transfer-Encoding")
 	case fr.length >= 0:
 		res.ContentLength = fr.length
-		body.r = &lengthReader{br: pc.br, left: fr.length}
+		body.r = wire.NewLengthReader(pc.br, fr.length)
 	default:
 		res.Close = true
 		body.r = pc.br

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bufio"
 	"bytes"
+	"github.com/gatehouse/gatehouse/internal/wire"
 	"io"
 	"net"
 	"net/http"
@@ -228,9 +229,9 @@ func FuzzResponse(f *testing.F) {
 		var r io.Reader
 		switch {
 		case fr.chunked:
-			r = &chunkedReader{br: br, trailer: http.Header{}}
+			r = wire.NewChunkedReader(br, http.Header{})
 		case fr.length >= 0:
-			r = &lengthReader{br: br, left: fr.length}
+			r = wire.NewLengthReader(br, fr.length)
 		default:
 			r = br
 		}

@@ -4,27 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/textproto"
 	"strconv"
 
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
-)
-
-// Limits on what an upstream may send in a response head.
-const (
-	maxLineLen     = 64 << 10
-	maxHeaderBytes = 1 << 20
-	maxHeaderCount = 1000
+	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
 // errMalformed wraps every framing problem in an upstream response.
-var errMalformed = errors.New("malformed upstream response")
+var errMalformed = wire.ErrMalformed
 
-func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
-}
+func malformed(format string, args ...any) error { return wire.Malformed(format, args...) }
 
 // head is a parsed response head.
 type head struct {
@@ -36,34 +26,10 @@ type head struct {
 	header     http.Header
 }
 
-// readLine reads one CRLF-terminated line. A bare LF, a CR elsewhere or an
-// overlong line is an error: the upstream's framing must be unambiguous.
-func readLine(br *bufio.Reader, budget *int) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		return nil, malformed("line longer than %d bytes", br.Size())
-	}
-	if err != nil {
-		return nil, err
-	}
-	*budget -= len(line)
-	if *budget < 0 {
-		return nil, malformed("response head larger than %d bytes", maxHeaderBytes)
-	}
-	if len(line) < 2 || line[len(line)-2] != '\r' {
-		return nil, malformed("line not terminated by CRLF")
-	}
-	line = line[:len(line)-2]
-	if bytes.IndexByte(line, '\r') >= 0 {
-		return nil, malformed("stray CR")
-	}
-	return line, nil
-}
-
 // readHead reads a status line and header section.
 func readHead(br *bufio.Reader) (*head, error) {
-	budget := maxHeaderBytes
-	line, err := readLine(br, &budget)
+	budget := wire.MaxHeadBytes
+	line, err := wire.ReadLine(br, &budget)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +39,7 @@ func readHead(br *bufio.Reader) (*head, error) {
 	}
 	count := 0
 	for {
-		line, err := readLine(br, &budget)
+		line, err := wire.ReadLine(br, &budget)
 		if err != nil {
 			if errors.Is(err, errMalformed) {
 				return nil, err
@@ -83,38 +49,19 @@ func readHead(br *bufio.Reader) (*head, error) {
 		if len(line) == 0 {
 			return h, nil
 		}
-		if count++; count > maxHeaderCount {
-			return nil, malformed("more than %d header fields", maxHeaderCount)
+		if count++; count > wire.MaxFieldCount {
+			return nil, malformed("more than %d header fields", wire.MaxFieldCount)
 		}
-		if err := addField(h.header, line); err != nil {
+		if err := wire.AddField(h.header, line); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// addField parses one "name: value" line into hdr, refusing obs-fold,
-// invalid names and control characters in values.
-func addField(hdr http.Header, line []byte) error {
-	if line[0] == ' ' || line[0] == '\t' {
-		return malformed("obsolete line folding")
-	}
-	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 || !httpsyntax.IsToken(line[:colon]) {
-		return malformed("invalid header field %q", truncate(line))
-	}
-	value := httpsyntax.TrimOWS(line[colon+1:])
-	if !httpsyntax.ValidFieldValue(value) {
-		return malformed("invalid value in header %q", line[:colon])
-	}
-	key := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
-	hdr[key] = append(hdr[key], string(value))
-	return nil
-}
-
 func parseStatusLine(line []byte, h *head) error {
 	proto, rest, ok := bytes.Cut(line, []byte{' '})
 	if !ok || len(rest) < 3 {
-		return malformed("invalid status line %q", truncate(line))
+		return malformed("invalid status line %q", wire.Truncate(line))
 	}
 	switch string(proto) {
 	case "HTTP/1.1":
@@ -122,11 +69,11 @@ func parseStatusLine(line []byte, h *head) error {
 	case "HTTP/1.0":
 		h.proto, h.major, h.minor = "HTTP/1.0", 1, 0
 	default:
-		return malformed("unsupported protocol %q", truncate(proto))
+		return malformed("unsupported protocol %q", wire.Truncate(proto))
 	}
 	code, text, _ := bytes.Cut(rest, []byte{' '})
 	if len(code) != 3 || code[0] < '1' || code[0] > '5' || !isDigits(code) {
-		return malformed("invalid status code %q", truncate(code))
+		return malformed("invalid status code %q", wire.Truncate(code))
 	}
 	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
 	if !httpsyntax.ValidFieldValue(text) {
@@ -212,11 +159,4 @@ func isDigits(b []byte) bool {
 		}
 	}
 	return len(b) > 0
-}
-
-func truncate(b []byte) []byte {
-	if len(b) > 40 {
-		return b[:40]
-	}
-	return b
 }

@@ -1,0 +1,309 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Connection states, for Shutdown.
+const (
+	stateIdle     int32 = iota // waiting for a request
+	stateActive                // reading or serving a request
+	stateHijacked              // handed to a handler
+	stateClosed
+)
+
+// errTooManyFiles is the accept error that is worth a retry.
+var errTooManyFiles = syscall.EMFILE
+
+// lingerTimeout bounds how long input is drained before a connection closed
+// with unread input is torn down, so the client reads the response instead
+// of a reset; lingerBytes bounds how much is drained.
+const (
+	lingerTimeout = 2 * time.Second
+	lingerBytes   = 1 << 20
+)
+
+// maxDrain is how much of an unread request body is read and discarded to
+// keep a connection alive; beyond it the connection closes.
+const maxDrain = 256 << 10
+
+// conn is one client connection.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	remote string
+	ctx    context.Context
+	state  atomic.Int32
+	br     *bufio.Reader
+	bw     *bufio.Writer
+
+	// hb holds the response head being built; pending holds the start of
+	// a response body until its length is known.
+	hb      []byte
+	pending []byte
+
+	watch watcher
+}
+
+// serve reads and answers requests until the connection closes or is
+// hijacked.
+func (c *conn) serve() {
+	defer c.srv.forget(c)
+	c.br = c.srv.getReader(c.nc)
+	c.bw = c.srv.getWriter(c.nc)
+	hijacked := false
+	defer func() {
+		if !hijacked {
+			c.srv.putBuffers(c.br, c.bw)
+			_ = c.nc.Close()
+		}
+	}()
+	for first := true; ; first = false {
+		o := c.srv.opts.Load()
+		timeout := o.IdleTimeout
+		if first {
+			timeout = o.HeaderTimeout
+		}
+		if timeout > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		}
+		if st := c.state.Load(); st == stateClosed || !c.state.CompareAndSwap(st, stateIdle) {
+			return // closed by Shutdown
+		}
+		if c.srv.closing.Load() {
+			return
+		}
+		raw, herr, err := c.readHead(o)
+		if err != nil {
+			return
+		}
+		var h head
+		if herr == nil {
+			herr = parseHead(raw, &h)
+		}
+		if herr != nil {
+			c.refuse(o, &h, herr)
+			return
+		}
+		switch c.serveRequest(o, &h) {
+		case outcomeKeep:
+		case outcomeHijacked:
+			hijacked = true
+			return
+		case outcomeLinger:
+			c.linger()
+			return
+		default:
+			return
+		}
+	}
+}
+
+// readHead reads one request head. It returns the head as a string, or a
+// refusal (414, 431, 408), or a read error that ends the connection quietly.
+func (c *conn) readHead(o *Options) (string, *headError, error) {
+	br := c.br
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			return "", nil, err
+		}
+	}
+	if !c.state.CompareAndSwap(stateIdle, stateActive) {
+		return "", nil, net.ErrClosed
+	}
+	limit := o.MaxHeaderSize
+	var acc []byte // the head so far, when it outgrew the read buffer
+	extended := false
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if acc == nil {
+			if end := headEnd(buf); end >= 0 {
+				if end > limit {
+					return "", tooLarge(buf, limit), nil
+				}
+				raw := string(buf[:end])
+				_, _ = br.Discard(end)
+				return raw, nil, nil
+			}
+			if len(buf) == br.Size() {
+				acc = make([]byte, 0, 2*len(buf))
+			}
+		}
+		if acc != nil {
+			all := append(acc, buf...)
+			if end := headEnd(all); end >= 0 {
+				if end > limit {
+					return "", tooLarge(all, limit), nil
+				}
+				_, _ = br.Discard(end - len(acc))
+				return string(all[:end]), nil, nil
+			}
+			acc = all
+			_, _ = br.Discard(len(buf))
+			buf = acc
+		}
+		if len(buf) > limit {
+			return "", tooLarge(buf, limit), nil
+		}
+		if !extended && o.HeaderTimeout > 0 {
+			// The head is arriving: it has HeaderTimeout from here.
+			_ = c.nc.SetReadDeadline(time.Now().Add(o.HeaderTimeout))
+			extended = true
+		}
+		var err error
+		if acc != nil {
+			_, err = br.Peek(1)
+		} else {
+			_, err = br.Peek(len(buf) + 1)
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return "", refuse(http.StatusRequestTimeout, "request head not received in time"), nil
+			}
+			return "", nil, err
+		}
+	}
+}
+
+// tooLarge is the refusal for a head over the size limit: 414 when even the
+// request line did not end within it.
+func tooLarge(b []byte, limit int) *headError {
+	for len(b) > 0 && (b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	if i := bytes.IndexByte(b, '\n'); i < 0 || i > limit {
+		return refuse(http.StatusRequestURITooLong, "request line too long")
+	}
+	return refuse(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
+}
+
+// outcome is what happens to a connection after a request.
+type outcome uint8
+
+const (
+	outcomeKeep     outcome = iota // read the next request
+	outcomeClose                   // close now
+	outcomeLinger                  // close after draining unread input
+	outcomeHijacked                // the handler owns the connection
+)
+
+// serveRequest runs the handler for one parsed head.
+func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
+	u, err := requestURL(h.target)
+	if err != nil {
+		c.refuse(o, h, refuse(http.StatusBadRequest, "malformed request target"))
+		return outcomeClose
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	req := (&http.Request{}).WithContext(ctx)
+	req.Method, req.URL, req.RequestURI = h.method, u, h.target
+	req.Proto, req.ProtoMajor, req.ProtoMinor = h.proto, 1, h.minor
+	req.Header, req.Host, req.RemoteAddr = h.header, h.host, c.remote
+	req.Close, req.ContentLength = h.close, h.contentLength
+	if u.Host != "" {
+		req.Host = u.Host // absolute-form target (RFC 9112 §3.2.2)
+	}
+	w := &response{c: c, req: req, header: make(http.Header, 8), declared: -1,
+		isHead: h.method == http.MethodHead, expectContinue: h.expectContinue}
+	w.body.w = w
+	switch {
+	case h.chunked:
+		req.TransferEncoding = []string{"chunked"}
+		req.ContentLength = -1
+		w.body.setChunked(c.br)
+		req.Body = &w.body
+	case h.contentLength > 0:
+		w.body.setLength(c.br, h.contentLength)
+		req.Body = &w.body
+	default:
+		req.Body = http.NoBody
+		w.body.eof = true
+		w.body.done.Store(true)
+	}
+	if req.Body != http.NoBody {
+		// Whatever deadline the head was read under does not bound the
+		// body; the handler sets its own.
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	c.watch.arm(c, cancel, &w.body)
+
+	defer func() {
+		c.watch.stop(c)
+		cancel(context.Canceled)
+		if p := recover(); p != nil {
+			result = c.recovered(o, w, p)
+		}
+	}()
+	c.srv.handler.ServeHTTP(w, req)
+	if w.hijacked {
+		return outcomeHijacked
+	}
+	c.watch.stop(c)
+	return w.finish()
+}
+
+// recovered handles a handler panic: 500 if nothing was sent, otherwise
+// the connection is cut. http.ErrAbortHandler is the quiet way to cut it.
+func (c *conn) recovered(o *Options, w *response, p any) outcome {
+	if w.hijacked {
+		return outcomeHijacked
+	}
+	if p != http.ErrAbortHandler {
+		o.Log.Error("handler panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if !w.committed && w.status == 0 {
+			w.header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, "Internal Server Error\n")
+			w.closeAfter = true
+			_ = w.finish()
+			return outcomeLinger
+		}
+	}
+	return outcomeClose
+}
+
+// linger flushes, half-closes and drains what the client still sends, for
+// a bounded time, so that it reads the response rather than a reset.
+func (c *conn) linger() {
+	_ = c.bw.Flush()
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
+}
+
+func (s *Server) getReader(nc net.Conn) *bufio.Reader {
+	if br, ok := s.readers.Get().(*bufio.Reader); ok {
+		br.Reset(nc)
+		return br
+	}
+	return bufio.NewReaderSize(nc, bufferSize)
+}
+
+func (s *Server) getWriter(nc net.Conn) *bufio.Writer {
+	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
+		bw.Reset(nc)
+		return bw
+	}
+	return bufio.NewWriterSize(nc, bufferSize)
+}
+
+func (s *Server) putBuffers(br *bufio.Reader, bw *bufio.Writer) {
+	br.Reset(nil)
+	bw.Reset(nil)
+	s.readers.Put(br)
+	s.writers.Put(bw)
+}

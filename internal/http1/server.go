@@ -1,0 +1,207 @@
+// Package http1 serves HTTP/1.1 and HTTP/1.0 to clients. It is Gatehouse's
+// front end for plain connections, written for a proxy's hot path in place
+// of net/http's server: one goroutine per connection and nothing else (no
+// background read per request), pooled buffers, request heads parsed with a
+// single copy, and the strict framing rules of RFC 9112 applied while
+// parsing, so a request whose framing could be read two ways never reaches
+// a handler. Handlers are ordinary http.Handlers; the ResponseWriter
+// supports Flush, Hijack, ReadFrom (sendfile) and read/write deadlines
+// through http.ResponseController.
+package http1
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options are a server's client-facing limits. They may be changed while
+// the server runs (SetOptions); each request uses the options current when
+// it started.
+type Options struct {
+	// HeaderTimeout bounds the time from a connection's accept, or from
+	// the first byte of a later request, to the end of the request head.
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a keep-alive
+	// connection.
+	IdleTimeout time.Duration
+	// MaxHeaderSize bounds a request head (request line and fields).
+	MaxHeaderSize int
+	// ServerName is the Server header of responses the server writes
+	// itself (refused heads).
+	ServerName string
+	// Refused, when set, is told about every request head refused before
+	// it reached the handler.
+	Refused func(Refusal)
+	// Log receives handler panics and other server errors.
+	Log *slog.Logger
+}
+
+// Server serves HTTP/1.x connections with one handler.
+type Server struct {
+	handler http.Handler
+	opts    atomic.Pointer[Options]
+	// baseCtx is every request's context root. It carries an
+	// http.Server under http.ServerContextKey, which tells handlers such
+	// as httputil.ReverseProxy that a panic(http.ErrAbortHandler) will be
+	// recovered (it is, by the connection).
+	baseCtx context.Context
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   atomic.Bool
+
+	date    dateCache
+	readers sync.Pool // *bufio.Reader
+	writers sync.Pool // *bufio.Writer
+}
+
+// bufferSize is the size of each connection's read and write buffers.
+const bufferSize = 4 << 10
+
+// New returns a server that hands requests to h.
+func New(h http.Handler, opts Options) *Server {
+	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: h})
+	s.SetOptions(opts)
+	return s
+}
+
+// SetOptions replaces the server's options; requests already being read
+// keep the ones they started with.
+func (s *Server) SetOptions(o Options) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.MaxHeaderSize <= 0 {
+		o.MaxHeaderSize = 32 << 10
+	}
+	s.opts.Store(&o)
+}
+
+// Serve accepts connections on ln until it is closed, and returns
+// http.ErrServerClosed after Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// Out of file descriptors or similar: wait and retry,
+				// as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.opts.Load().Log.Error("accept failed; retrying", "error", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		if c == nil {
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// newConn registers a connection, or closes it when the server is closing.
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.ctx = context.WithValue(s.baseCtx, http.LocalAddrContextKey, nc.LocalAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		_ = nc.Close()
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	return c
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections, and waits until the
+// requests in flight have been answered or ctx ends; then it closes what is
+// left. Hijacked connections are not waited for.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeListeners()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.closeIdle() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			_ = s.Close()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.closeListeners()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.state.Store(stateClosed)
+		_ = c.nc.Close()
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+}
+
+// closeIdle closes connections waiting for a request and returns how many
+// are still busy.
+func (s *Server) closeIdle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	busy := 0
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			_ = c.nc.Close()
+			continue
+		}
+		if c.state.Load() == stateActive {
+			busy++
+		}
+	}
+	return busy
+}
