@@ -85,7 +85,7 @@ func TestHeadEnd(t *testing.T) {
 	cases := map[string]int{
 		"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest": 27,
 		"GET / HTTP/1.1\nHost: a\n\nrest":       24,
-		"\r\n\r\nGET / HTTP/1.1\r\n\r\n":         22,
+		"\r\n\r\nGET / HTTP/1.1\r\n\r\n":        22,
 		"GET / HTTP/1.1\r\nHost: a\r\n":         -1,
 		"GET / HTTP/1.1\r\nHost: a\r\n\r":       -1,
 	}

@@ -211,11 +211,11 @@ func TestRefusedHeads(t *testing.T) {
 	})
 	cases := map[string]string{
 		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n": "400 Bad Request",
-		"GET /" + strings.Repeat("a", 2000) + " HTTP/1.1\r\nHost: h\r\n\r\n":                     "414 Request URI Too Long",
-		"GET / HTTP/1.1\r\nHost: h\r\nX: " + strings.Repeat("a", 2000) + "\r\n\r\n":              "431 Request Header Fields Too Large",
-		"GET / HTTP/1.1\r\nHost: h\r\n":                                                           "408 Request Timeout",
-		"GET / HTTP/3.0\r\nHost: h\r\n\r\n":                                                       "505 HTTP Version Not Supported",
-		"GET %zz HTTP/1.1\r\nHost: h\r\n\r\n":                                                     "400 Bad Request",
+		"GET /" + strings.Repeat("a", 2000) + " HTTP/1.1\r\nHost: h\r\n\r\n":                    "414 Request URI Too Long",
+		"GET / HTTP/1.1\r\nHost: h\r\nX: " + strings.Repeat("a", 2000) + "\r\n\r\n":             "431 Request Header Fields Too Large",
+		"GET / HTTP/1.1\r\nHost: h\r\n":                                                         "408 Request Timeout",
+		"GET / HTTP/3.0\r\nHost: h\r\n\r\n":                                                     "505 HTTP Version Not Supported",
+		"GET %zz HTTP/1.1\r\nHost: h\r\n\r\n":                                                   "400 Bad Request",
 	}
 	for raw, want := range cases {
 		got := roundTrip(t, addr, raw)
