@@ -61,6 +61,9 @@ func (b *requestBody) Close() error {
 	return nil
 }
 
+// drainTimeout bounds the wait for the rest of an unread body.
+const drainTimeout = 2 * time.Second
+
 // drain reads and discards what the handler left of the body, up to
 // maxDrain, and reports whether the connection can be reused.
 func (b *requestBody) drain() bool {
@@ -70,7 +73,7 @@ func (b *requestBody) drain() bool {
 	if b.w.expectContinue && !b.w.wroteContinue {
 		return false // the client may never send it
 	}
-	_ = b.w.c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_ = b.w.c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
 	n, err := io.CopyN(io.Discard, b.r, maxDrain+1)
 	return err == io.EOF && n <= maxDrain
 }

@@ -2,7 +2,6 @@ package http1
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
 // Connection states, for Shutdown.
@@ -27,13 +28,10 @@ const (
 // errTooManyFiles is the accept error that is worth a retry.
 var errTooManyFiles = syscall.EMFILE
 
-// lingerTimeout bounds how long input is drained before a connection closed
-// with unread input is torn down, so the client reads the response instead
-// of a reset; lingerBytes bounds how much is drained.
-const (
-	lingerTimeout = 2 * time.Second
-	lingerBytes   = 1 << 20
-)
+// lingerTimeout bounds how long input is read and discarded before a
+// connection closed with unread input is torn down (nginx's lingering
+// close), so the client reads the response instead of a reset.
+const lingerTimeout = 5 * time.Second
 
 // maxDrain is how much of an unread request body is read and discarded to
 // keep a connection alive; beyond it the connection closes.
@@ -114,79 +112,32 @@ func (c *conn) serve() {
 // readHead reads one request head. It returns the head as a string, or a
 // refusal (414, 431, 408), or a read error that ends the connection quietly.
 func (c *conn) readHead(o *Options) (string, *headError, error) {
-	br := c.br
-	if br.Buffered() == 0 {
-		if _, err := br.Peek(1); err != nil {
+	if c.br.Buffered() == 0 {
+		if _, err := c.br.Peek(1); err != nil {
 			return "", nil, err
 		}
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return "", nil, net.ErrClosed
 	}
-	limit := o.MaxHeaderSize
-	var acc []byte // the head so far, when it outgrew the read buffer
-	extended := false
-	for {
-		buf, _ := br.Peek(br.Buffered())
-		if acc == nil {
-			if end := headEnd(buf); end >= 0 {
-				if end > limit {
-					return "", tooLarge(buf, limit), nil
-				}
-				raw := string(buf[:end])
-				_, _ = br.Discard(end)
-				return raw, nil, nil
-			}
-			if len(buf) == br.Size() {
-				acc = make([]byte, 0, 2*len(buf))
-			}
-		}
-		if acc != nil {
-			all := append(acc, buf...)
-			if end := headEnd(all); end >= 0 {
-				if end > limit {
-					return "", tooLarge(all, limit), nil
-				}
-				_, _ = br.Discard(end - len(acc))
-				return string(all[:end]), nil, nil
-			}
-			acc = all
-			_, _ = br.Discard(len(buf))
-			buf = acc
-		}
-		if len(buf) > limit {
-			return "", tooLarge(buf, limit), nil
-		}
-		if !extended && o.HeaderTimeout > 0 {
-			// The head is arriving: it has HeaderTimeout from here.
+	raw, err := wire.ReadHead(c.br, o.MaxHeaderSize, func() {
+		// The head is arriving: it has HeaderTimeout from here.
+		if o.HeaderTimeout > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(o.HeaderTimeout))
-			extended = true
 		}
-		var err error
-		if acc != nil {
-			_, err = br.Peek(1)
-		} else {
-			_, err = br.Peek(len(buf) + 1)
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return "", refuse(http.StatusRequestTimeout, "request head not received in time"), nil
-			}
-			return "", nil, err
-		}
+	})
+	var tl *wire.HeadTooLargeError
+	switch {
+	case err == nil:
+		return raw, nil, nil
+	case errors.As(err, &tl) && tl.LineDone:
+		return "", refuse(http.StatusRequestHeaderFieldsTooLarge, "request head too large"), nil
+	case errors.As(err, &tl):
+		return "", refuse(http.StatusRequestURITooLong, "request line too long"), nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "", refuse(http.StatusRequestTimeout, "request head not received in time"), nil
 	}
-}
-
-// tooLarge is the refusal for a head over the size limit: 414 when even the
-// request line did not end within it.
-func tooLarge(b []byte, limit int) *headError {
-	for len(b) > 0 && (b[0] == '\r' || b[0] == '\n') {
-		b = b[1:]
-	}
-	if i := bytes.IndexByte(b, '\n'); i < 0 || i > limit {
-		return refuse(http.StatusRequestURITooLong, "request line too long")
-	}
-	return refuse(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
+	return "", nil, err
 }
 
 // outcome is what happens to a connection after a request.
@@ -282,7 +233,7 @@ func (c *conn) linger() {
 		_ = cw.CloseWrite()
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
+	_, _ = io.Copy(io.Discard, c.nc)
 }
 
 func (s *Server) getReader(nc net.Conn) *bufio.Reader {

@@ -1,7 +1,6 @@
 package http1
 
 import (
-	"bytes"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -249,26 +248,3 @@ func validHost(h string) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// headEnd returns the length of the head at the start of b, through the
-// empty line that ends it, or -1 when b holds no complete head. Empty
-// lines before the request line do not end it.
-func headEnd(b []byte) int {
-	start := 0
-	for start < len(b) && (b[start] == '\r' || b[start] == '\n') {
-		start++
-	}
-	for i := start; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return -1
-		}
-		i += j + 1
-		switch {
-		case i < len(b) && b[i] == '\n':
-			return i + 1
-		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
-			return i + 2
-		}
-	}
-}

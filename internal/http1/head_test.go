@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
 func TestParseHeadAccepts(t *testing.T) {
@@ -90,8 +92,8 @@ func TestHeadEnd(t *testing.T) {
 		"GET / HTTP/1.1\r\nHost: a\r\n\r":       -1,
 	}
 	for in, want := range cases {
-		if got := headEnd([]byte(in)); got != want {
-			t.Errorf("headEnd(%q) = %d, want %d", in, got, want)
+		if got := wire.HeadEnd([]byte(in)); got != want {
+			t.Errorf("wire.HeadEnd(%q) = %d, want %d", in, got, want)
 		}
 	}
 }
@@ -105,7 +107,7 @@ func FuzzParseHead(f *testing.F) {
 	f.Add("POST /x HTTP/1.0\r\nContent-Length: 3\r\n\r\n")
 	f.Add("GET http://h/p HTTP/1.1\r\nHost: a\r\n\r\n")
 	f.Fuzz(func(t *testing.T, raw string) {
-		end := headEnd([]byte(raw))
+		end := wire.HeadEnd([]byte(raw))
 		if end < 0 {
 			return
 		}

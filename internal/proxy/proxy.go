@@ -5,13 +5,14 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,18 +42,20 @@ type Options struct {
 
 // Handler proxies to one set of upstream servers.
 type Handler struct {
-	rp          *httputil.ReverseProxy
-	client      *upstream.Client
-	servers     []*url.URL // expanded by weight, picked round robin
-	next        atomic.Uint64
-	hide        []string
-	idleTimeout time.Duration
-	opt         Options
+	client  *upstream.Client
+	servers []*url.URL // expanded by weight, picked round robin
+	next    atomic.Uint64
+	hide    []string
+	opt     Options
+	copies  *bufferPool
+	// upgrades (WebSocket and other protocol switches) go through
+	// httputil.ReverseProxy, which knows how to splice the connections.
+	upgrades *httputil.ReverseProxy
 }
 
 // New returns a proxy to servers configured by cfg.
 func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler, error) {
-	h := &Handler{opt: opt, hide: hiddenHeaders(cfg), idleTimeout: cfg.IdleTimeout.Std()}
+	h := &Handler{opt: opt, hide: hiddenHeaders(cfg), copies: newBufferPool()}
 	for _, s := range servers {
 		u, err := config.ParseUpstreamURL(s.URL)
 		if err != nil {
@@ -68,14 +71,15 @@ func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler,
 	h.client = upstream.New(upstream.Options{
 		ConnectTimeout:        cfg.ConnectTimeout.Std(),
 		ResponseHeaderTimeout: cfg.ResponseTimeout.Std(),
+		BodyIdleTimeout:       cfg.IdleTimeout.Std(),
 	})
-	h.rp = &httputil.ReverseProxy{
+	h.upgrades = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
 		Transport:      timedTransport{h.client},
-		ModifyResponse: h.modifyResponse,
+		ModifyResponse: h.modifyUpgradeResponse,
 		ErrorHandler:   h.fail,
 		ErrorLog:       slog.NewLogLogger(opt.Log.Handler(), slog.LevelWarn),
-		BufferPool:     newBufferPool(),
+		BufferPool:     h.copies,
 	}
 	return h, nil
 }
@@ -88,22 +92,218 @@ func (h *Handler) Close() error {
 
 // ServeHTTP proxies one request. With request buffering on, the whole body
 // is received first, so the upstream is contacted only for a complete
-// request and is sent a Content-Length.
+// request and is sent a Content-Length. With response buffering on, the
+// whole response is taken from the upstream before the client is sent
+// anything, so the upstream is free again at once.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	r = r.WithContext(context.WithValue(ctx, cancelKey{}, cancel))
-	if h.opt.BufferRequests && r.Body != nil && r.Body != http.NoBody {
-		body, err := h.opt.Spool.Fill(r.Body, false)
+	if isUpgrade(r.Header) {
+		h.upgrades.ServeHTTP(w, r)
+		return
+	}
+	info := reqinfo.From(r.Context())
+	ex := &exchange{w: w}
+	out := &ex.out
+	out.Method, out.Target, out.Host, out.Header = r.Method, r.URL.RequestURI(), r.Host, r.Header
+	out.Skip, out.Extra, out.Into, out.Informational = skipFor(r.Header), ex.forwarded(r, info), w.Header(), ex
+	if r.Body != nil && r.Body != http.NoBody {
+		if h.opt.BufferRequests {
+			body, err := h.opt.Spool.Fill(r.Body, false)
+			if err != nil {
+				h.refuseBody(w, r, err)
+				return
+			}
+			defer body.Close()
+			out.Body, out.ContentLength = body, body.Len()
+		} else {
+			out.Body, out.ContentLength = r.Body, r.ContentLength
+		}
+	}
+	target := h.pick()
+	info.Upstream = target.Host
+	start := time.Now()
+	res, err := h.client.Do(r.Context(), target.Host, out)
+	info.UpstreamTime = time.Since(start)
+	if err != nil {
+		var se *upstream.SourceError
+		if errors.As(err, &se) {
+			info.BodyError = se.Err
+		}
+		clear(w.Header())
+		h.fail(w, r, err)
+		return
+	}
+	h.respond(w, r, res)
+}
+
+// exchange is the per-request state of a proxied request, in one
+// allocation.
+type exchange struct {
+	out upstream.Request
+	fwd [6]upstream.Field
+	w   http.ResponseWriter
+}
+
+// Informational passes a 1xx response (103 Early Hints) on to the client.
+func (ex *exchange) Informational(code int, hdr http.Header) error {
+	dst := ex.w.Header()
+	for k, v := range hdr {
+		dst[k] = v
+	}
+	ex.w.WriteHeader(code)
+	for k := range hdr {
+		delete(dst, k)
+	}
+	return nil
+}
+
+// respond sends the upstream's response to the client: buffered whole
+// when it can be, streamed otherwise.
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, res *http.Response) {
+	hdr := w.Header()
+	for _, name := range h.hide {
+		delete(hdr, name)
+	}
+	removeHopByHop(hdr)
+	noBuffering := len(hdr["X-Accel-Buffering"]) > 0 && strings.EqualFold(hdr["X-Accel-Buffering"][0], "no")
+	delete(hdr, "X-Accel-Buffering")
+	if h.opt.BufferResponses && !noBuffering && bufferable(r.Method, res.StatusCode, hdr) {
+		body, err := h.opt.Spool.Fill(res.Body, true) // closes res.Body
 		if err != nil {
-			h.refuseBody(w, r, err)
+			clear(hdr)
+			h.fail(w, r, fmt.Errorf("read upstream response: %w", err))
 			return
 		}
 		defer body.Close()
-		r.Body, r.ContentLength, r.TransferEncoding = body, body.Len(), nil
-		r.Header.Del("Expect") // the body is here already
+		delete(hdr, "Trailer")
+		if n := body.Len(); n >= 0 {
+			hdr["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		}
+		w.WriteHeader(res.StatusCode)
+		h.copyBody(w, body, false)
+		return
 	}
-	h.rp.ServeHTTP(w, r)
+	defer res.Body.Close()
+	w.WriteHeader(res.StatusCode)
+	flushEach := res.ContentLength < 0 || isEventStream(hdr)
+	h.copyBody(w, res.Body, flushEach)
+	for k, vs := range res.Trailer {
+		hdr[http.TrailerPrefix+k] = vs
+	}
+}
+
+// copyBody copies a response body to the client. A failure on either side
+// cuts the response off (the client sees it truncated, the log a 499).
+func (h *Handler) copyBody(w http.ResponseWriter, src io.Reader, flushEach bool) {
+	buf := h.copies.Get()
+	defer h.copies.Put(buf)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+			if flushEach {
+				if err := http.NewResponseController(w).Flush(); err != nil {
+					panic(http.ErrAbortHandler)
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return
+		}
+		if rerr != nil {
+			h.opt.Log.Warn("upstream response cut short", "error", rerr)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// skipStatic names the request fields never passed on as they are:
+// hop-by-hop fields, and forwarding fields Gatehouse sets itself.
+func skipStatic(name string) bool {
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id", "Forwarded":
+		return true
+	}
+	return false
+}
+
+// skipFor adds the fields the request's Connection header lists.
+func skipFor(hdr http.Header) func(string) bool {
+	listed := connectionTokens(hdr)
+	if len(listed) == 0 {
+		return skipStatic
+	}
+	return func(name string) bool { return skipStatic(name) || slices.Contains(listed, name) }
+}
+
+// connectionTokens returns the field names a Connection header lists,
+// canonicalized.
+func connectionTokens(hdr http.Header) []string {
+	var out []string
+	for _, v := range hdr["Connection"] {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				out = append(out, http.CanonicalHeaderKey(tok))
+			}
+		}
+	}
+	return out
+}
+
+// removeHopByHop deletes a response's hop-by-hop fields.
+func removeHopByHop(hdr http.Header) {
+	for _, name := range connectionTokens(hdr) {
+		delete(hdr, name)
+	}
+	for _, name := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Te"} {
+		delete(hdr, name)
+	}
+}
+
+// isUpgrade reports whether the client asks to switch protocols.
+func isUpgrade(hdr http.Header) bool {
+	if len(hdr["Upgrade"]) == 0 {
+		return false
+	}
+	for _, v := range hdr["Connection"] {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forwarded builds X-Forwarded-For/-Proto/-Host, X-Real-IP and
+// X-Request-ID from the connection. Values a client sent survive only when
+// its peer is a trusted proxy.
+func (ex *exchange) forwarded(in *http.Request, info *reqinfo.Info) []upstream.Field {
+	xff, proto, host := info.Peer, info.Scheme, in.Host
+	f := ex.fwd[:0]
+	if info.Trusted {
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			xff = strings.Join(prior, ", ") + ", " + info.Peer
+		}
+		if p := in.Header.Get("X-Forwarded-Proto"); p != "" {
+			proto = p
+		}
+		if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
+			host = fh
+		}
+		if fwd := in.Header["Forwarded"]; len(fwd) > 0 {
+			f = append(f, upstream.Field{Name: "Forwarded", Value: strings.Join(fwd, ", ")})
+		}
+	}
+	return append(f,
+		upstream.Field{Name: "X-Forwarded-For", Value: xff},
+		upstream.Field{Name: "X-Forwarded-Proto", Value: proto},
+		upstream.Field{Name: "X-Forwarded-Host", Value: host},
+		upstream.Field{Name: "X-Real-IP", Value: info.ClientIP},
+		upstream.Field{Name: "X-Request-ID", Value: info.ID})
 }
 
 // refuseBody answers a request whose body could not be received.
@@ -116,24 +316,19 @@ func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) 
 		h.opt.Log.Error("request body not buffered", "request_id", info.ID, "error", err)
 	}
 	// Answered even when the client seems gone: one that only half-closed
-	// its side is still reading, and must not see the empty 200 net/http
-	// would otherwise send.
+	// its side is still reading.
 	w.Header().Set("Connection", "close")
 	errpage.Write(w, status)
 }
-
-type cancelKey struct{}
-
-// errUpstreamIdle cancels a request whose upstream fell silent.
-var errUpstreamIdle = errors.New("upstream idle longer than idle_timeout")
 
 func (h *Handler) pick() *url.URL {
 	n := h.next.Add(1)
 	return h.servers[n%uint64(len(h.servers))]
 }
 
-// rewrite builds the upstream request. httputil has already removed
-// hop-by-hop headers and all X-Forwarded-* and Forwarded headers from out.
+// rewrite builds the upstream request of a protocol upgrade. httputil has
+// already removed hop-by-hop headers and all X-Forwarded-* and Forwarded
+// headers from out.
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	info := reqinfo.From(in.Context())
@@ -141,66 +336,19 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Scheme, out.URL.Host = target.Scheme, target.Host
 	out.Host = in.Host
 	info.Upstream = target.Host
-	setForwarded(out.Header, in, info)
-	if out.Body != nil && out.Body != http.NoBody {
-		if _, buffered := out.Body.(*buffer.Body); !buffered {
-			out.Body = &clientBody{ReadCloser: out.Body, info: info}
-		}
+	var ex exchange
+	for _, f := range ex.forwarded(in, info) {
+		out.Header[f.Name] = []string{f.Value}
 	}
+	delete(out.Header, "X-Real-Ip")
+	delete(out.Header, "X-Request-Id")
 }
 
-// setForwarded sets X-Forwarded-For/-Proto/-Host, X-Real-IP and X-Request-ID.
-// Values a client sent survive only when its peer is a trusted proxy.
-func setForwarded(hdr http.Header, in *http.Request, info *reqinfo.Info) {
-	hdr.Del("X-Real-Ip")
-	xff, proto, host := info.Peer, info.Scheme, in.Host
-	if info.Trusted {
-		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
-			xff = strings.Join(prior, ", ") + ", " + info.Peer
-		}
-		if p := in.Header.Get("X-Forwarded-Proto"); p != "" {
-			proto = p
-		}
-		if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
-			host = fh
-		}
-		if fwd := in.Header["Forwarded"]; len(fwd) > 0 {
-			hdr["Forwarded"] = fwd
-		}
-	}
-	// One backing array for the five values; each slice is capped at its
-	// own element so an append elsewhere cannot spill into the next.
-	v := [...]string{xff, proto, host, info.ClientIP, info.ID}
-	hdr["X-Forwarded-For"] = v[0:1:1]
-	hdr["X-Forwarded-Proto"] = v[1:2:2]
-	hdr["X-Forwarded-Host"] = v[2:3:3]
-	hdr["X-Real-Ip"] = v[3:4:4]
-	hdr["X-Request-Id"] = v[4:5:5]
-}
-
-func (h *Handler) modifyResponse(res *http.Response) error {
+// modifyUpgradeResponse hides the upstream's software in the answer to an
+// upgrade request.
+func (h *Handler) modifyUpgradeResponse(res *http.Response) error {
 	for _, name := range h.hide {
 		delete(res.Header, name)
-	}
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		return nil // the body is the upgraded connection itself
-	}
-	noBuffering := res.Header.Get("X-Accel-Buffering") == "no"
-	delete(res.Header, "X-Accel-Buffering")
-	if cancel, ok := res.Request.Context().Value(cancelKey{}).(context.CancelCauseFunc); ok && h.idleTimeout > 0 {
-		res.Body = newIdleBody(res.Body, h.idleTimeout, func() { cancel(errUpstreamIdle) })
-	}
-	if !h.opt.BufferResponses || noBuffering || !bufferable(res) {
-		return nil
-	}
-	body, err := h.opt.Spool.Fill(res.Body, true)
-	if err != nil {
-		return fmt.Errorf("read upstream response: %w", err)
-	}
-	res.Body = body
-	if n := body.Len(); n >= 0 {
-		res.ContentLength, res.TransferEncoding = n, nil
-		res.Header["Content-Length"] = []string{strconv.FormatInt(n, 10)}
 	}
 	return nil
 }
@@ -208,13 +356,16 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 // bufferable reports whether a response is read whole before it is sent:
 // not when it has no body, and not for streams (server-sent events) that
 // must reach the client as they are produced.
-func bufferable(res *http.Response) bool {
-	if res.Request.Method == http.MethodHead || res.StatusCode < 200 ||
-		res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified {
+func bufferable(method string, status int, hdr http.Header) bool {
+	if method == http.MethodHead || status < 200 || status == http.StatusNoContent || status == http.StatusNotModified {
 		return false
 	}
-	ct := res.Header.Get("Content-Type")
-	return !strings.HasPrefix(strings.ToLower(ct), "text/event-stream")
+	return !isEventStream(hdr)
+}
+
+func isEventStream(hdr http.Header) bool {
+	ct := hdr["Content-Type"]
+	return len(ct) > 0 && strings.HasPrefix(strings.ToLower(ct[0]), "text/event-stream")
 }
 
 // fail answers a request whose upstream exchange failed.
@@ -222,14 +373,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	info := reqinfo.From(r.Context())
 	status := http.StatusBadGateway
 	switch {
-	case errors.Is(context.Cause(r.Context()), errUpstreamIdle):
-		status = http.StatusGatewayTimeout
 	case info.BodyError != nil && limits.Status(info.BodyError) != http.StatusBadRequest:
 		status = limits.Status(info.BodyError)
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer. Abort rather
-		// than return, or net/http would send an empty 200 to a client
-		// that only half-closed.
+		// than return, or an empty 200 would go to a client that only
+		// half-closed.
 		info.Status = 499
 		panic(http.ErrAbortHandler)
 	case info.BodyError != nil:

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,19 @@ type Options struct {
 	MaxIdlePerHost int
 	// IdleTimeout closes connections idle longer than this.
 	IdleTimeout time.Duration
+	// BodyIdleTimeout bounds each wait for more of a response body: an
+	// upstream silent for longer fails the read with a timeout.
+	BodyIdleTimeout time.Duration
+}
+
+// bodyDeadline sets the read deadline for the body that follows a head:
+// the body idle timeout, or none for an upgraded connection.
+func (c *Client) bodyDeadline(pc *conn, status int) {
+	if c.opt.BodyIdleTimeout > 0 && status != http.StatusSwitchingProtocols {
+		_ = pc.nc.SetReadDeadline(time.Now().Add(c.opt.BodyIdleTimeout))
+	} else {
+		_ = pc.nc.SetReadDeadline(time.Time{})
+	}
 }
 
 // Client is a pooled HTTP/1.1 client.
@@ -123,22 +137,54 @@ var errStale = errors.New("idle upstream connection was closed")
 // RoundTrip sends req and reads the response head. The response body must
 // be read to its end (or closed) to release the connection.
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
-	addr := req.URL.Host
 	if req.URL.Scheme != "http" {
 		return nil, fmt.Errorf("upstream: scheme %q not supported", req.URL.Scheme)
 	}
+	addr := req.URL.Host
 	if !strings.Contains(addr, ":") || strings.HasSuffix(addr, "]") {
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "80")
 	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	out := &Request{
+		Method: req.Method, Target: req.URL.RequestURI(), Host: host, Header: req.Header,
+		Body: req.Body, ContentLength: req.ContentLength,
+		Close: req.Close || req.Header.Get("Connection") == "close",
+	}
+	if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+		out.Informational = traceInformer{trace}
+	}
+	res, err := c.Do(req.Context(), addr, out)
+	if err != nil {
+		return nil, err
+	}
+	res.Request = req
+	res.Status = fmt.Sprintf("%d %s", res.StatusCode, http.StatusText(res.StatusCode))
+	return res, nil
+}
+
+// traceInformer passes 1xx responses to an httptrace.ClientTrace.
+type traceInformer struct{ trace *httptrace.ClientTrace }
+
+func (t traceInformer) Informational(code int, h http.Header) error {
+	return t.trace.Got1xxResponse(code, textproto.MIMEHeader(h))
+}
+
+// Do sends req to addr (host:port) and reads the response head. The
+// response body must be read to its end (or closed) to release the
+// connection. Cancelling ctx aborts the exchange.
+func (c *Client) Do(ctx context.Context, addr string, req *Request) (*http.Response, error) {
 	if req.Body != nil {
 		defer req.Body.Close()
 	}
 	for attempt := 0; ; attempt++ {
-		pc, err := c.get(req.Context(), addr)
+		pc, err := c.get(ctx, addr)
 		if err != nil {
 			return nil, err
 		}
-		res, err := c.exchange(pc, req)
+		res, err := c.exchange(ctx, pc, req)
 		if err == nil {
 			return res, nil
 		}
@@ -146,7 +192,7 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 		if errors.Is(err, errStale) && attempt == 0 && rewind(req) {
 			continue
 		}
-		if ctxErr := req.Context().Err(); ctxErr != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
 		return nil, err
@@ -154,8 +200,8 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // rewind prepares req's body for a second sending, when it can be replayed.
-func rewind(req *http.Request) bool {
-	if req.Body == nil || req.Body == http.NoBody {
+func rewind(req *Request) bool {
+	if !req.hasBody() {
 		return true
 	}
 	if r, ok := req.Body.(interface{ Rewind() error }); ok {
@@ -165,13 +211,12 @@ func rewind(req *http.Request) bool {
 }
 
 // exchange writes req on pc and reads the response head.
-func (c *Client) exchange(pc *conn, req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
+func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
 	// Cancelling the request unblocks any read or write on the connection.
 	stop := context.AfterFunc(ctx, func() { _ = pc.nc.SetDeadline(time.Unix(1, 0)) })
 	if err := writeRequest(pc.bw, req); err != nil {
 		if isPeerClosed(err) {
-			if res := c.earlyResponse(pc, req, stop); res != nil {
+			if res := c.earlyResponse(ctx, pc, req, stop); res != nil {
 				return res, nil
 			}
 		}
@@ -183,10 +228,11 @@ func (c *Client) exchange(pc *conn, req *http.Request) (*http.Response, error) {
 	}
 	if c.opt.ResponseHeaderTimeout > 0 {
 		_ = pc.nc.SetReadDeadline(time.Now().Add(c.opt.ResponseHeaderTimeout))
+	} else if pc.reused {
+		_ = pc.nc.SetReadDeadline(time.Time{}) // left by the previous body
 	}
-	trace := httptrace.ContextClientTrace(ctx)
 	for {
-		h, err := readHead(pc.br)
+		h, err := readHead(pc.br, req.Into)
 		if err != nil {
 			stop()
 			if pc.reused && isPeerClosed(err) && pc.br.Buffered() == 0 {
@@ -199,15 +245,15 @@ func (c *Client) exchange(pc *conn, req *http.Request) (*http.Response, error) {
 		}
 		if h.status/100 == 1 && h.status != http.StatusSwitchingProtocols {
 			// Informational: pass 103 and the like on, keep reading.
-			if trace != nil && trace.Got1xxResponse != nil && h.status != http.StatusContinue {
-				if err := trace.Got1xxResponse(h.status, map[string][]string(h.header)); err != nil {
+			if req.Informational != nil && h.status != http.StatusContinue {
+				if err := req.Informational.Informational(h.status, h.header); err != nil {
 					stop()
 					return nil, err
 				}
 			}
 			continue
 		}
-		_ = pc.nc.SetReadDeadline(time.Time{})
+		c.bodyDeadline(pc, h.status)
 		return c.response(pc, req, h, stop, false)
 	}
 }
@@ -219,16 +265,16 @@ const earlyAnswerWait = time.Second
 // stopped reading the request (a 413 to an upload, say), so that the
 // client gets the upstream's answer rather than a 502. The connection is
 // not reused afterwards.
-func (c *Client) earlyResponse(pc *conn, req *http.Request, stop func() bool) *http.Response {
-	if req.Context().Err() != nil {
+func (c *Client) earlyResponse(ctx context.Context, pc *conn, req *Request, stop func() bool) *http.Response {
+	if ctx.Err() != nil {
 		return nil
 	}
 	_ = pc.nc.SetReadDeadline(time.Now().Add(earlyAnswerWait))
-	h, err := readHead(pc.br)
+	h, err := readHead(pc.br, req.Into)
 	if err != nil || h.status < 200 {
 		return nil
 	}
-	_ = pc.nc.SetReadDeadline(time.Time{})
+	c.bodyDeadline(pc, h.status)
 	res, err := c.response(pc, req, h, stop, true)
 	if err != nil {
 		return nil
@@ -238,11 +284,10 @@ func (c *Client) earlyResponse(pc *conn, req *http.Request, stop func() bool) *h
 
 // response builds the http.Response for a head read from pc; with
 // forceClose the connection is not reused after it.
-func (c *Client) response(pc *conn, req *http.Request, h *head, stop func() bool, forceClose bool) (*http.Response, error) {
+func (c *Client) response(pc *conn, req *Request, h *head, stop func() bool, forceClose bool) (*http.Response, error) {
 	res := &http.Response{
-		Status: fmt.Sprintf("%d %s", h.status, h.statusText), StatusCode: h.status,
-		Proto: h.proto, ProtoMajor: h.major, ProtoMinor: h.minor,
-		Header: h.header, Request: req, ContentLength: -1,
+		StatusCode: h.status, Proto: h.proto, ProtoMajor: h.major, ProtoMinor: h.minor,
+		Header: h.header, ContentLength: -1,
 	}
 	if h.status == http.StatusSwitchingProtocols {
 		stop()
@@ -254,8 +299,8 @@ func (c *Client) response(pc *conn, req *http.Request, h *head, stop func() bool
 		stop()
 		return nil, err
 	}
-	keep := !forceClose && !fr.toClose && req.Header.Get("Connection") != "close" && !connectionClose(h)
-	body := &body{client: c, pc: pc, stop: stop, keep: keep}
+	keep := !forceClose && !fr.toClose && !req.Close && !connectionClose(h)
+	body := &body{client: c, pc: pc, stop: stop, keep: keep, idle: c.opt.BodyIdleTimeout}
 	switch {
 	case fr.chunked:
 		res.TransferEncoding = []string{"chunked"}
@@ -308,11 +353,16 @@ type body struct {
 	stop   func() bool
 	keep   bool
 	done   bool
+	idle   time.Duration // each read after the first gets this long
+	reads  int
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
+	}
+	if b.reads++; b.idle > 0 && b.reads > 1 {
+		_ = b.pc.nc.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	n, err := b.r.Read(p)
 	if err == io.EOF {

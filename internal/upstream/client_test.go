@@ -214,7 +214,7 @@ func FuzzResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.0 200 OK\r\n\r\nrest"), false)
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
 		br := bufio.NewReader(bytes.NewReader(data))
-		h, err := readHead(br)
+		h, err := readHead(br, nil)
 		if err != nil {
 			return
 		}

@@ -11,48 +11,85 @@ import (
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 )
 
+// Request is one request to send upstream. The client's header map is
+// written as it is, minus the fields Skip names, followed by Extra: the
+// proxy never copies it.
+type Request struct {
+	Method string
+	Target string // origin-form request-target
+	Host   string
+	Header http.Header
+	// Skip, when set, names fields of Header not to send (hop-by-hop
+	// fields, forwarding fields the proxy replaces).
+	Skip  func(name string) bool
+	Extra []Field
+	// Body is nil or http.NoBody for none. ContentLength is its length,
+	// or -1 (or 0 with a body) when unknown: then it is sent chunked. A
+	// body with a Rewind method can be sent again on a fresh connection.
+	Body          io.ReadCloser
+	ContentLength int64
+	// Close asks the upstream to close the connection after answering.
+	Close bool
+	// Informational, when set, receives 1xx responses other than 100
+	// and 101 (103 Early Hints).
+	Informational Informer
+	// Into, when set, receives the final response's header fields, so a
+	// proxy can parse them straight into its response's header map.
+	Into http.Header
+}
+
+// Informer receives informational (1xx) responses.
+type Informer interface {
+	Informational(code int, h http.Header) error
+}
+
+// Field is one header field.
+type Field struct{ Name, Value string }
+
+// hasBody reports whether the request carries a body.
+func (r *Request) hasBody() bool { return r.Body != nil && r.Body != http.NoBody }
+
 // writeRequest writes req in HTTP/1.1 framing. Everything that goes on the
 // wire is checked: a field that could break the framing is an error, so no
 // client can make Gatehouse send a malformed request upstream.
-func writeRequest(bw *bufio.Writer, req *http.Request) error {
+func writeRequest(bw *bufio.Writer, req *Request) error {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	uri := req.URL.RequestURI()
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	if !httpsyntax.IsToken([]byte(method)) || !validTarget(uri) || !httpsyntax.ValidFieldValue([]byte(host)) || host == "" {
+	if !httpsyntax.IsToken(method) || !validTarget(req.Target) || !httpsyntax.ValidFieldValue(req.Host) || req.Host == "" {
 		return errors.New("request line or Host not fit to send")
 	}
 	bw.WriteString(method)
 	bw.WriteByte(' ')
-	bw.WriteString(uri)
+	bw.WriteString(req.Target)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
+	bw.WriteString(req.Host)
 	bw.WriteString("\r\n")
 	for name, values := range req.Header {
 		switch name {
 		case "Host", "Content-Length", "Transfer-Encoding":
 			continue
 		}
-		if !httpsyntax.IsToken([]byte(name)) {
-			return fmt.Errorf("header name %q not fit to send", name)
+		if req.Skip != nil && req.Skip(name) {
+			continue
 		}
 		for _, v := range values {
-			if !httpsyntax.ValidFieldValue([]byte(v)) {
-				return fmt.Errorf("value of header %q not fit to send", name)
+			if err := writeField(bw, name, v); err != nil {
+				return err
 			}
-			bw.WriteString(name)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
 		}
 	}
+	for _, f := range req.Extra {
+		if err := writeField(bw, f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	if req.Close {
+		bw.WriteString("Connection: close\r\n")
+	}
 	// As in net/http, a zero ContentLength with a body means "unknown".
-	hasBody := req.Body != nil && req.Body != http.NoBody
+	hasBody := req.hasBody()
 	switch {
 	case !hasBody:
 		if methodSendsBody(method) {
@@ -60,7 +97,8 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		}
 	case req.ContentLength > 0:
 		bw.WriteString("Content-Length: ")
-		bw.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		var num [20]byte
+		bw.Write(strconv.AppendInt(num[:0], req.ContentLength, 10))
 		bw.WriteString("\r\n")
 	default:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -94,6 +132,21 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// writeField writes one field after checking it cannot break the framing.
+func writeField(bw *bufio.Writer, name, value string) error {
+	if !httpsyntax.IsToken(name) {
+		return fmt.Errorf("header name %q not fit to send", name)
+	}
+	if !httpsyntax.ValidFieldValue(value) {
+		return fmt.Errorf("value of header %q not fit to send", name)
+	}
+	bw.WriteString(name)
+	bw.WriteString(": ")
+	bw.WriteString(value)
+	bw.WriteString("\r\n")
+	return nil
 }
 
 // SourceError reports that the request body itself failed to read (the

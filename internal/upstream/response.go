@@ -4,15 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
-// errMalformed wraps every framing problem in an upstream response.
-var errMalformed = wire.ErrMalformed
 
 func malformed(format string, args ...any) error { return wire.Malformed(format, args...) }
 
@@ -26,36 +27,79 @@ type head struct {
 	header     http.Header
 }
 
-// readHead reads a status line and header section.
-func readHead(br *bufio.Reader) (*head, error) {
-	budget := wire.MaxHeadBytes
-	line, err := wire.ReadLine(br, &budget)
+// readHead reads a status line and header section. Field values are
+// substrings of one copy of the head; the fields go into dst when it is not
+// nil (and the response is final), else into a new map.
+func readHead(br *bufio.Reader, dst http.Header) (*head, error) {
+	raw, err := wire.ReadHead(br, wire.MaxHeadBytes, nil)
+	if err != nil {
+		var tl *wire.HeadTooLargeError
+		if errors.As(err, &tl) {
+			return nil, malformed("response head larger than %d bytes", wire.MaxHeadBytes)
+		}
+		if errors.Is(err, io.EOF) && br.Buffered() > 0 {
+			return nil, malformed("head cut short: %v", err)
+		}
+		return nil, err
+	}
+	line, rest, err := strictLine(raw)
 	if err != nil {
 		return nil, err
 	}
-	h := &head{header: make(http.Header, 8)}
-	if err := parseStatusLine(line, h); err != nil {
+	h := &head{}
+	if err := parseStatusLine([]byte(line), h); err != nil {
 		return nil, err
 	}
-	count := 0
-	for {
-		line, err := wire.ReadLine(br, &budget)
+	n := strings.Count(rest, "\n")
+	if n > wire.MaxFieldCount {
+		return nil, malformed("more than %d header fields", wire.MaxFieldCount)
+	}
+	if dst == nil || h.status < 200 {
+		dst = make(http.Header, n)
+	}
+	h.header = dst
+	values := make([]string, n)
+	for i := 0; ; i++ {
+		line, rest, err = strictLine(rest)
 		if err != nil {
-			if errors.Is(err, errMalformed) {
-				return nil, err
-			}
-			return nil, malformed("head cut short: %v", err)
-		}
-		if len(line) == 0 {
-			return h, nil
-		}
-		if count++; count > wire.MaxFieldCount {
-			return nil, malformed("more than %d header fields", wire.MaxFieldCount)
-		}
-		if err := wire.AddField(h.header, line); err != nil {
 			return nil, err
 		}
+		if line == "" {
+			return h, nil
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return nil, malformed("obsolete line folding")
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || !httpsyntax.IsToken(line[:colon]) {
+			return nil, malformed("invalid header field %q", wire.Truncate([]byte(line)))
+		}
+		value := httpsyntax.TrimOWS(line[colon+1:])
+		if !httpsyntax.ValidFieldValue(value) {
+			return nil, malformed("invalid value in header %q", line[:colon])
+		}
+		key := textproto.CanonicalMIMEHeaderKey(line[:colon])
+		if old, ok := dst[key]; ok {
+			dst[key] = append(old, value)
+		} else {
+			values[i] = value
+			dst[key] = values[i : i+1 : i+1]
+		}
 	}
+}
+
+// strictLine splits off the first CRLF-terminated line of s. A bare LF or
+// a CR elsewhere is an error: the upstream's framing must be unambiguous.
+func strictLine(s string) (line, rest string, err error) {
+	i := strings.IndexByte(s, '\n')
+	if i < 1 || s[i-1] != '\r' {
+		return "", "", malformed("line not terminated by CRLF")
+	}
+	line = s[:i-1]
+	if strings.IndexByte(line, '\r') >= 0 {
+		return "", "", malformed("stray CR")
+	}
+	return line, s[i+1:], nil
 }
 
 func parseStatusLine(line []byte, h *head) error {
