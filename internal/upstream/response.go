@@ -14,7 +14,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
-
 func malformed(format string, args ...any) error { return wire.Malformed(format, args...) }
 
 // head is a parsed response head.
