@@ -64,7 +64,6 @@ func parseHead(raw string, h *head) *headError {
 	// it with its capacity capped, so a handler's append copies.
 	values := make([]string, strings.Count(rest, "\n"))
 	h.header = make(http.Header, len(values))
-	var te, conn []string
 	hosts := 0
 	clSeen := false
 	for i := 0; ; i++ {
@@ -103,10 +102,6 @@ func parseHead(raw string, h *head) *headError {
 				return refuse(http.StatusBadRequest, "invalid Content-Length")
 			}
 			clSeen, h.contentLength = true, n
-		case "Transfer-Encoding":
-			te = append(te, value)
-		case "Connection":
-			conn = append(conn, value)
 		case "Expect":
 			if !strings.EqualFold(value, "100-continue") {
 				return refuse(http.StatusExpectationFailed, "unsupported Expect")
@@ -118,7 +113,7 @@ func parseHead(raw string, h *head) *headError {
 		// Duplicates were identical; the upstream sees one.
 		h.header["Content-Length"] = h.header["Content-Length"][:1]
 	}
-	if len(te) > 0 {
+	if te := h.header["Transfer-Encoding"]; len(te) > 0 {
 		switch {
 		case h.minor == 0:
 			return refuse(http.StatusBadRequest, "Transfer-Encoding on an HTTP/1.0 request")
@@ -137,7 +132,7 @@ func parseHead(raw string, h *head) *headError {
 	case !validHost(h.host):
 		return refuse(http.StatusBadRequest, "invalid Host")
 	}
-	h.close = wantsClose(h.minor, conn)
+	h.close = wantsClose(h.minor, h.header["Connection"])
 	return nil
 }
 
@@ -217,19 +212,12 @@ func parseContentLength(v string) (int64, bool) {
 // wantsClose applies the Connection header: HTTP/1.1 persists unless
 // "close"; HTTP/1.0 closes unless "keep-alive".
 func wantsClose(minor int, values []string) bool {
-	keepAlive := false
-	for _, v := range values {
-		for _, tok := range strings.Split(v, ",") {
-			tok = httpsyntax.TrimOWS(tok)
-			switch {
-			case strings.EqualFold(tok, "close"):
-				return true
-			case strings.EqualFold(tok, "keep-alive"):
-				keepAlive = true
-			}
-		}
-	}
-	return minor == 0 && !keepAlive
+	closeSeen, keepAlive := false, false
+	httpsyntax.ForEachToken(values, func(t string) {
+		closeSeen = closeSeen || strings.EqualFold(t, "close")
+		keepAlive = keepAlive || strings.EqualFold(t, "keep-alive")
+	})
+	return closeSeen || minor == 0 && !keepAlive
 }
 
 // validHost accepts the bytes net/http accepts in a Host header:

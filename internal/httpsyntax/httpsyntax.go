@@ -2,6 +2,8 @@
 // HTTP parsers share: tokens, field values, optional whitespace.
 package httpsyntax
 
+import "strings"
+
 // IsToken reports whether b is a non-empty token (a valid field name or
 // method).
 func IsToken[T string | []byte](b T) bool {
@@ -39,4 +41,18 @@ func TrimOWS[T string | []byte](b T) T {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// ForEachToken calls f with each non-empty element of comma-separated
+// header values, trimmed of optional whitespace.
+func ForEachToken(values []string, f func(string)) {
+	for _, v := range values {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if tok = TrimOWS(tok); tok != "" {
+				f(tok)
+			}
+		}
+	}
 }

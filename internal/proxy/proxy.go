@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/errpage"
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 	"github.com/gatehouse/gatehouse/internal/limits"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -232,32 +232,28 @@ func skipStatic(name string) bool {
 
 // skipFor adds the fields the request's Connection header lists.
 func skipFor(hdr http.Header) func(string) bool {
-	listed := connectionTokens(hdr)
-	if len(listed) == 0 {
+	conn := hdr["Connection"]
+	if len(conn) == 0 {
 		return skipStatic
 	}
-	return func(name string) bool { return skipStatic(name) || slices.Contains(listed, name) }
-}
-
-// connectionTokens returns the field names a Connection header lists,
-// canonicalized.
-func connectionTokens(hdr http.Header) []string {
-	var out []string
-	for _, v := range hdr["Connection"] {
-		for _, tok := range strings.Split(v, ",") {
-			if tok = strings.TrimSpace(tok); tok != "" {
-				out = append(out, http.CanonicalHeaderKey(tok))
-			}
+	return func(name string) bool {
+		if skipStatic(name) {
+			return true
 		}
+		listed := false
+		httpsyntax.ForEachToken(conn, func(t string) { listed = listed || strings.EqualFold(t, name) })
+		return listed
 	}
-	return out
 }
 
-// removeHopByHop deletes a response's hop-by-hop fields.
+// removeHopByHop deletes a response's hop-by-hop fields, the ones its
+// Connection header lists included.
 func removeHopByHop(hdr http.Header) {
-	for _, name := range connectionTokens(hdr) {
-		delete(hdr, name)
-	}
+	httpsyntax.ForEachToken(hdr["Connection"], func(t string) {
+		if !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
+			delete(hdr, http.CanonicalHeaderKey(t))
+		}
+	})
 	for _, name := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Te"} {
 		delete(hdr, name)
 	}
@@ -268,14 +264,9 @@ func isUpgrade(hdr http.Header) bool {
 	if len(hdr["Upgrade"]) == 0 {
 		return false
 	}
-	for _, v := range hdr["Connection"] {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
+	upgrade := false
+	httpsyntax.ForEachToken(hdr["Connection"], func(t string) { upgrade = upgrade || strings.EqualFold(t, "upgrade") })
+	return upgrade
 }
 
 // forwarded builds X-Forwarded-For/-Proto/-Host, X-Real-IP and

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 	"github.com/gatehouse/gatehouse/internal/wire"
 	"io"
 	"net"
@@ -327,21 +328,12 @@ func (c *Client) response(pc *conn, req *Request, h *head, stop func() bool, for
 // connectionClose reports whether the response asks to close: an explicit
 // "close", or HTTP/1.0 without "keep-alive".
 func connectionClose(h *head) bool {
-	tokens := joinTokens(h.header["Connection"])
-	for _, t := range tokens {
-		if t == "close" {
-			return true
-		}
-	}
-	if h.minor == 0 {
-		for _, t := range tokens {
-			if t == "keep-alive" {
-				return false
-			}
-		}
-		return true
-	}
-	return false
+	closeSeen, keepAlive := false, false
+	httpsyntax.ForEachToken(h.header["Connection"], func(t string) {
+		closeSeen = closeSeen || strings.EqualFold(t, "close")
+		keepAlive = keepAlive || strings.EqualFold(t, "keep-alive")
+	})
+	return closeSeen || h.minor == 0 && !keepAlive
 }
 
 // body is a response body; at its clean end the connection goes back to

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -46,7 +45,7 @@ func readHead(br *bufio.Reader, dst http.Header) (*head, error) {
 		return nil, err
 	}
 	h := &head{}
-	if err := parseStatusLine([]byte(line), h); err != nil {
+	if err := parseStatusLine(line, h); err != nil {
 		return nil, err
 	}
 	n := strings.Count(rest, "\n")
@@ -101,28 +100,28 @@ func strictLine(s string) (line, rest string, err error) {
 	return line, s[i+1:], nil
 }
 
-func parseStatusLine(line []byte, h *head) error {
-	proto, rest, ok := bytes.Cut(line, []byte{' '})
+func parseStatusLine(line string, h *head) error {
+	proto, rest, ok := strings.Cut(line, " ")
 	if !ok || len(rest) < 3 {
-		return malformed("invalid status line %q", wire.Truncate(line))
+		return malformed("invalid status line %q", wire.Truncate([]byte(line)))
 	}
-	switch string(proto) {
+	switch proto {
 	case "HTTP/1.1":
 		h.proto, h.major, h.minor = "HTTP/1.1", 1, 1
 	case "HTTP/1.0":
 		h.proto, h.major, h.minor = "HTTP/1.0", 1, 0
 	default:
-		return malformed("unsupported protocol %q", wire.Truncate(proto))
+		return malformed("unsupported protocol %q", wire.Truncate([]byte(proto)))
 	}
-	code, text, _ := bytes.Cut(rest, []byte{' '})
+	code, text, _ := strings.Cut(rest, " ")
 	if len(code) != 3 || code[0] < '1' || code[0] > '5' || !isDigits(code) {
-		return malformed("invalid status code %q", wire.Truncate(code))
+		return malformed("invalid status code %q", wire.Truncate([]byte(code)))
 	}
 	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
 	if !httpsyntax.ValidFieldValue(text) {
 		return malformed("invalid reason phrase")
 	}
-	h.statusText = string(text)
+	h.statusText = text
 	return nil
 }
 
@@ -149,55 +148,51 @@ func bodyFraming(method string, h *head) (framing, error) {
 		if h.minor == 0 {
 			return framing{}, malformed("Transfer-Encoding in an HTTP/1.0 response")
 		}
-		codings := joinTokens(te)
-		if len(codings) == 1 && codings[0] == "chunked" {
-			return framing{length: -1, chunked: true}, nil
-		}
-		for _, c := range codings {
-			if c == "chunked" {
-				return framing{}, malformed("transfer codings %q combine chunked with others", te)
+		chunked, others := 0, 0
+		httpsyntax.ForEachToken(te, func(t string) {
+			if strings.EqualFold(t, "chunked") {
+				chunked++
+			} else {
+				others++
 			}
+		})
+		switch {
+		case chunked == 1 && others == 0:
+			return framing{length: -1, chunked: true}, nil
+		case chunked > 0:
+			return framing{}, malformed("transfer codings %q combine chunked with others", te)
 		}
 		// Other codings without chunked: the body runs to the close.
 		return framing{length: -1, toClose: true}, nil
 	}
 	if hasCL {
 		n := int64(-1)
-		for _, v := range cl {
-			for _, part := range bytes.Split([]byte(v), []byte{','}) {
-				part = httpsyntax.TrimOWS(part)
-				if len(part) == 0 || !isDigits(part) || len(part) > 18 {
-					return framing{}, malformed("invalid Content-Length %q", v)
-				}
-				m, _ := strconv.ParseInt(string(part), 10, 64)
-				if n >= 0 && m != n {
-					return framing{}, malformed("conflicting Content-Length values")
-				}
-				n = m
+		bad := false
+		httpsyntax.ForEachToken(cl, func(part string) {
+			if len(part) > 18 || !isDigits(part) {
+				bad = true
+				return
 			}
+			m, _ := strconv.ParseInt(part, 10, 64)
+			if n >= 0 && m != n {
+				bad = true
+			}
+			n = m
+		})
+		if bad || n < 0 {
+			return framing{}, malformed("invalid or conflicting Content-Length %q", cl)
 		}
-		h.header["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		if len(cl) > 1 || len(cl[0]) != len(strconv.FormatInt(n, 10)) {
+			h.header["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		}
 		return framing{length: n}, nil
 	}
 	return framing{length: -1, toClose: true}, nil
 }
 
-// joinTokens splits comma-separated header values into lower-case tokens.
-func joinTokens(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for _, part := range bytes.Split([]byte(v), []byte{','}) {
-			if p := httpsyntax.TrimOWS(part); len(p) > 0 {
-				out = append(out, string(bytes.ToLower(p)))
-			}
-		}
-	}
-	return out
-}
-
-func isDigits(b []byte) bool {
-	for _, c := range b {
-		if c < '0' || c > '9' {
+func isDigits[T string | []byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] < '0' || b[i] > '9' {
 			return false
 		}
 	}
