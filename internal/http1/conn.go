@@ -188,7 +188,7 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 		// body; the handler sets its own.
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
-	c.watch.arm(c, cancel, &w.body)
+	c.watch.arm(cancel, &w.body, time.Now())
 
 	defer func() {
 		c.watch.stop(c)

@@ -56,6 +56,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
+	stopWatch chan struct{} // closed to end watchLoop
+	stopOnce  sync.Once
 
 	date    dateCache
 	readers sync.Pool // *bufio.Reader
@@ -70,6 +72,8 @@ func New(h http.Handler, opts Options) *Server {
 	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: h})
 	s.SetOptions(opts)
+	s.stopWatch = make(chan struct{})
+	go s.watchLoop(s.stopWatch)
 	return s
 }
 
@@ -130,7 +134,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // newConn registers a connection, or closes it when the server is closing.
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
-	c.ctx = context.WithValue(s.baseCtx, http.LocalAddrContextKey, nc.LocalAddr())
+	c.ctx = withPeer(context.WithValue(s.baseCtx, http.LocalAddrContextKey, nc.LocalAddr()), nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -156,6 +160,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if s.closeIdle() == 0 {
+			s.stopOnce.Do(func() { close(s.stopWatch) })
 			return nil
 		}
 		select {
@@ -170,6 +175,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
 	s.closeListeners()
+	s.stopOnce.Do(func() { close(s.stopWatch) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {

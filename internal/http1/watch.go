@@ -33,46 +33,28 @@ const (
 // served, and cancels the request's context with ErrClientGone. It reads
 // one byte ahead on the connection once the request body has been read,
 // the way net/http's background read does, but only for requests still
-// running after watchDelay.
+// running after watchDelay: the server's watch loop starts it.
 type watcher struct {
 	mu      sync.Mutex
 	state   watchState
-	timer   *time.Timer
+	since   time.Time // when the current request was armed
 	cancel  context.CancelCauseFunc
 	body    *requestBody
 	stopped chan struct{}
 }
 
-// arm starts the delay for the request now being served.
-func (w *watcher) arm(c *conn, cancel context.CancelCauseFunc, body *requestBody) {
+// arm marks the start of the request now being served.
+func (w *watcher) arm(cancel context.CancelCauseFunc, body *requestBody, now time.Time) {
 	w.mu.Lock()
-	w.state, w.cancel, w.body = watchArmed, cancel, body
+	w.state, w.cancel, w.body, w.since = watchArmed, cancel, body, now
 	w.mu.Unlock()
-	if w.timer == nil {
-		w.timer = time.AfterFunc(watchDelay, func() { w.fire(c) })
-	} else {
-		w.timer.Reset(watchDelay)
-	}
 }
 
-// fire runs when the delay ends: it reads ahead until the client sends
-// something or goes away, or until stop interrupts it.
-func (w *watcher) fire(c *conn) {
+// due starts the read-ahead when the request has run for watchDelay, its
+// body is read and nothing else is buffered.
+func (w *watcher) due(c *conn, now time.Time) {
 	w.mu.Lock()
-	if w.state != watchArmed {
-		w.mu.Unlock()
-		return
-	}
-	if !w.body.done.Load() {
-		// The handler is still reading the body; look again later.
-		w.timer.Reset(watchDelay)
-		w.mu.Unlock()
-		return
-	}
-	if c.br.Buffered() > 0 {
-		// The client already sent more (a pipelined request): reading
-		// ahead would tell nothing.
-		w.state = watchIdle
+	if w.state != watchArmed || now.Sub(w.since) < watchDelay || !w.body.done.Load() || c.br.Buffered() > 0 {
 		w.mu.Unlock()
 		return
 	}
@@ -81,7 +63,12 @@ func (w *watcher) fire(c *conn) {
 	w.stopped = stopped
 	cancel := w.cancel
 	w.mu.Unlock()
+	go w.readAhead(c, cancel, stopped)
+}
 
+// readAhead waits until the client sends something or goes away, or until
+// stop interrupts it.
+func (w *watcher) readAhead(c *conn, cancel context.CancelCauseFunc, stopped chan struct{}) {
 	_ = c.nc.SetReadDeadline(time.Time{})
 	_, err := c.br.Peek(1)
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -96,9 +83,6 @@ func (w *watcher) fire(c *conn) {
 // stop ends the watch of the current request and waits until the
 // connection's reader is free again.
 func (w *watcher) stop(c *conn) {
-	if w.timer != nil {
-		w.timer.Stop()
-	}
 	w.mu.Lock()
 	if w.state != watchRunning {
 		w.state = watchIdle
@@ -110,4 +94,24 @@ func (w *watcher) stop(c *conn) {
 	_ = c.nc.SetReadDeadline(aLongTimeAgo)
 	<-stopped
 	_ = c.nc.SetReadDeadline(time.Time{})
+}
+
+// watchLoop looks for requests due a read-ahead until done is closed.
+func (s *Server) watchLoop(done <-chan struct{}) {
+	tick := time.NewTicker(watchDelay / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			s.mu.Lock()
+			for c := range s.conns {
+				if c.state.Load() == stateActive {
+					c.watch.due(c, now)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
 }

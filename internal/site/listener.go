@@ -58,14 +58,18 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // identify fills in the request ID and the real client address.
 func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	var peerIP netip.Addr
+	if p := http1.PeerFrom(r.Context()); p != nil {
+		peerIP, info.Peer = p.Addr, p.IP
+	} else if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		peerIP = peer.Addr().Unmap()
+		info.Peer = peerIP.String()
+	} else {
 		info.Peer, info.ClientIP, info.ID = r.RemoteAddr, r.RemoteAddr, reqinfo.NewID()
 		return
 	}
-	peerIP := peer.Addr().Unmap()
 	client, trusted := l.trust.ClientIP(peerIP, r.Header["X-Forwarded-For"])
-	info.Peer, info.Trusted = peerIP.String(), trusted
+	info.Trusted = trusted
 	info.ClientIP = info.Peer
 	if client != peerIP {
 		info.ClientIP = client.String()
