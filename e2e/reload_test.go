@@ -195,3 +195,29 @@ func TestReloadThroughPidFile(t *testing.T) {
 		t.Errorf("after reload: %q", body)
 	}
 }
+
+func TestReloadAppliesClientLimitsToKeptListener(t *testing.T) {
+	admin, addr := freeAddr(t), freeAddr(t)
+	cfg := func(maxHeader string) string {
+		return fmt.Sprintf(`admin: "%s"
+client: {max_header_size: %s, max_uri_length: 2KB}
+sites:
+  - listen: ["%s"]
+    routes:
+      - path: /
+        respond: {status: 200, body: "ok"}
+`, admin, maxHeader, addr)
+	}
+	g := startGatehouse(t, cfg("32KB"), addr, admin)
+	big := "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + strings.Repeat("b", 8000) + "\r\n\r\n"
+	if got, _ := exchange(t, addr, big, false); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Fatalf("8 KB head under a 32KB limit: %q", firstLine(got))
+	}
+	g.writeConfig(cfg("4KB"))
+	if out, code := g.reload(); code != 0 {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	if got, _ := exchange(t, addr, big, false); !strings.HasPrefix(got, "HTTP/1.1 431 ") {
+		t.Fatalf("8 KB head after lowering the limit to 4KB: %q", firstLine(got))
+	}
+}
