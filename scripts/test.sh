@@ -27,6 +27,8 @@ for target in \
 	internal/route:FuzzCleanPath \
 	internal/route:FuzzMatch \
 	internal/http1:FuzzParseHead \
+	internal/wire:FuzzChunkedReader \
+	internal/wire:FuzzReadHead \
 	internal/upstream:FuzzResponse; do
 	pkg=${target%%:*} name=${target##*:}
 	go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" >/dev/null

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 )
 
 // ChunkedReader decodes a chunked body strictly: hex sizes, CRLF after every
@@ -90,12 +92,18 @@ func (c *ChunkedReader) nextChunk() error {
 	if err != nil {
 		return eofIsUnexpected(err)
 	}
-	size := line
+	// chunk-size [ BWS ";" chunk-ext ]: anything after the size other
+	// than an extension (a second number, say) is refused, since another
+	// parser might read the size differently.
+	size, ext := line, []byte(nil)
 	for i, ch := range line {
 		if ch == ';' || ch == ' ' || ch == '\t' {
-			size = line[:i]
+			size, ext = line[:i], httpsyntax.TrimOWS(line[i:])
 			break
 		}
+	}
+	if len(ext) > 0 && (ext[0] != ';' || !httpsyntax.ValidFieldValue(ext)) {
+		return Malformed("invalid chunk extension %q", Truncate(line))
 	}
 	if len(size) == 0 || len(size) > 15 {
 		return Malformed("invalid chunk size %q", Truncate(line))
