@@ -31,7 +31,9 @@ for target in \
 	internal/wire:FuzzReadHead \
 	internal/upstream:FuzzResponse; do
 	pkg=${target%%:*} name=${target##*:}
-	go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" >/dev/null
+	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
+		echo "FAIL $pkg $name"; echo "$out" | tail -20; exit 1
+	fi
 	echo "ok   $pkg $name"
 done
 echo "all checks passed"

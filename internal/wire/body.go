@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -92,17 +93,18 @@ func (c *ChunkedReader) nextChunk() error {
 	if err != nil {
 		return eofIsUnexpected(err)
 	}
-	// chunk-size [ BWS ";" chunk-ext ]: anything after the size other
-	// than an extension (a second number, say) is refused, since another
-	// parser might read the size differently.
-	size, ext := line, []byte(nil)
-	for i, ch := range line {
-		if ch == ';' || ch == ' ' || ch == '\t' {
-			size, ext = line[:i], httpsyntax.TrimOWS(line[i:])
-			break
-		}
+	// chunk-size [ ";" chunk-ext ] with trailing whitespace allowed.
+	// Anything else after the size (a second number, or whitespace
+	// before the ";" that Go's and other decoders refuse) is refused,
+	// since another parser might read the size differently.
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
 	}
-	if len(ext) > 0 && (ext[0] != ';' || !httpsyntax.ValidFieldValue(ext)) {
+	size, ext := line, []byte(nil)
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		size, ext = line[:i], line[i:]
+	}
+	if len(ext) > 0 && !httpsyntax.ValidFieldValue(ext) {
 		return Malformed("invalid chunk extension %q", Truncate(line))
 	}
 	if len(size) == 0 || len(size) > 15 {
