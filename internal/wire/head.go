@@ -18,13 +18,14 @@ func (e *HeadTooLargeError) Error() string { return "message head too large" }
 // bytes. Reading stops with *HeadTooLargeError beyond limit bytes.
 func ReadHead(br *bufio.Reader, limit int, more func()) (string, error) {
 	var acc []byte // the head so far, once it outgrew the read buffer
+	var scan headScanner
 	for {
 		buf, _ := br.Peek(br.Buffered())
 		all := buf
 		if acc != nil {
 			all = append(acc, buf...)
 		}
-		if end := HeadEnd(all); end >= 0 {
+		if end := scan.end(all); end >= 0 {
 			if end > limit {
 				return "", tooLarge(all, limit)
 			}
@@ -68,21 +69,43 @@ func tooLarge(b []byte, limit int) error {
 // empty line that ends it, or -1 when b holds no complete head. Lines end
 // in LF or CRLF; empty lines before the first line do not end the head.
 func HeadEnd(b []byte) int {
-	start := 0
-	for start < len(b) && (b[start] == '\r' || b[start] == '\n') {
-		start++
-	}
-	for i := start; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
+	var s headScanner
+	return s.end(b)
+}
+
+// headScanner finds the end of a head that arrives in pieces without
+// scanning the same bytes twice, so a head trickled a byte at a time
+// costs time linear in its size.
+type headScanner struct {
+	pos     int  // where the next scan resumes: the start of a line
+	started bool // the empty lines before the first line are behind
+}
+
+// end is HeadEnd for b, which must extend the b of the previous call.
+func (s *headScanner) end(b []byte) int {
+	i := s.pos
+	if !s.started {
+		for i < len(b) && (b[i] == '\r' || b[i] == '\n') {
+			i++
+		}
+		if i == len(b) {
+			s.pos = i
 			return -1
 		}
-		i += j + 1
+		s.started = true
+	}
+	for {
 		switch {
 		case i < len(b) && b[i] == '\n':
 			return i + 1
 		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
 			return i + 2
 		}
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			s.pos = i
+			return -1
+		}
+		i += j + 1
 	}
 }

@@ -90,3 +90,15 @@ func FuzzReadHead(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadHeadTrickled reads a large head that arrives a byte at a
+// time: the work must stay linear in the head's size.
+func BenchmarkReadHeadTrickled(b *testing.B) {
+	head := "GET / HTTP/1.1\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("a", 90)+"\r\n", 600) + "\r\n"
+	for b.Loop() {
+		br := bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(head)), 4096)
+		if _, err := ReadHead(br, 64<<10, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
