@@ -73,7 +73,7 @@ func (b *requestBody) drain() bool {
 	if b.w.expectContinue && !b.w.wroteContinue {
 		return false // the client may never send it
 	}
-	_ = b.w.c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
+	_ = b.w.c.setReadDeadline(time.Now().Add(drainTimeout))
 	n, err := io.CopyN(io.Discard, b.r, maxDrain+1)
 	return err == io.EOF && n <= maxDrain
 }

@@ -53,6 +53,35 @@ type conn struct {
 	pending []byte
 
 	watch watcher
+
+	// waitUntil is the read deadline last set for the wait between
+	// requests; deadlineMoved tells that something else has set the read
+	// deadline since, so waitUntil no longer says what it is.
+	waitUntil     time.Time
+	deadlineMoved atomic.Bool
+}
+
+// setReadDeadline sets the connection's read deadline for anything but
+// the wait between requests.
+func (c *conn) setReadDeadline(t time.Time) error {
+	c.deadlineMoved.Store(true)
+	return c.nc.SetReadDeadline(t)
+}
+
+// awaitDeadline bounds the wait for the next request by timeout from now.
+// The deadline is moved only when it would move by more than a second
+// (or an eighth of a short timeout): on a busy keep-alive connection that
+// saves a timer update per request, and the wait is still bounded by
+// timeout give or take that slack.
+func (c *conn) awaitDeadline(now time.Time, timeout time.Duration) {
+	until := now.Add(timeout)
+	slack := min(time.Second, timeout/8)
+	if !c.deadlineMoved.Load() && !c.waitUntil.IsZero() && until.Sub(c.waitUntil) < slack {
+		return
+	}
+	c.deadlineMoved.Store(false)
+	c.waitUntil = until
+	_ = c.nc.SetReadDeadline(until)
 }
 
 // serve reads and answers requests until the connection closes or is
@@ -75,7 +104,7 @@ func (c *conn) serve() {
 			timeout = o.HeaderTimeout
 		}
 		if timeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+			c.awaitDeadline(time.Now(), timeout)
 		}
 		if st := c.state.Load(); st == stateClosed || !c.state.CompareAndSwap(st, stateIdle) {
 			return // closed by Shutdown
@@ -123,7 +152,7 @@ func (c *conn) readHead(o *Options) (string, *headError, error) {
 	raw, err := wire.ReadHead(c.br, o.MaxHeaderSize, func() {
 		// The head is arriving: it has HeaderTimeout from here.
 		if o.HeaderTimeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(o.HeaderTimeout))
+			_ = c.setReadDeadline(time.Now().Add(o.HeaderTimeout))
 		}
 	})
 	var tl *wire.HeadTooLargeError
@@ -186,7 +215,7 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 	if req.Body != http.NoBody {
 		// Whatever deadline the head was read under does not bound the
 		// body; the handler sets its own.
-		_ = c.nc.SetReadDeadline(time.Time{})
+		_ = c.setReadDeadline(time.Time{})
 	}
 	c.watch.arm(cancel, &w.body, time.Now())
 
@@ -232,7 +261,7 @@ func (c *conn) linger() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_ = c.setReadDeadline(time.Now().Add(lingerTimeout))
 	_, _ = io.Copy(io.Discard, c.nc)
 }
 

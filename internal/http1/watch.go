@@ -69,7 +69,7 @@ func (w *watcher) due(c *conn, now time.Time) {
 // readAhead waits until the client sends something or goes away, or until
 // stop interrupts it.
 func (w *watcher) readAhead(c *conn, cancel context.CancelCauseFunc, stopped chan struct{}) {
-	_ = c.nc.SetReadDeadline(time.Time{})
+	_ = c.setReadDeadline(time.Time{})
 	_, err := c.br.Peek(1)
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		cancel(ErrClientGone)
@@ -91,9 +91,9 @@ func (w *watcher) stop(c *conn) {
 	}
 	stopped := w.stopped
 	w.mu.Unlock()
-	_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	_ = c.setReadDeadline(aLongTimeAgo)
 	<-stopped
-	_ = c.nc.SetReadDeadline(time.Time{})
+	_ = c.setReadDeadline(time.Time{})
 }
 
 // watchLoop looks for requests due a read-ahead until done is closed.

@@ -67,8 +67,10 @@ func (h *Hosts[T]) Match(host string) (v T, ok bool) {
 // NormalizeHost lower-cases a Host value and strips its port and any
 // trailing dot.
 func NormalizeHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	if strings.IndexByte(host, ':') >= 0 { // most hosts carry no port
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(host, ".")
 	for i := 0; i < len(host); i++ {
