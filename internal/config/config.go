@@ -130,6 +130,47 @@ type Site struct {
 	MaxBodySize Size `yaml:"max_body_size"`
 	// Buffer sets the buffering defaults of the site's routes.
 	Buffer BufferSwitch `yaml:"buffer"`
+	// TLS holds the site's certificate for its https listeners.
+	TLS *TLS `yaml:"tls"`
+	// HSTS, when set, adds Strict-Transport-Security to the site's HTTPS
+	// responses.
+	HSTS *HSTS `yaml:"hsts"`
+	// HTTPSRedirect sends plain-HTTP requests of a site that also has an
+	// https listener to HTTPS with a 308 (default true).
+	HTTPSRedirect *bool `yaml:"https_redirect"`
+}
+
+// TLS is where a site's certificate comes from: files, or an ACME CA.
+type TLS struct {
+	// Cert is a PEM file holding the certificate chain, leaf first.
+	Cert string `yaml:"cert"`
+	// Key is the PEM file of the certificate's private key.
+	Key string `yaml:"key"`
+	// ACME obtains and renews certificates for the site's hosts.
+	ACME *ACME `yaml:"acme"`
+}
+
+// ACME configures automatic certificates.
+type ACME struct {
+	// Email is the account contact the CA may write to about expiry.
+	Email string `yaml:"email"`
+	// CA is the CA's ACME directory URL (default Let's Encrypt).
+	CA string `yaml:"ca"`
+	// CARoot is a PEM file of root certificates to trust for the CA's own
+	// HTTPS endpoint, for a private or test CA.
+	CARoot string `yaml:"ca_root"`
+	// Storage is the directory certificates and account keys are kept in.
+	Storage string `yaml:"storage"`
+}
+
+// HSTS configures the Strict-Transport-Security header.
+type HSTS struct {
+	// MaxAge is how long browsers remember to use HTTPS only (default 365d).
+	MaxAge Duration `yaml:"max_age"`
+	// IncludeSubdomains extends the rule to every subdomain.
+	IncludeSubdomains bool `yaml:"include_subdomains"`
+	// Preload asks to be included in browsers' preload lists.
+	Preload bool `yaml:"preload"`
 }
 
 // Route is a path matcher plus exactly one handler.

@@ -90,6 +90,7 @@ func applyDefaults(c *Config) {
 	for si := range c.Sites {
 		site := &c.Sites[si]
 		setDefault(&site.MaxBodySize, cl.MaxBodySize)
+		tlsDefaults(c.Dir, site)
 		site.Buffer = site.Buffer.over(BufferSwitch{Request: ptr(true), Response: ptr(true)})
 		for ri := range site.Routes {
 			r := &site.Routes[ri]
@@ -176,7 +177,9 @@ func validate(c *Config, report func(keyPath, string)) {
 
 // listenerClaims tracks which hosts the sites on one listener claim.
 type listenerClaims struct {
-	hosts *route.Hosts[int]
+	hosts  *route.Hosts[int]
+	scheme string
+	site   int // the first site that listed the address
 }
 
 func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listenerClaims, report func(keyPath, string)) {
@@ -191,8 +194,11 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 		}
 		claims := listeners[addr.Addr]
 		if claims == nil {
-			claims = &listenerClaims{hosts: route.NewHosts[int]()}
+			claims = &listenerClaims{hosts: route.NewHosts[int](), scheme: addr.Scheme, site: at[1].(int)}
 			listeners[addr.Addr] = claims
+		} else if claims.scheme != addr.Scheme {
+			report(at.key("listen").idx(i), fmt.Sprintf("%s is %s here but %s in sites[%d]: one address serves one scheme",
+				addr.Addr, addr.Scheme, claims.scheme, claims.site))
 		}
 		if len(s.Hosts) == 0 {
 			if err := claims.hosts.SetDefault(0); err != nil {
@@ -210,6 +216,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 			report(at.key("hosts").idx(i), err.Error())
 		}
 	}
+	validateTLS(s, at, report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -307,7 +314,7 @@ func validateUpstream(u Upstream, at keyPath, report func(keyPath, string)) {
 
 // Listen is a parsed listen address.
 type Listen struct {
-	Scheme string // "http"
+	Scheme string // "http" or "https"
 	Addr   string // host:port as given to net.Listen
 }
 
@@ -318,15 +325,13 @@ func ParseListen(s string) (Listen, error) {
 		scheme, addr = "http", s
 	}
 	switch scheme {
-	case "http":
-	case "https":
-		return Listen{}, fmt.Errorf("https listeners are not available in this version yet (listen %q)", s)
+	case "http", "https":
 	default:
-		return Listen{}, fmt.Errorf("unknown scheme %q in listen address %q (want http)", scheme, s)
+		return Listen{}, fmt.Errorf("unknown scheme %q in listen address %q (want http or https)", scheme, s)
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return Listen{}, fmt.Errorf("listen address %q: want [http://]host:port, e.g. \":8080\"", s)
+		return Listen{}, fmt.Errorf("listen address %q: want [http://|https://]host:port, e.g. \":8080\" or \"https://:443\"", s)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return Listen{}, fmt.Errorf("listen address %q: bad port %q", s, port)

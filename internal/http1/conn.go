@@ -3,6 +3,7 @@ package http1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type conn struct {
 
 	watch watcher
 
+	// tls is the connection's TLS state when it arrived over TLS.
+	tls *tls.ConnectionState
+
 	// waitUntil is the read deadline last set for the wait between
 	// requests; deadlineMoved tells that something else has set the read
 	// deadline since, so waitUntil no longer says what it is.
@@ -90,6 +94,10 @@ func (c *conn) serve() {
 	defer c.srv.forget(c)
 	c.br = c.srv.getReader(c.nc)
 	c.bw = c.srv.getWriter(c.nc)
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
 	hijacked := false
 	defer func() {
 		if !hijacked {
@@ -191,6 +199,7 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 	req.Method, req.URL, req.RequestURI = h.method, u, h.target
 	req.Proto, req.ProtoMajor, req.ProtoMinor = h.proto, 1, h.minor
 	req.Header, req.Host, req.RemoteAddr = h.header, h.host, c.remote
+	req.TLS = c.tls
 	req.Close, req.ContentLength = h.close, h.contentLength
 	if u.Host != "" {
 		req.Host = u.Host // absolute-form target (RFC 9112 §3.2.2)

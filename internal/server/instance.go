@@ -46,10 +46,19 @@ func (in *Instance) Apply(cfg *config.Config) error {
 
 	opened := map[string]*listener{}
 	for addr := range g.Handlers {
+		if l, ok := in.listeners[addr]; ok {
+			if l.scheme != g.Schemes[addr] {
+				g.Close()
+				return fmt.Errorf("%s is served as %s; changing it to %s needs a restart", addr, l.scheme, g.Schemes[addr])
+			}
+			continue
+		}
+	}
+	for addr := range g.Handlers {
 		if _, ok := in.listeners[addr]; ok {
 			continue
 		}
-		l, err := openListener(addr, cfg.Client, in.log)
+		l, err := openListener(addr, g.Schemes[addr], cfg.Client, in.log)
 		if err != nil {
 			for _, o := range opened {
 				_ = o.ln.Close()
@@ -66,7 +75,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	for addr, l := range in.listeners {
 		if h, ok := g.Handlers[addr]; ok {
 			l.handler.Store(&h)
-			l.configure(cfg.Client, in.log)
+			l.configure(cfg.Client, g.TLS[addr], in.log)
 		}
 	}
 

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -38,31 +40,71 @@ type refusalLogger interface {
 // swapped.
 type listener struct {
 	addr    string
+	scheme  string
 	ln      net.Listener
 	srv     *http1.Server
 	handler atomic.Pointer[http.Handler]
 	done    chan struct{}
+
+	// https only: the TLS settings of the current config (certificates
+	// chosen by server name), the handshake bound, and the queues that
+	// take handshaken connections to the HTTP/1.1 front end and to the
+	// HTTP/2 server. tlsOuter lives as long as the listener so that
+	// session tickets stay valid across reloads.
+	tlsConf          atomic.Pointer[tls.Config]
+	tlsOuter         *tls.Config
+	handshakeTimeout atomic.Int64
+	h1, h2q          *connQueue
+	h2               *http.Server
 }
 
-func openListener(addr string, client config.Client, log *slog.Logger) (*listener, error) {
+func openListener(addr, scheme string, client config.Client, log *slog.Logger) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	l := &listener{addr: addr, ln: ln, done: make(chan struct{})}
+	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{})}
 	l.srv = http1.New(l, optionsOf(client, log, l.refused))
+	if scheme == "https" {
+		l.tlsOuter = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return l.tlsConf.Load(), nil
+		}}
+		l.h1, l.h2q = newConnQueue(ln.Addr()), newConnQueue(ln.Addr())
+		// HTTP/2's limits are fixed when the listener opens: net/http
+		// reads them without synchronization.
+		l.h2 = &http.Server{
+			Handler:           l,
+			ReadHeaderTimeout: client.HeaderTimeout.Std(),
+			IdleTimeout:       client.IdleTimeout.Std(),
+			MaxHeaderBytes:    int(client.MaxHeaderSize),
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			// The protocol's default frame size, as nginx uses: Go's
+			// 1 MB default lets a client send 1 MB header frames.
+			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
+		}
+	}
 	return l, nil
 }
 
-// configure applies a (re)loaded client config to the listener.
-func (l *listener) configure(client config.Client, log *slog.Logger) {
+// configure applies a (re)loaded client config and TLS settings to the
+// listener.
+func (l *listener) configure(client config.Client, tlsConf *tls.Config, log *slog.Logger) {
 	l.srv.SetOptions(optionsOf(client, log, l.refused))
+	if l.scheme == "https" {
+		l.tlsConf.Store(tlsConf)
+		l.handshakeTimeout.Store(int64(client.HeaderTimeout.Std()))
+	}
 }
 
 // serve runs the accept loop until the listener closes.
 func (l *listener) serve(log *slog.Logger) {
 	defer close(l.done)
-	err := l.srv.Serve(l.ln)
+	var err error
+	if l.scheme == "https" {
+		err = l.serveTLS(log)
+	} else {
+		err = l.srv.Serve(l.ln)
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("listener stopped", "addr", l.addr, "error", err)
 	}
@@ -83,8 +125,28 @@ func (l *listener) refused(r http1.Refusal) {
 // shutdown stops accepting, lets requests in flight finish within ctx, then
 // closes what is left.
 func (l *listener) shutdown(ctx context.Context) {
-	if err := l.srv.Shutdown(ctx); err != nil {
-		_ = l.srv.Close()
+	if l.scheme != "https" {
+		if err := l.srv.Shutdown(ctx); err != nil {
+			_ = l.srv.Close()
+		}
+		<-l.done
+		return
 	}
+	_ = l.ln.Close()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := l.srv.Shutdown(ctx); err != nil {
+			_ = l.srv.Close()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := l.h2.Shutdown(ctx); err != nil {
+			_ = l.h2.Close()
+		}
+	}()
+	wg.Wait()
 	<-l.done
 }

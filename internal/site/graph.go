@@ -5,17 +5,21 @@
 package site
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/buffer"
+	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/redirect"
@@ -31,6 +35,9 @@ type Graph struct {
 	Handlers map[string]http.Handler
 	// Schemes maps each listen address to its scheme.
 	Schemes map[string]string
+	// TLS maps each https listen address to its TLS settings, which choose
+	// the certificate by server name.
+	TLS map[string]*tls.Config
 
 	inflight atomic.Int64
 	closers  []io.Closer
@@ -40,6 +47,13 @@ type Graph struct {
 // site is one virtual host's compiled routes.
 type site struct {
 	routes *route.Table[http.Handler]
+	// certs supplies the site's certificate on https listeners.
+	certs certs.Source
+	// httpsPort, when set, sends the site's plain-HTTP requests to HTTPS
+	// on that port ("" for 443).
+	httpsPort *string
+	// hsts is the Strict-Transport-Security value of HTTPS responses.
+	hsts []string
 }
 
 // Deps are the long-lived things a graph uses but does not own.
@@ -53,7 +67,7 @@ type Deps struct {
 func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	log := deps.Log
 	g := &Graph{
-		Handlers: map[string]http.Handler{}, Schemes: map[string]string{},
+		Handlers: map[string]http.Handler{}, Schemes: map[string]string{}, TLS: map[string]*tls.Config{},
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
 	}
 	var prefixes []netip.Prefix
@@ -71,6 +85,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	g.closers = append(g.closers, access)
 	trust := reqinfo.NewTrust(prefixes)
 	listeners := map[string]*listenerHandler{}
+	selectors := map[string]*certs.Selector{}
 	for i := range cfg.Sites {
 		sc := &cfg.Sites[i]
 		s, err := g.buildSite(cfg, sc, log)
@@ -97,6 +112,21 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 				g.Close()
 				return nil, fmt.Errorf("sites[%d]: %w", i, err)
 			}
+			if addr.Scheme == "https" {
+				sel := selectors[addr.Addr]
+				if sel == nil {
+					sel = certs.NewSelector()
+					selectors[addr.Addr] = sel
+					g.TLS[addr.Addr] = certs.ServerConfig(sel, "h2", "http/1.1")
+				}
+				if err := sel.Add(sc.Hosts, s.certs); err != nil {
+					g.Close()
+					return nil, fmt.Errorf("sites[%d]: %w", i, err)
+				}
+				if s.httpsPort == nil && *sc.HTTPSRedirect && sc.HasScheme("http") {
+					s.httpsPort = httpsPort(addr.Addr)
+				}
+			}
 		}
 	}
 	return g, nil
@@ -116,6 +146,16 @@ func (l *listenerHandler) addSite(hosts []string, s *site) error {
 
 func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger) (*site, error) {
 	s := &site{routes: route.NewTable[http.Handler]()}
+	if t := sc.TLS; t != nil && t.Cert != "" {
+		f, err := certs.LoadFile(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.certs = f
+	}
+	if h := sc.HSTS; h != nil {
+		s.hsts = []string{hstsValue(h)}
+	}
 	for i := range sc.Routes {
 		rc := &sc.Routes[i]
 		p, err := route.ParsePattern(rc.Path)
@@ -159,6 +199,28 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Log
 		return st, nil
 	}
 	return nil, errors.New("route has no handler")
+}
+
+// httpsPort returns the port part of an https listen address for redirects:
+// "" for the default port 443.
+func httpsPort(addr string) *string {
+	_, port, _ := net.SplitHostPort(addr)
+	if port == "443" {
+		port = ""
+	}
+	return &port
+}
+
+// hstsValue renders a Strict-Transport-Security header value.
+func hstsValue(h *config.HSTS) string {
+	v := "max-age=" + strconv.FormatInt(int64(h.MaxAge.Std()/time.Second), 10)
+	if h.IncludeSubdomains {
+		v += "; includeSubDomains"
+	}
+	if h.Preload {
+		v += "; preload"
+	}
+	return v
 }
 
 // servers resolves a proxy target: a pool name or a list of URLs.

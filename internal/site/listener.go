@@ -3,9 +3,11 @@ package site
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/accesslog"
@@ -24,6 +26,8 @@ type listenerHandler struct {
 	log    *slog.Logger
 	scheme string
 	server []string // the Server header value
+	// altSvc advertises HTTP/3 on an https listener's UDP port.
+	altSvc []string
 	// minRate (bytes per second) and rateGrace pace slow readers.
 	minRate   int64
 	rateGrace time.Duration
@@ -48,12 +52,40 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errpage.Write(rw, http.StatusNotFound)
 		return
 	}
+	switch {
+	case l.scheme == "https":
+		rw.hsts, rw.altSvc = s.hsts, l.altSvc
+	case s.httpsPort != nil && r.Host != "" && !strings.HasPrefix(r.URL.Path, acmeChallengePath):
+		redirectToHTTPS(rw, r, *s.httpsPort)
+		return
+	}
 	h, _, ok := s.routes.Match(route.CleanPath(r.URL.Path))
 	if !ok {
 		errpage.Write(rw, http.StatusNotFound)
 		return
 	}
 	h.ServeHTTP(rw, r)
+}
+
+// acmeChallengePath is where ACME HTTP-01 challenges are answered; plain
+// HTTP requests there are never redirected to HTTPS.
+const acmeChallengePath = "/.well-known/acme-challenge/"
+
+// redirectToHTTPS answers a plain-HTTP request with a 308 to the same host,
+// path and query over HTTPS on port ("" for 443).
+func redirectToHTTPS(w http.ResponseWriter, r *http.Request, port string) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.IndexByte(host, ':') >= 0 {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+	errpage.Write(w, http.StatusPermanentRedirect)
 }
 
 // identify fills in the request ID and the real client address.

@@ -18,6 +18,8 @@ type responseWriter struct {
 	bytes   int64
 	server  []string
 	upgrade bool
+	// hsts and altSvc, when set, are added to responses that lack them.
+	hsts, altSvc []string
 
 	// Pacing of slow readers: once rateGrace has passed since start, the
 	// client must have taken the response at minRate bytes per second.
@@ -58,6 +60,12 @@ func (w *responseWriter) WriteHeader(code int) {
 		h := w.Header()
 		if _, ok := h["Server"]; !ok {
 			h["Server"] = w.server
+		}
+		if _, ok := h["Strict-Transport-Security"]; !ok && w.hsts != nil {
+			h["Strict-Transport-Security"] = w.hsts
+		}
+		if _, ok := h["Alt-Svc"]; !ok && w.altSvc != nil {
+			h["Alt-Svc"] = w.altSvc
 		}
 		if w.upgrade && code != http.StatusSwitchingProtocols {
 			h.Set("Connection", "close")
