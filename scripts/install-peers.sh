@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go: the real peers it runs
-# against (Gunicorn and nginx from Debian) and the linters (staticcheck). Safe to run
+# against (Gunicorn and nginx from Debian; curl, gtlsclient for HTTP/3 and
+# testssl.sh as clients; h2spec), and the linters (staticcheck). Safe to run
 # again; it installs only what is missing.
 set -euo pipefail
 
 STATICCHECK_VERSION=v0.7.0
+H2SPEC_VERSION=v2.2.1+incompatible
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -13,6 +15,9 @@ as_root() {
 missing=()
 command -v gunicorn >/dev/null 2>&1 || missing+=(gunicorn)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v gtlsclient >/dev/null 2>&1 || missing+=(ngtcp2-client)
+command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq
@@ -23,4 +28,8 @@ gobin="$(go env GOPATH)/bin"
 if [ ! -x "$gobin/staticcheck" ]; then
 	echo "installing staticcheck $STATICCHECK_VERSION"
 	GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+if [ ! -x "$gobin/h2spec" ]; then
+	echo "installing h2spec $H2SPEC_VERSION"
+	GOFLAGS= go install "github.com/summerwind/h2spec/cmd/h2spec@$H2SPEC_VERSION"
 fi
