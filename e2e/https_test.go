@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,22 +56,59 @@ func curl(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func TestHTTPSServesSitesByNameOverHTTP1AndHTTP2(t *testing.T) {
+// http3Get fetches url over HTTP/3 with gtlsclient (ngtcp2), connecting to
+// addr with sni, and returns the response's status line fields and body.
+func http3Get(t *testing.T, addr, sni, url string) (headers, body string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	cmd := exec.Command("gtlsclient", "--exit-on-all-streams-close", "--no-quic-dump", "--no-http-dump",
+		"--timeout=10s", "--download="+dir, "--sni="+sni, host, port, url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gtlsclient %s: %v\n%s", url, err, tail(string(out), 2000))
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, h, ok := strings.Cut(line, "http: stream 0x0 ["); ok {
+			headers += strings.TrimSuffix(h, "]") + "\n"
+		}
+	}
+	files, _ := os.ReadDir(dir)
+	if len(files) != 1 {
+		t.Fatalf("gtlsclient %s saved %d files\n%s", url, len(files), tail(string(out), 2000))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, files[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return headers, string(b)
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func TestHTTPSServesSitesByNameOverHTTP1AndHTTP2AndHTTP3(t *testing.T) {
 	app := startGunicorn(t, 2)
 	ca := newTestCA(t)
 	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
 	startGatehouse(t, httpsSites(ca, httpAddr, httpsAddr, app), httpAddr, httpsAddr)
 	_, port, _ := net.SplitHostPort(httpsAddr)
 
-	// One https port, the same answer over HTTP/1.1 and HTTP/2, each
-	// certificate verified by curl against the test CA.
+	// One https port, the same answer over HTTP/1.1, HTTP/2 (each
+	// certificate verified by curl against the test CA) and HTTP/3.
 	for _, host := range []string{"a.test", "x.w.test"} {
-		url := fmt.Sprintf("https://%s:%s/echo?q=1", host, port)
+		url := fmt.Sprintf("https://%s:%s/bytes?n=100000", host, port)
 		resolve := fmt.Sprintf("%s:%s:127.0.0.1", host, port)
 		var bodies []string
 		for _, proto := range []string{"--http1.1", "--http2"} {
 			out := curl(t, proto, "--cacert", ca.File, "--resolve", resolve, "-w", "\n%{http_version} %{http_code}", url)
-			body, meta, _ := strings.Cut(out, "\n")
+			i := strings.LastIndex(out, "\n")
+			body, meta := out[:max(i, 0)], out[i+1:]
 			want := map[string]string{"--http1.1": "1.1 200", "--http2": "2 200"}[proto]
 			if meta != want {
 				t.Errorf("%s %s: got %q, want %q", host, proto, meta, want)
@@ -77,8 +116,21 @@ func TestHTTPSServesSitesByNameOverHTTP1AndHTTP2(t *testing.T) {
 			bodies = append(bodies, body)
 		}
 		if bodies[0] != bodies[1] {
-			t.Errorf("%s: HTTP/1.1 and HTTP/2 answers differ: %q vs %q", host, bodies[0], bodies[1])
+			t.Errorf("%s: HTTP/1.1 and HTTP/2 answers differ: %d vs %d bytes", host, len(bodies[0]), len(bodies[1]))
 		}
+		headers, body := http3Get(t, httpsAddr, host, url)
+		if !strings.Contains(headers, ":status: 200") {
+			t.Errorf("%s over HTTP/3: headers\n%s", host, headers)
+		}
+		if body != bodies[0] || len(body) != 100000 {
+			t.Errorf("%s: HTTP/3 and HTTP/1.1 answers differ: %d vs %d bytes", host, len(body), len(bodies[0]))
+		}
+	}
+
+	// HTTP/3 is advertised on the TCP side.
+	out := curl(t, "-D", "-", "-o", "/dev/null", "--http2", "--cacert", ca.File, "--resolve", "a.test:"+port+":127.0.0.1", "https://a.test:"+port+"/echo")
+	if !strings.Contains(strings.ToLower(out), `alt-svc: h3=":`+port+`"; ma=86400`) {
+		t.Errorf("no Alt-Svc for HTTP/3:\n%s", out)
 	}
 
 	// A deeper name is routed to the wildcard site (like Host matching),
@@ -88,7 +140,7 @@ func TestHTTPSServesSitesByNameOverHTTP1AndHTTP2(t *testing.T) {
 	}
 
 	// The upstream learns the request came over HTTPS.
-	out := curl(t, "--http2", "--cacert", ca.File, "--resolve", "a.test:"+port+":127.0.0.1", "https://a.test:"+port+"/headers")
+	out = curl(t, "--http2", "--cacert", ca.File, "--resolve", "a.test:"+port+":127.0.0.1", "https://a.test:"+port+"/headers")
 	if !strings.Contains(out, `"HTTP_X_FORWARDED_PROTO": "https"`) && !strings.Contains(out, `"HTTP_X_FORWARDED_PROTO":"https"`) {
 		t.Errorf("X-Forwarded-Proto https not seen upstream: %s", out)
 	}

@@ -61,7 +61,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		l, err := openListener(addr, g.Schemes[addr], cfg.Client, in.log)
 		if err != nil {
 			for _, o := range opened {
-				_ = o.ln.Close()
+				o.closeUnserved()
 			}
 			g.Close()
 			return err

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/http1"
 )
@@ -56,6 +58,9 @@ type listener struct {
 	handshakeTimeout atomic.Int64
 	h1, h2q          *connQueue
 	h2               *http.Server
+	// https only: HTTP/3 on the UDP port of the same number.
+	udp net.PacketConn
+	h3  *http3.Server
 }
 
 func openListener(addr, scheme string, client config.Client, log *slog.Logger) (*listener, error) {
@@ -82,6 +87,10 @@ func openListener(addr, scheme string, client config.Client, log *slog.Logger) (
 			// 1 MB default lets a client send 1 MB header frames.
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
+		if err := l.openHTTP3(client, log); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -93,6 +102,14 @@ func (l *listener) configure(client config.Client, tlsConf *tls.Config, log *slo
 	if l.scheme == "https" {
 		l.tlsConf.Store(tlsConf)
 		l.handshakeTimeout.Store(int64(client.HeaderTimeout.Std()))
+	}
+}
+
+// closeUnserved closes the sockets of a listener that never served.
+func (l *listener) closeUnserved() {
+	_ = l.ln.Close()
+	if l.udp != nil {
+		_ = l.udp.Close()
 	}
 }
 
@@ -134,7 +151,11 @@ func (l *listener) shutdown(ctx context.Context) {
 	}
 	_ = l.ln.Close()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		l.shutdownHTTP3(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := l.srv.Shutdown(ctx); err != nil {

@@ -29,6 +29,11 @@ func (l *listener) serveTLS(log *slog.Logger) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.serveHTTP3(log)
+	}()
 	defer wg.Wait()
 	var backoff time.Duration
 	for {

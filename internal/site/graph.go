@@ -104,6 +104,9 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 				lh = &listenerHandler{graph: g, hosts: route.NewHosts[*site](), trust: trust,
 					access: access, log: log, scheme: addr.Scheme, server: []string{"gatehouse"},
 					minRate: int64(cfg.Client.MinDownloadRate), rateGrace: cfg.Client.RateGrace.Std()}
+				if addr.Scheme == "https" {
+					lh.altSvc = []string{altSvcValue(addr.Addr)}
+				}
 				listeners[addr.Addr] = lh
 				g.Handlers[addr.Addr] = lh
 				g.Schemes[addr.Addr] = addr.Scheme
@@ -209,6 +212,13 @@ func httpsPort(addr string) *string {
 		port = ""
 	}
 	return &port
+}
+
+// altSvcValue advertises HTTP/3 on the UDP side of an https listener for a
+// day, as Caddy and nginx do.
+func altSvcValue(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return `h3=":` + port + `"; ma=86400`
 }
 
 // hstsValue renders a Strict-Transport-Security header value.
