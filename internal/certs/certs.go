@@ -2,18 +2,23 @@
 // listener and holds the TLS settings Gatehouse serves with: TLS 1.2 and 1.3
 // only, forward-secret AEAD cipher suites, HTTP/2 and HTTP/1.1 by ALPN.
 //
-// Each site on a listener has a Source of certificates (files today, an ACME
-// manager when configured); the listener's Selector picks the site by the
-// handshake's server name the same way requests pick a site by Host (exact,
-// then the longest "*." wildcard), and falls back to the listener's default
-// site when the name is missing or unknown, so such a client gets a
-// certificate rather than a failed handshake.
+// Each site on a listener has a Source of certificates: PEM files (stapled
+// with OCSP responses) or an ACME source that obtains and renews them
+// through certmagic. A process-wide Manager keeps what outlives reloads:
+// the certificate cache, renewals and staples.
+//
+// The listener's Selector picks the site by the handshake's server name
+// the same way requests pick a site by Host (exact, then the longest "*."
+// wildcard), and falls back to the listener's default site when the name
+// is missing or unknown, so such a client gets a certificate rather than a
+// failed handshake.
 package certs
 
 import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/gatehouse/gatehouse/internal/route"
 )
@@ -23,30 +28,45 @@ type Source interface {
 	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
-// File is a certificate and key loaded from PEM files.
+// File is a certificate and key loaded from PEM files, stapled with an
+// OCSP response when the certificate names a responder.
 type File struct {
-	cert *tls.Certificate
+	cert atomic.Pointer[tls.Certificate]
+	stop chan struct{}
 }
 
-// LoadFile reads a certificate chain and its key. Files are read once:
-// a reload reads them again, which is how a renewed file is picked up.
-func LoadFile(certFile, keyFile string) (*File, error) {
+// LoadFile reads a certificate chain and its key and starts keeping an
+// OCSP staple on it. Files are read once: a reload reads them again, which
+// is how a renewed file is picked up.
+func (m *Manager) LoadFile(certFile, keyFile string) (*File, error) {
 	c, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("load certificate %s: %w", certFile, err)
 	}
-	return &File{cert: &c}, nil
+	f := &File{stop: make(chan struct{})}
+	f.cert.Store(&c)
+	m.ocsp.staple(f, f.stop)
+	return f, nil
 }
 
 // GetCertificate returns the file's certificate whatever the hello says.
 func (f *File) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return f.cert, nil
+	return f.cert.Load(), nil
+}
+
+// Close stops refreshing the file's OCSP staple.
+func (f *File) Close() error {
+	close(f.stop)
+	return nil
 }
 
 // Selector picks a site's Source by server name for one listener.
 type Selector struct {
 	hosts    *route.Hosts[Source]
 	fallback Source
+	// acme is set when a site's certificates come from ACME, so the
+	// listener must accept TLS-ALPN-01 challenge handshakes.
+	acme bool
 }
 
 // NewSelector returns an empty selector.
@@ -60,6 +80,9 @@ func NewSelector() *Selector {
 func (s *Selector) Add(hosts []string, src Source) error {
 	if s.fallback == nil {
 		s.fallback = src
+	}
+	if _, ok := src.(*ACME); ok {
+		s.acme = true
 	}
 	if len(hosts) == 0 {
 		s.fallback = src
@@ -98,13 +121,23 @@ var cipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
+// ACMETLSProtocol is the ALPN protocol of TLS-ALPN-01 challenge
+// handshakes; such a connection carries no requests and is closed.
+const ACMETLSProtocol = "acme-tls/1"
+
 // ServerConfig returns the TLS settings of a listener whose certificates
-// come from sel. Session tickets are on; Go rotates their keys daily.
-func ServerConfig(sel *Selector, nextProtos ...string) *tls.Config {
+// come from sel: HTTP/2 and HTTP/1.1 by ALPN, plus ACME's TLS-ALPN-01
+// challenge protocol when a site uses ACME. Session tickets are on; their
+// keys rotate daily.
+func ServerConfig(sel *Selector) *tls.Config {
+	protos := []string{"h2", "http/1.1"}
+	if sel.acme {
+		protos = append(protos, ACMETLSProtocol)
+	}
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   cipherSuites,
 		GetCertificate: sel.GetCertificate,
-		NextProtos:     nextProtos,
+		NextProtos:     protos,
 	}
 }

@@ -27,6 +27,8 @@ type Config struct {
 	// Buffering configures where and how much request and response bodies
 	// are buffered.
 	Buffering Buffering `yaml:"buffering"`
+	// Certificates holds the process-wide certificate maintenance settings.
+	Certificates Certificates `yaml:"certificates"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -161,6 +163,21 @@ type ACME struct {
 	CARoot string `yaml:"ca_root"`
 	// Storage is the directory certificates and account keys are kept in.
 	Storage string `yaml:"storage"`
+	// Challenges limits the challenge types used (http-01, tls-alpn-01);
+	// by default every type the site's listeners can answer.
+	Challenges []string `yaml:"challenges"`
+}
+
+// Certificates are the settings of certificate maintenance. They apply
+// when Gatehouse starts; a reload does not change them.
+type Certificates struct {
+	// RenewInterval is how often automatic certificates are checked for
+	// renewal (default 10m). A certificate is renewed in the last third
+	// of its lifetime, or when its CA's renewal information says so.
+	RenewInterval Duration `yaml:"renew_interval"`
+	// OCSPInterval is the longest time between OCSP staple refreshes
+	// (default 1h).
+	OCSPInterval Duration `yaml:"ocsp_interval"`
 }
 
 // HSTS configures the Strict-Transport-Security header.

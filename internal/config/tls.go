@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,8 +30,38 @@ func tlsDefaults(dir string, s *Site) {
 	}
 	t.Cert, t.Key = resolvePath(dir, t.Cert), resolvePath(dir, t.Key)
 	if a := t.ACME; a != nil {
+		if a.Storage == "" {
+			a.Storage = DefaultACMEStorage()
+		}
 		a.CARoot, a.Storage = resolvePath(dir, a.CARoot), resolvePath(dir, a.Storage)
 	}
+}
+
+// DefaultACMEStorage is where automatic certificates are kept when a site
+// names no storage: /var/lib/gatehouse/acme for root, else
+// $XDG_DATA_HOME/gatehouse/acme (~/.local/share/gatehouse/acme).
+func DefaultACMEStorage() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/gatehouse/acme"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "gatehouse", "acme")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "gatehouse", "acme")
+	}
+	return "gatehouse-acme"
+}
+
+// ACME challenge types.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
+// AllowsChallenge reports whether the site may use challenge type c.
+func (a *ACME) AllowsChallenge(c string) bool {
+	return len(a.Challenges) == 0 || slices.Contains(a.Challenges, c)
 }
 
 // resolvePath makes a relative path relative to dir; "" stays "".
@@ -107,6 +138,12 @@ func validateACME(s *Site, a *ACME, at keyPath, report func(keyPath, string)) {
 		if _, err := LoadCertPool(a.CARoot); err != nil {
 			report(aat.key("ca_root"), err.Error())
 		}
+	}
+	for i, c := range a.Challenges {
+		oneOf(report, aat.key("challenges").idx(i), c, ChallengeHTTP01, ChallengeTLSALPN01)
+	}
+	if !s.HasScheme("http") && len(a.Challenges) > 0 && !a.AllowsChallenge(ChallengeTLSALPN01) {
+		report(aat.key("challenges"), "http-01 needs the site to listen on plain http:// too (port 80 for a public CA)")
 	}
 	if a.Email != "" && !strings.Contains(a.Email, "@") {
 		report(aat.key("email"), fmt.Sprintf("%q is not an email address", a.Email))

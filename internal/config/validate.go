@@ -153,6 +153,12 @@ func validate(c *Config, report func(keyPath, string)) {
 	if c.Client.MaxHeaders < 0 {
 		report(keyPath{"client", "max_headers"}, "must be positive")
 	}
+	if c.Certificates.RenewInterval < 0 {
+		report(keyPath{"certificates", "renew_interval"}, "must not be negative")
+	}
+	if c.Certificates.OCSPInterval < 0 {
+		report(keyPath{"certificates", "ocsp_interval"}, "must not be negative")
+	}
 	if fi, err := os.Stat(c.Buffering.SpoolDir); err != nil || !fi.IsDir() {
 		report(keyPath{"buffering", "spool_dir"}, fmt.Sprintf("%s is not a directory", c.Buffering.SpoolDir))
 	}

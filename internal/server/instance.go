@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/buffer"
+	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/site"
 )
@@ -26,6 +27,9 @@ type Instance struct {
 	timeout   time.Duration
 	retiring  sync.WaitGroup
 	spool     *buffer.Budget
+
+	certsOnce sync.Once
+	certs     *certs.Manager
 }
 
 // NewInstance returns an instance with no listeners.
@@ -37,7 +41,16 @@ func NewInstance(log *slog.Logger) *Instance {
 // ones switch handler, removed ones drain and close. On any error nothing
 // changes.
 func (in *Instance) Apply(cfg *config.Config) error {
-	g, err := site.Build(cfg, site.Deps{Log: in.log, SpoolBudget: in.spool})
+	in.certsOnce.Do(func() {
+		in.certs = certs.NewManager(in.log, certs.ManagerOptions{
+			RenewInterval: cfg.Certificates.RenewInterval.Std(),
+			OCSPInterval:  cfg.Certificates.OCSPInterval.Std(),
+		})
+	})
+	if o := in.certs.Options(); o.RenewInterval != cfg.Certificates.RenewInterval.Std() || o.OCSPInterval != cfg.Certificates.OCSPInterval.Std() {
+		in.log.Warn("certificates settings changed; they take effect after a restart")
+	}
+	g, err := site.Build(cfg, site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs})
 	if err != nil {
 		return fmt.Errorf("build config: %w", err)
 	}
@@ -99,6 +112,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	}
 	old := in.graph
 	in.graph, in.timeout = g, timeout
+	g.Start()
 	if old != nil {
 		in.retiring.Add(1)
 		go func() {
@@ -131,5 +145,8 @@ func (in *Instance) Shutdown() {
 	if in.graph != nil {
 		in.graph.Close()
 		in.graph = nil
+	}
+	if in.certs != nil {
+		in.certs.Close()
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/certs"
 )
 
 // serveTLS runs an https listener: it accepts TCP connections, completes
@@ -65,8 +67,14 @@ func (l *listener) handshake(nc net.Conn, log *slog.Logger) {
 		return
 	}
 	q := l.h1
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case "h2":
 		q = l.h2q
+	case certs.ACMETLSProtocol:
+		// A CA validating a TLS-ALPN-01 challenge: the handshake was
+		// all it needed.
+		_ = tc.Close()
+		return
 	}
 	if !q.push(tc) {
 		_ = tc.Close()

@@ -5,6 +5,7 @@
 package site
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -42,6 +43,13 @@ type Graph struct {
 	inflight atomic.Int64
 	closers  []io.Closer
 	spool    *buffer.Spool
+
+	// certs keeps automatic certificates; acme are this graph's sources,
+	// managed from Start until the graph is closed.
+	certs        *certs.Manager
+	acme         []*certs.ACME
+	manageCtx    context.Context
+	stopManaging context.CancelFunc
 }
 
 // site is one virtual host's compiled routes.
@@ -61,6 +69,8 @@ type Deps struct {
 	Log *slog.Logger
 	// SpoolBudget bounds spool files across graphs (it outlives reloads).
 	SpoolBudget *buffer.Budget
+	// Certs loads certificate files and manages automatic certificates.
+	Certs *certs.Manager
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -69,7 +79,9 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	g := &Graph{
 		Handlers: map[string]http.Handler{}, Schemes: map[string]string{}, TLS: map[string]*tls.Config{},
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
+		certs: deps.Certs,
 	}
+	g.manageCtx, g.stopManaging = context.WithCancel(context.Background())
 	var prefixes []netip.Prefix
 	for _, s := range cfg.TrustedProxies {
 		p, err := config.ParsePrefix(s)
@@ -120,7 +132,6 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 				if sel == nil {
 					sel = certs.NewSelector()
 					selectors[addr.Addr] = sel
-					g.TLS[addr.Addr] = certs.ServerConfig(sel, "h2", "http/1.1")
 				}
 				if err := sel.Add(sc.Hosts, s.certs); err != nil {
 					g.Close()
@@ -132,7 +143,18 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 			}
 		}
 	}
+	for addr, sel := range selectors {
+		g.TLS[addr] = certs.ServerConfig(sel)
+	}
 	return g, nil
+}
+
+// Start begins obtaining and renewing the graph's automatic certificates;
+// call it once the graph serves.
+func (g *Graph) Start() {
+	if g.certs != nil {
+		g.certs.Manage(g.manageCtx, g.acme)
+	}
 }
 
 func (l *listenerHandler) addSite(hosts []string, s *site) error {
@@ -149,12 +171,8 @@ func (l *listenerHandler) addSite(hosts []string, s *site) error {
 
 func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger) (*site, error) {
 	s := &site{routes: route.NewTable[http.Handler]()}
-	if t := sc.TLS; t != nil && t.Cert != "" {
-		f, err := certs.LoadFile(t.Cert, t.Key)
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		s.certs = f
+	if err := g.buildCerts(sc, s); err != nil {
+		return nil, err
 	}
 	if h := sc.HSTS; h != nil {
 		s.hsts = []string{hstsValue(h)}
@@ -258,6 +276,7 @@ func (g *Graph) Drain(timeout time.Duration) {
 // Close releases what the graph holds: idle upstream connections, static
 // roots, access log files. Call it after Drain.
 func (g *Graph) Close() {
+	g.stopManaging()
 	for _, c := range g.closers {
 		_ = c.Close()
 	}

@@ -52,10 +52,14 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errpage.Write(rw, http.StatusNotFound)
 		return
 	}
+	challenge := strings.HasPrefix(r.URL.Path, acmeChallengePath)
+	if ch, ok := s.certs.(challengeHandler); ok && challenge && ch.HandleHTTPChallenge(rw, r) {
+		return
+	}
 	switch {
 	case l.scheme == "https":
 		rw.hsts, rw.altSvc = s.hsts, l.altSvc
-	case s.httpsPort != nil && r.Host != "" && !strings.HasPrefix(r.URL.Path, acmeChallengePath):
+	case s.httpsPort != nil && r.Host != "" && !challenge:
 		redirectToHTTPS(rw, r, *s.httpsPort)
 		return
 	}
