@@ -8,11 +8,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // testCA is a throw-away certificate authority for HTTPS tests.
@@ -24,6 +30,9 @@ type testCA struct {
 	// File is the CA certificate as a PEM file, for curl's --cacert.
 	File string
 	Pool *x509.CertPool
+	// ocspURL, when set, is written into issued certificates, whose files
+	// then carry the CA certificate after the leaf.
+	ocspURL string
 }
 
 func newTestCA(t *testing.T) *testCA {
@@ -71,6 +80,9 @@ func (ca *testCA) issue(names ...string) (certFile, keyFile string) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
+	if ca.ocspURL != "" {
+		tmpl.OCSPServer = []string{ca.ocspURL}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		ca.t.Fatal(err)
@@ -82,8 +94,45 @@ func (ca *testCA) issue(names ...string) (certFile, keyFile string) {
 	base := filepath.Join(ca.dir, serial.String())
 	certFile, keyFile = base+".pem", base+".key"
 	writePEM(ca.t, certFile, "CERTIFICATE", der)
+	if ca.ocspURL != "" {
+		chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})...)
+		if err := os.WriteFile(certFile, chain, 0o600); err != nil {
+			ca.t.Fatal(err)
+		}
+	}
 	writePEM(ca.t, keyFile, "PRIVATE KEY", keyDER)
 	return certFile, keyFile
+}
+
+// startOCSP runs an OCSP responder answering "good" for every certificate
+// the CA issues from now on, and returns its count of requests.
+func (ca *testCA) startOCSP() *atomic.Int64 {
+	ca.t.Helper()
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		req, err := ocsp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		now := time.Now()
+		resp, err := ocsp.CreateResponse(ca.cert, ca.cert, ocsp.Response{
+			Status: ocsp.Good, SerialNumber: req.SerialNumber,
+			ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour),
+		}, ca.key)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		_, _ = w.Write(resp)
+	}))
+	ca.t.Cleanup(srv.Close)
+	ca.ocspURL = srv.URL
+	return &hits
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
