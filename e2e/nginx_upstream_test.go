@@ -18,11 +18,27 @@ import (
 // with keep-alive, gzip for text and a 204 endpoint, and returns its address.
 func startNginx(t *testing.T, root string) string {
 	t.Helper()
+	addr := freeAddr(t)
+	runNginx(t, fmt.Sprintf(`
+  gzip on; gzip_types text/plain; gzip_min_length 0;
+  types { text/plain txt; application/octet-stream bin; }
+  server {
+    listen %s;
+    root %s;
+    location = /empty { return 204; }
+  }
+`, addr, root), addr)
+	return addr
+}
+
+// runNginx runs nginx with the given http-block directives and waits
+// until addrs accept connections.
+func runNginx(t *testing.T, httpBlock string, addrs ...string) {
+	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		t.Fatal("nginx is not installed: run scripts/test.sh, which installs the test peers")
 	}
-	addr := freeAddr(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	_ = os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
@@ -34,17 +50,14 @@ http {
   access_log off;
   client_body_temp_path %[1]s/body;
   keepalive_requests 100000;
-  gzip on; gzip_types text/plain; gzip_min_length 0;
-  types { text/plain txt; application/octet-stream bin; }
-  server {
-    listen %[2]s;
-    root %[3]s;
-    location = /empty { return 204; }
-  }
+%[2]s
 }
-`, dir, addr, root)), 0o644)
-	runPeer(t, "nginx", exec.Command(bin, "-p", dir, "-c", conf, "-g", "daemon off;"), syscall.SIGQUIT, addr)
-	return addr
+`, dir, httpBlock)), 0o644)
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-g", "daemon off;")
+	runPeer(t, "nginx", cmd, syscall.SIGQUIT, addrs[0])
+	for _, a := range addrs[1:] {
+		waitPort(t, a)
+	}
 }
 
 func TestProxyToNginxUpstream(t *testing.T) {

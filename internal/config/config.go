@@ -221,6 +221,25 @@ type Proxy struct {
 	// IdleTimeout bounds how long the upstream may fall silent while
 	// sending its response body (default 60s).
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// TLS configures connections to https:// upstreams.
+	TLS *UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamTLS configures TLS towards upstreams. By default the upstream's
+// certificate is verified against the system's roots for the URL's host.
+type UpstreamTLS struct {
+	// CA is a PEM bundle of the CAs that sign the upstreams' certificates
+	// (instead of the system roots).
+	CA string `yaml:"ca"`
+	// Cert and Key are a client certificate to present (mutual TLS).
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ServerName is the name verified in the upstream's certificate and
+	// sent as SNI (default: the URL's host).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any upstream certificate. Only for
+	// networks where nobody can intercept; prefer ca.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Respond answers with a fixed response.

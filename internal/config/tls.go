@@ -162,3 +162,60 @@ func LoadCertPool(file string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+// upstreamSchemes returns the schemes of the servers a proxy sends to.
+func upstreamSchemes(c *Config, to Targets) map[string]bool {
+	urls := []string(to)
+	if len(to) == 1 {
+		if pool, ok := c.Upstreams[to[0]]; ok {
+			urls = urls[:0:0]
+			for _, s := range pool.Servers {
+				urls = append(urls, s.URL)
+			}
+		}
+	}
+	schemes := map[string]bool{}
+	for _, s := range urls {
+		if u, err := ParseUpstreamURL(s); err == nil {
+			schemes[u.Scheme] = true
+		}
+	}
+	return schemes
+}
+
+// validateUpstreamTLS checks a proxy's upstream schemes agree and that its
+// TLS files are usable.
+func validateUpstreamTLS(c *Config, p *Proxy, at keyPath, report func(keyPath, string)) {
+	schemes := upstreamSchemes(c, p.To)
+	if len(schemes) > 1 {
+		report(at.key("to"), "the servers of one proxy must share one scheme (http, https or h2c)")
+	}
+	t := p.TLS
+	if t == nil {
+		return
+	}
+	tat := at.key("tls")
+	if !schemes["https"] {
+		report(tat, "tls is set but the proxy's servers are not https://")
+	}
+	if t.CA != "" {
+		if _, err := LoadCertPool(t.CA); err != nil {
+			report(tat.key("ca"), err.Error())
+		}
+	}
+	switch {
+	case (t.Cert == "") != (t.Key == ""):
+		report(tat, "a client certificate needs both cert and key")
+	case t.Cert != "":
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			report(tat.key("cert"), fmt.Sprintf("cannot use %s with %s: %v", t.Cert, t.Key, err))
+		}
+	}
+}
+
+// upstreamTLSDefaults resolves a proxy's TLS file paths.
+func upstreamTLSDefaults(dir string, p *Proxy) {
+	if t := p.TLS; t != nil {
+		t.CA, t.Cert, t.Key = resolvePath(dir, t.CA), resolvePath(dir, t.Cert), resolvePath(dir, t.Key)
+	}
+}

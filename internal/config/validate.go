@@ -97,6 +97,7 @@ func applyDefaults(c *Config) {
 			setDefault(&r.MaxBodySize, site.MaxBodySize)
 			r.Buffer = r.Buffer.over(site.Buffer)
 			if r.Proxy != nil {
+				upstreamTLSDefaults(c.Dir, r.Proxy)
 				setDefault(&r.Proxy.ConnectTimeout, Duration(DefaultConnectTimeout))
 				setDefault(&r.Proxy.ResponseTimeout, Duration(DefaultResponseTimeout))
 				setDefault(&r.Proxy.IdleTimeout, Duration(DefaultIdleTimeout))
@@ -253,6 +254,7 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	}
 	if p := r.Proxy; p != nil {
 		validateTargets(c, p.To, at.key("proxy").key("to"), report)
+		validateUpstreamTLS(c, p, at.key("proxy"), report)
 	}
 	if rs := r.Respond; rs != nil && (rs.Status < 100 || rs.Status > 599) {
 		report(at.key("respond").key("status"), fmt.Sprintf("status %d is not an HTTP status (100-599)", rs.Status))
@@ -345,21 +347,23 @@ func ParseListen(s string) (Listen, error) {
 	return Listen{Scheme: scheme, Addr: net.JoinHostPort(host, port)}, nil
 }
 
-// ParseUpstreamURL parses an upstream server URL: http://host:port with no
-// path, query or credentials.
+// ParseUpstreamURL parses an upstream server URL: http://, https:// or
+// h2c:// (HTTP/2 without TLS) host:port with no path, query or
+// credentials. A missing port is 80, or 443 for https.
 func ParseUpstreamURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("upstream %q: want a URL such as http://127.0.0.1:8000", s)
 	}
-	if u.Scheme != "http" {
-		return nil, fmt.Errorf("upstream %q: scheme %q is not supported (want http)", s, u.Scheme)
+	defaultPort := map[string]string{"http": "80", "https": "443", "h2c": "80"}[u.Scheme]
+	if defaultPort == "" {
+		return nil, fmt.Errorf("upstream %q: scheme %q is not supported (want http, https or h2c)", s, u.Scheme)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("upstream %q: only scheme://host:port is allowed (use rewrite to change paths)", s)
 	}
 	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), "80")
+		u.Host = net.JoinHostPort(u.Hostname(), defaultPort)
 	}
 	u.Path = ""
 	return u, nil

@@ -42,7 +42,7 @@ type Options struct {
 
 // Handler proxies to one set of upstream servers.
 type Handler struct {
-	client  *upstream.Client
+	client  upstreamClient
 	servers []*url.URL // expanded by weight, picked round robin
 	next    atomic.Uint64
 	hide    []string
@@ -68,11 +68,11 @@ func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler,
 	if len(h.servers) == 0 {
 		return nil, errors.New("proxy: no upstream servers")
 	}
-	h.client = upstream.New(upstream.Options{
-		ConnectTimeout:        cfg.ConnectTimeout.Std(),
-		ResponseHeaderTimeout: cfg.ResponseTimeout.Std(),
-		BodyIdleTimeout:       cfg.IdleTimeout.Std(),
-	})
+	client, err := newClient(cfg, h.servers[0].Scheme)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	h.client = client
 	h.upgrades = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
 		Transport:      timedTransport{h.client},

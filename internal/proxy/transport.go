@@ -1,12 +1,71 @@
 package proxy
 
 import (
+	"context"
+	"crypto/tls"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
+	"github.com/gatehouse/gatehouse/internal/upstream"
 )
+
+// upstreamClient sends requests to upstream servers: the HTTP/1.1 client
+// (plain or over TLS) or the h2c client.
+type upstreamClient interface {
+	http.RoundTripper
+	Do(ctx context.Context, addr string, req *upstream.Request) (*http.Response, error)
+	CloseIdleConnections()
+}
+
+// newClient returns the client for upstreams of scheme.
+func newClient(cfg config.Proxy, scheme string) (upstreamClient, error) {
+	opt := upstream.Options{
+		ConnectTimeout:        cfg.ConnectTimeout.Std(),
+		ResponseHeaderTimeout: cfg.ResponseTimeout.Std(),
+		BodyIdleTimeout:       cfg.IdleTimeout.Std(),
+	}
+	switch scheme {
+	case "h2c":
+		return upstream.NewH2C(opt), nil
+	case "https":
+		tc, err := upstreamTLS(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opt.TLS = tc
+	}
+	return upstream.New(opt), nil
+}
+
+// upstreamTLS builds the TLS settings for https upstreams: TLS 1.2 or
+// later, the CA bundle (else the system roots) and a client certificate
+// when configured.
+func upstreamTLS(t *config.UpstreamTLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	if t == nil {
+		return tc, nil
+	}
+	tc.ServerName, tc.InsecureSkipVerify = t.ServerName, t.InsecureSkipVerify
+	if t.CA != "" {
+		pool, err := config.LoadCertPool(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca: %w", err)
+		}
+		tc.RootCAs = pool
+	}
+	if t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
 
 // timedTransport records how long the upstream took to send its response
 // headers.

@@ -9,10 +9,9 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/internal/httpsyntax"
-	"github.com/gatehouse/gatehouse/internal/wire"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +20,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
+	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
 // Options configure a Client.
@@ -37,6 +39,9 @@ type Options struct {
 	// BodyIdleTimeout bounds each wait for more of a response body: an
 	// upstream silent for longer fails the read with a timeout.
 	BodyIdleTimeout time.Duration
+	// TLS, when set, makes every connection TLS (https upstreams). An
+	// empty ServerName is taken from the address dialed.
+	TLS *tls.Config
 }
 
 // bodyDeadline sets the read deadline for the body that follows a head:
@@ -112,7 +117,33 @@ func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.opt.TLS != nil {
+		if nc, err = c.handshake(ctx, nc, addr); err != nil {
+			return nil, err
+		}
+	}
 	return &conn{nc: nc, addr: addr, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}, nil
+}
+
+// handshake runs the TLS handshake of a new connection to addr, within the
+// connect timeout.
+func (c *Client) handshake(ctx context.Context, nc net.Conn, addr string) (net.Conn, error) {
+	cfg := c.opt.TLS
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	if c.opt.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opt.ConnectTimeout)
+		defer cancel()
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 // put returns a connection whose exchange completed cleanly to the pool.
@@ -138,12 +169,16 @@ var errStale = errors.New("idle upstream connection was closed")
 // RoundTrip sends req and reads the response head. The response body must
 // be read to its end (or closed) to release the connection.
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "http" {
-		return nil, fmt.Errorf("upstream: scheme %q not supported", req.URL.Scheme)
+	port := "80"
+	switch {
+	case req.URL.Scheme == "https" && c.opt.TLS != nil:
+		port = "443"
+	case req.URL.Scheme != "http" || c.opt.TLS != nil:
+		return nil, fmt.Errorf("upstream: scheme %q not supported by this client", req.URL.Scheme)
 	}
 	addr := req.URL.Host
 	if !strings.Contains(addr, ":") || strings.HasSuffix(addr, "]") {
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "80")
+		addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
 	}
 	host := req.Host
 	if host == "" {
