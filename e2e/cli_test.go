@@ -90,12 +90,53 @@ func TestVersion(t *testing.T) {
 
 var srvRoot = regexp.MustCompile(`/srv/[a-z]+`)
 
+// certFile matches the certificate and key files an example names under
+// /srv/certs/.
+var certFile = regexp.MustCompile(`/srv/certs/([\w.-]+)\.(pem|key)`)
+
+// writeExampleCerts creates, in dir, the files an example config names
+// under /srv/certs/: a certificate and key for each NAME.pem with a
+// NAME.key beside it, and a CA certificate for a NAME.pem alone.
+func writeExampleCerts(t *testing.T, ca *testCA, block, dir string) {
+	t.Helper()
+	keys := map[string]bool{}
+	for _, m := range certFile.FindAllStringSubmatch(block, -1) {
+		if m[2] == "key" {
+			keys[m[1]] = true
+		}
+	}
+	for _, m := range certFile.FindAllStringSubmatch(block, -1) {
+		if m[2] != "pem" {
+			continue
+		}
+		src := ca.File
+		if keys[m[1]] {
+			cert, key := ca.issue(m[1] + ".example")
+			copyFile(t, key, filepath.Join(dir, m[1]+".key"))
+			src = cert
+		}
+		copyFile(t, src, filepath.Join(dir, m[1]+".pem"))
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDocsExamplesAreValid runs `gatehouse validate` on every complete
 // config (a YAML block with sites:) in the README and docs/, so the
 // documentation stays true.
 func TestDocsExamplesAreValid(t *testing.T) {
 	files, _ := filepath.Glob("../docs/*.md")
 	files = append(files, "../README.md")
+	ca := newTestCA(t)
 	n := 0
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -110,6 +151,7 @@ func TestDocsExamplesAreValid(t *testing.T) {
 			}
 			dir := t.TempDir()
 			_ = os.MkdirAll(filepath.Join(dir, "public"), 0o755)
+			writeExampleCerts(t, ca, block, dir)
 			path := filepath.Join(dir, "gatehouse.yaml")
 			// Example roots under /srv stand for a directory of the reader's.
 			_ = os.WriteFile(path, []byte(srvRoot.ReplaceAllString(block, dir)), 0o644)
