@@ -171,14 +171,21 @@ func (g *gatehouse) waitLog(s string) {
 // and returns its address.
 func startGunicorn(t *testing.T, workers int) string {
 	t.Helper()
+	addr := freeAddr(t)
+	runPeer(t, "gunicorn", gunicornCmd(t, addr, workers, "app"), syscall.SIGTERM, addr)
+	return addr
+}
+
+// gunicornCmd is the command that serves testdata/app.py on addr, its
+// /whoami answering name.
+func gunicornCmd(t *testing.T, addr string, workers int, name string) *exec.Cmd {
+	t.Helper()
 	bin, err := exec.LookPath("gunicorn")
 	if err != nil {
 		t.Fatal("gunicorn is not installed: run scripts/test.sh, which installs the test peers")
 	}
-	addr := freeAddr(t)
-	runPeer(t, "gunicorn", exec.Command(bin, "--workers", fmt.Sprint(workers), "--worker-class", "sync",
-		"--bind", addr, "--chdir", "testdata", "--timeout", "60", "app:app"), syscall.SIGTERM, addr)
-	return addr
+	return exec.Command(bin, "--workers", fmt.Sprint(workers), "--worker-class", "sync",
+		"--bind", addr, "--chdir", "testdata", "--timeout", "60", "--env", "APP_NAME="+name, "app:app")
 }
 
 // runPeer starts a peer program, waits until it listens on addr, and stops

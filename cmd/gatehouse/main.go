@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/server"
@@ -35,6 +33,10 @@ Usage:
                                      proxy everything on ADDR to the upstream URLs, all defaults on
   gatehouse reload   [-c FILE] [--pid FILE]
                                      make the running instance reload its config
+  gatehouse status   [-c FILE] [--json]
+                                     show the upstream pools: each server's health, requests in flight, failures
+  gatehouse maintenance on|off [-c FILE]
+                                     answer every site with 503 and its maintenance page, or stop
   gatehouse version                  print the version
 `
 
@@ -62,6 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdProxy(rest, stderr)
 	case "reload":
 		return cmdReload(rest, stdout, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "maintenance":
+		return cmdMaintenance(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", version())
 		return 0
@@ -189,15 +195,9 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 }
 
 func reloadViaAdmin(addr string, stdout io.Writer) error {
-	client := &http.Client{Timeout: 60 * time.Second}
-	res, err := client.Post("http://"+addr+"/reload", "text/plain", nil)
+	body, err := adminCall(addr, http.MethodPost, "/reload")
 	if err != nil {
-		return fmt.Errorf("reach the admin API at %s: %w", addr, err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if res.StatusCode != http.StatusOK {
-		return errors.New(strings.TrimSpace(string(body)))
+		return err
 	}
 	_, _ = stdout.Write(body)
 	return nil

@@ -10,6 +10,8 @@ Endpoints (matched on the last path segment, so /prefix/echo is /echo):
   /sse?n=N        streams N server-sent events, 0.2 s apart
   /progress?gate=F  streams "step 0", waits (up to 20 s) until file F exists, then "step 1";
                   asks for no buffering (X-Accel-Buffering: no); with gate= on /sse likewise
+  /whoami         the APP_NAME this Gunicorn was started with (gunicorn --env APP_NAME=...)
+  /code?c=N       answers status N with body "status N from APP_NAME"; with count=FILE, appends a line to FILE first
   anything else   "hello from the app PATH", with headers that reveal software
 """
 import hashlib
@@ -59,6 +61,19 @@ def app(environ, start_response):
         framing = "chunked" if environ.get("HTTP_TRANSFER_ENCODING") else "length=%s" % environ.get("CONTENT_LENGTH", "")
         body = ("%d %s %s" % (n, h.hexdigest(), framing)).encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/whoami":
+        body = os.environ.get("APP_NAME", "app").encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/code":
+        code = int(qs.get("c", ["200"])[0])
+        count = qs.get("count", [""])[0]
+        if count:
+            with open(count, "a") as f:
+                f.write("%s %s\n" % (environ["REQUEST_METHOD"], os.environ.get("APP_NAME", "app")))
+        body = ("status %d from %s" % (code, os.environ.get("APP_NAME", "app"))).encode()
+        start_response("%d X" % code, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
     if path == "/stall":
         s = float(qs.get("s", ["3"])[0])

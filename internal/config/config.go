@@ -107,14 +107,98 @@ type BufferSwitch struct {
 // Upstream is a named pool of upstream servers.
 type Upstream struct {
 	Servers []ServerEntry `yaml:"servers"`
-	// Balance is the balancing policy; round_robin is the default.
+	// Balance is the balancing policy: round_robin (default, smooth
+	// weighted), least_conn, random_two, ip_hash, hash or first.
 	Balance string `yaml:"balance"`
+	// HashKey is what balance: hash hashes: "uri", "header:NAME" or
+	// "cookie:NAME".
+	HashKey string `yaml:"hash_key"`
+	// Sticky pins a client to the server that first answered it, by a
+	// cookie.
+	Sticky *Sticky `yaml:"sticky"`
+	// Health configures active and passive health checks.
+	Health Health `yaml:"health"`
+	// SlowStart ramps a server that comes back up from a small share of
+	// traffic to its full weight over this long (0: at once).
+	SlowStart Duration `yaml:"slow_start"`
+	// Retries configures retrying failed requests on another server.
+	Retries Retries `yaml:"retries"`
+	// ResolveInterval is how often host names of servers are resolved
+	// again (default 30s); a changed address retires idle connections.
+	ResolveInterval Duration `yaml:"resolve_interval"`
+	// TLS configures connections to https:// servers of the pool (and
+	// their health checks); a route's proxy.tls overrides it.
+	TLS *UpstreamTLS `yaml:"tls"`
 }
 
-// ServerEntry is one upstream server: a URL string or {url, weight}.
+// ServerEntry is one upstream server: a URL string or {url, weight,
+// backup, max_conns}.
 type ServerEntry struct {
 	URL    string `yaml:"url"`
 	Weight int    `yaml:"weight"`
+	// Backup servers get requests only when no other server is up.
+	Backup bool `yaml:"backup"`
+	// MaxConns bounds the requests in flight to the server (0: no bound).
+	MaxConns int `yaml:"max_conns"`
+}
+
+// Sticky configures cookie-based session affinity.
+type Sticky struct {
+	// Cookie is the cookie's name.
+	Cookie string `yaml:"cookie"`
+	// MaxAge is the cookie's lifetime (0: a session cookie).
+	MaxAge Duration `yaml:"max_age"`
+}
+
+// Health configures health checks.
+type Health struct {
+	Active  *ActiveHealth  `yaml:"active"`
+	Passive *PassiveHealth `yaml:"passive"`
+}
+
+// ActiveHealth checks each server with a request on a timer.
+type ActiveHealth struct {
+	// Path is requested with GET (default /).
+	Path string `yaml:"path"`
+	// Host is the Host header sent (default: the server's address).
+	Host string `yaml:"host"`
+	// Interval is the time between checks (default 5s).
+	Interval Duration `yaml:"interval"`
+	// Timeout bounds one check (default 2s).
+	Timeout Duration `yaml:"timeout"`
+	// Status lists the statuses that pass (default: any 2xx or 3xx).
+	Status []int `yaml:"status"`
+	// Passes and Fails are how many consecutive results change the
+	// server's state (default 2 and 2).
+	Passes int `yaml:"passes"`
+	Fails  int `yaml:"fails"`
+}
+
+// PassiveHealth marks a server down after failures seen in real traffic.
+type PassiveHealth struct {
+	// Fails within Window mark the server down for DownFor (defaults 1,
+	// 10s, 10s: nginx's max_fails and fail_timeout).
+	Fails   int      `yaml:"fails"`
+	Window  Duration `yaml:"window"`
+	DownFor Duration `yaml:"down_for"`
+	// Statuses are upstream response statuses counted as failures besides
+	// connection failures and timeouts (default none).
+	Statuses []int `yaml:"statuses"`
+	// Off turns passive checks off.
+	Off bool `yaml:"off"`
+}
+
+// Retries configures retrying a failed request on another server.
+type Retries struct {
+	// Tries is the most servers one request is sent to (default 3; 1
+	// turns retries off).
+	Tries int `yaml:"tries"`
+	// Timeout bounds the time spent retrying (default 10s).
+	Timeout Duration `yaml:"timeout"`
+	// Budget is the share of requests that may be retries, so that retries
+	// cannot multiply load on a failing pool (default 0.2; at least 10
+	// retries in any 10 s stay allowed).
+	Budget float64 `yaml:"budget"`
 }
 
 // Site is a virtual host: the listeners it is served on, its host names and
@@ -140,6 +224,14 @@ type Site struct {
 	// HTTPSRedirect sends plain-HTTP requests of a site that also has an
 	// https listener to HTTPS with a 308 (default true).
 	HTTPSRedirect *bool `yaml:"https_redirect"`
+	// ErrorPages maps statuses to HTML files sent instead of Gatehouse's
+	// own pages for the errors it generates (502, 503, 504, 404, ...).
+	ErrorPages map[int]string `yaml:"error_pages"`
+	// InterceptErrors also replaces upstream responses with an error page
+	// when one is configured for their status (5xx and 4xx).
+	InterceptErrors bool `yaml:"intercept_errors"`
+	// Maintenance answers every request with 503 and the 503 error page.
+	Maintenance bool `yaml:"maintenance"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.

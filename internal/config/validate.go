@@ -77,20 +77,16 @@ func applyDefaults(c *Config) {
 		c.AccessLog.Output = "stdout"
 	}
 	for name, u := range c.Upstreams {
-		if u.Balance == "" {
-			u.Balance = "round_robin"
-		}
-		for i := range u.Servers {
-			if u.Servers[i].Weight == 0 {
-				u.Servers[i].Weight = 1
-			}
-		}
+		UpstreamDefaults(c.Dir, &u)
 		c.Upstreams[name] = u
 	}
 	for si := range c.Sites {
 		site := &c.Sites[si]
 		setDefault(&site.MaxBodySize, cl.MaxBodySize)
 		tlsDefaults(c.Dir, site)
+		for st, f := range site.ErrorPages {
+			site.ErrorPages[st] = resolvePath(c.Dir, f)
+		}
 		site.Buffer = site.Buffer.over(BufferSwitch{Request: ptr(true), Response: ptr(true)})
 		for ri := range site.Routes {
 			r := &site.Routes[ri]
@@ -224,6 +220,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 		}
 	}
 	validateTLS(s, at, report)
+	validateErrorPages(s, at, report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -317,7 +314,7 @@ func validateUpstream(u Upstream, at keyPath, report func(keyPath, string)) {
 			report(at.key("servers").idx(i).key("weight"), "weight must be positive")
 		}
 	}
-	oneOf(report, at.key("balance"), u.Balance, "round_robin")
+	validatePool(u, at, report)
 }
 
 // Listen is a parsed listen address.

@@ -9,9 +9,28 @@ import (
 	"strconv"
 )
 
-// Write sends a generated error response with the given status.
+// Pages is implemented by response writers that carry a site's own error
+// pages (status to HTML).
+type Pages interface {
+	ErrorPage(status int) []byte
+}
+
+// Interceptor is implemented by response writers whose site replaces
+// upstream error responses with its own pages.
+type Interceptor interface {
+	InterceptsError(status int) bool
+}
+
+// Write sends a generated error response with the given status: the
+// site's own page for it when the writer carries one.
 func Write(w http.ResponseWriter, status int) {
-	body := Page(status)
+	var body []byte
+	if p, ok := w.(Pages); ok {
+		body = p.ErrorPage(status)
+	}
+	if body == nil {
+		body = Page(status)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -11,17 +11,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/errpage"
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 	"github.com/gatehouse/gatehouse/internal/limits"
+	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -40,39 +38,31 @@ type Options struct {
 	BufferResponses bool
 }
 
-// Handler proxies to one set of upstream servers.
+// Handler proxies to one pool of upstream servers.
 type Handler struct {
-	client  upstreamClient
-	servers []*url.URL // expanded by weight, picked round robin
-	next    atomic.Uint64
-	hide    []string
-	opt     Options
-	copies  *bufferPool
+	client upstreamClient
+	pool   *pool.Pool
+	hide   []string
+	opt    Options
+	copies *bufferPool
 	// upgrades (WebSocket and other protocol switches) go through
 	// httputil.ReverseProxy, which knows how to splice the connections.
 	upgrades *httputil.ReverseProxy
 }
 
-// New returns a proxy to servers configured by cfg.
-func New(cfg config.Proxy, servers []config.ServerEntry, opt Options) (*Handler, error) {
-	h := &Handler{opt: opt, hide: hiddenHeaders(cfg), copies: newBufferPool()}
-	for _, s := range servers {
-		u, err := config.ParseUpstreamURL(s.URL)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: %w", err)
-		}
-		for i := 0; i < max(s.Weight, 1); i++ {
-			h.servers = append(h.servers, u)
-		}
+// New returns a proxy configured by cfg to the servers of p. poolTLS is
+// the pool's TLS settings, used when the route names none.
+func New(cfg config.Proxy, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Options) (*Handler, error) {
+	h := &Handler{opt: opt, hide: hiddenHeaders(cfg), copies: newBufferPool(), pool: p}
+	if cfg.TLS == nil {
+		cfg.TLS = poolTLS
 	}
-	if len(h.servers) == 0 {
-		return nil, errors.New("proxy: no upstream servers")
-	}
-	client, err := newClient(cfg, h.servers[0].Scheme)
+	client, err := newClient(cfg, p.Servers()[0].URL.Scheme)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	h.client = client
+	p.OnAddressChange(client.CloseIdleConnectionsTo)
 	h.upgrades = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
 		Transport:      timedTransport{h.client},
@@ -105,6 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := &ex.out
 	out.Method, out.Target, out.Host, out.Header = r.Method, r.URL.RequestURI(), r.Host, r.Header
 	out.Skip, out.Extra, out.Into, out.Informational = skipFor(r.Header), ex.forwarded(r, info), w.Header(), ex
+	replayable := true
 	if r.Body != nil && r.Body != http.NoBody {
 		if h.opt.BufferRequests {
 			body, err := h.opt.Spool.Fill(r.Body, false)
@@ -113,26 +104,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			defer body.Close()
-			out.Body, out.ContentLength = body, body.Len()
+			out.Body, out.ContentLength = keepOpen{body}, body.Len()
 		} else {
-			out.Body, out.ContentLength = r.Body, r.ContentLength
+			out.Body, out.ContentLength = unclosed{r.Body}, r.ContentLength
+			replayable = false
 		}
 	}
-	target := h.pick()
-	info.Upstream = target.Host
-	start := time.Now()
-	res, err := h.client.Do(r.Context(), target.Host, out)
-	info.UpstreamTime = time.Since(start)
-	if err != nil {
-		var se *upstream.SourceError
-		if errors.As(err, &se) {
-			info.BodyError = se.Err
-		}
-		clear(w.Header())
-		h.fail(w, r, err)
-		return
-	}
-	h.respond(w, r, res)
+	h.forward(w, r, info, out, replayable)
 }
 
 // exchange is the per-request state of a proxied request, in one
@@ -160,6 +138,14 @@ func (ex *exchange) Informational(code int, hdr http.Header) error {
 // when it can be, streamed otherwise.
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, res *http.Response) {
 	hdr := w.Header()
+	if ic, ok := w.(errpage.Interceptor); ok && res.StatusCode >= 400 && ic.InterceptsError(res.StatusCode) {
+		// The site shows its own page for this status instead of the
+		// upstream's.
+		_ = res.Body.Close()
+		clear(hdr)
+		errpage.Write(w, res.StatusCode)
+		return
+	}
 	for _, name := range h.hide {
 		delete(hdr, name)
 	}
@@ -312,9 +298,13 @@ func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) 
 	errpage.Write(w, status)
 }
 
-func (h *Handler) pick() *url.URL {
-	n := h.next.Add(1)
-	return h.servers[n%uint64(len(h.servers))]
+// pickForUpgrade chooses the server of a protocol upgrade.
+func (h *Handler) pickForUpgrade(r *http.Request, info *reqinfo.Info) *pool.Server {
+	s, err := h.pool.Pick(r, info.ClientIP, nil)
+	if err != nil {
+		return h.pool.Servers()[0]
+	}
+	return s
 }
 
 // rewrite builds the upstream request of a protocol upgrade. httputil has
@@ -323,7 +313,7 @@ func (h *Handler) pick() *url.URL {
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	info := reqinfo.From(in.Context())
-	target := h.pick()
+	target := h.pickForUpgrade(in, info).URL
 	out.URL.Scheme, out.URL.Host = target.Scheme, target.Host
 	out.Host = in.Host
 	info.Upstream = target.Host

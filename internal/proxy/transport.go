@@ -19,6 +19,29 @@ type upstreamClient interface {
 	http.RoundTripper
 	Do(ctx context.Context, addr string, req *upstream.Request) (*http.Response, error)
 	CloseIdleConnections()
+	CloseIdleConnectionsTo(addr string)
+}
+
+// HealthClient returns the HTTP client that health-checks a pool's
+// servers: TLS as the pool configures it for https servers, HTTP/2
+// without TLS for h2c ones; redirects are not followed.
+func HealthClient(u config.Upstream, scheme string) (*http.Client, error) {
+	tr := &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute, Proxy: nil}
+	switch scheme {
+	case "https":
+		tc, err := upstreamTLS(u.TLS)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = tc
+	case "h2c":
+		var protos http.Protocols
+		protos.SetUnencryptedHTTP2(true)
+		tr.Protocols = &protos
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}, nil
 }
 
 // newClient returns the client for upstreams of scheme.

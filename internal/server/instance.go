@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/site"
 )
 
@@ -30,7 +32,33 @@ type Instance struct {
 
 	certsOnce sync.Once
 	certs     *certs.Manager
+
+	// maintenance is the switch of `gatehouse maintenance on|off`; it
+	// outlives reloads.
+	maintenance atomic.Bool
 }
+
+// Status is what `gatehouse status` shows: the maintenance switch and the
+// state of every upstream pool.
+type Status struct {
+	Maintenance bool          `json:"maintenance"`
+	Pools       []pool.Status `json:"pools"`
+}
+
+// Status reports the running instance's state.
+func (in *Instance) Status() Status {
+	in.mu.Lock()
+	g := in.graph
+	in.mu.Unlock()
+	st := Status{Maintenance: in.maintenance.Load(), Pools: []pool.Status{}}
+	if g != nil {
+		st.Pools = g.PoolStatus()
+	}
+	return st
+}
+
+// SetMaintenance switches maintenance mode for every site.
+func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
 
 // NewInstance returns an instance with no listeners.
 func NewInstance(log *slog.Logger) *Instance {
@@ -50,7 +78,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	if o := in.certs.Options(); o.RenewInterval != cfg.Certificates.RenewInterval.Std() || o.OCSPInterval != cfg.Certificates.OCSPInterval.Std() {
 		in.log.Warn("certificates settings changed; they take effect after a restart")
 	}
-	g, err := site.Build(cfg, site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs})
+	g, err := site.Build(cfg, site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance})
 	if err != nil {
 		return fmt.Errorf("build config: %w", err)
 	}

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 )
@@ -124,51 +121,3 @@ func parseLevel(s string) slog.Level {
 	return l
 }
 
-// startAdmin serves the admin API: POST /reload and GET /health. When the
-// address was left at its default and is taken (another instance), the admin
-// API is skipped with a warning.
-func startAdmin(addr string, r *reloader, log *slog.Logger) (*http.Server, error) {
-	defaulted := addr == ""
-	if defaulted {
-		addr = config.DefaultAdmin
-	}
-	if addr == "off" {
-		return nil, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		if defaulted {
-			log.Warn("admin API not started (set admin: to another address, or off)", "addr", addr, "error", err)
-			return nil, nil
-		}
-		return nil, fmt.Errorf("admin: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, _ *http.Request) {
-		if err := r.reload(); err != nil {
-			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-			return
-		}
-		_, _ = io.WriteString(w, "config reloaded\n")
-	})
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	srv := &http.Server{Handler: sameOriginOnly(mux), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	log.Info("admin API listening", "addr", ln.Addr().String())
-	return srv, nil
-}
-
-// sameOriginOnly refuses requests that a web browser made on behalf of a
-// page (they carry Origin or Sec-Fetch-Site), so that no site a user visits
-// can drive the admin API on their machine.
-func sameOriginOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
-			http.Error(w, "the admin API does not accept browser requests", http.StatusForbidden)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}

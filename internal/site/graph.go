@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,14 @@ type Graph struct {
 	acme         []*certs.ACME
 	manageCtx    context.Context
 	stopManaging context.CancelFunc
+
+	// pools are every upstream pool of the graph; named are those under
+	// upstreams:, by name.
+	pools []*graphPool
+	named map[string]*graphPool
+	log   *slog.Logger
+	// maintenance is the process-wide maintenance switch.
+	maintenance *atomic.Bool
 }
 
 // site is one virtual host's compiled routes.
@@ -62,6 +71,11 @@ type site struct {
 	httpsPort *string
 	// hsts is the Strict-Transport-Security value of HTTPS responses.
 	hsts []string
+	// pages are the site's error pages; intercept applies them to
+	// upstream responses; maintenance answers everything with 503.
+	pages       map[int][]byte
+	intercept   bool
+	maintenance bool
 }
 
 // Deps are the long-lived things a graph uses but does not own.
@@ -71,6 +85,8 @@ type Deps struct {
 	SpoolBudget *buffer.Budget
 	// Certs loads certificate files and manages automatic certificates.
 	Certs *certs.Manager
+	// Maintenance, when set and true, puts every site in maintenance.
+	Maintenance *atomic.Bool
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -79,7 +95,10 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	g := &Graph{
 		Handlers: map[string]http.Handler{}, Schemes: map[string]string{}, TLS: map[string]*tls.Config{},
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
-		certs: deps.Certs,
+		certs: deps.Certs, log: log, maintenance: deps.Maintenance,
+	}
+	if g.maintenance == nil {
+		g.maintenance = new(atomic.Bool)
 	}
 	g.manageCtx, g.stopManaging = context.WithCancel(context.Background())
 	var prefixes []netip.Prefix
@@ -95,6 +114,10 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		return nil, err
 	}
 	g.closers = append(g.closers, access)
+	if err := g.buildPools(cfg, log); err != nil {
+		g.Close()
+		return nil, err
+	}
 	trust := reqinfo.NewTrust(prefixes)
 	listeners := map[string]*listenerHandler{}
 	selectors := map[string]*certs.Selector{}
@@ -149,9 +172,10 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	return g, nil
 }
 
-// Start begins obtaining and renewing the graph's automatic certificates;
-// call it once the graph serves.
+// Start begins the pools' health checks and obtaining and renewing the
+// graph's automatic certificates; call it once the graph serves.
 func (g *Graph) Start() {
+	g.startPools()
 	if g.certs != nil {
 		g.certs.Manage(g.manageCtx, g.acme)
 	}
@@ -173,6 +197,17 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 	s := &site{routes: route.NewTable[http.Handler]()}
 	if err := g.buildCerts(sc, s); err != nil {
 		return nil, err
+	}
+	s.intercept, s.maintenance = sc.InterceptErrors, sc.Maintenance
+	for st, file := range sc.ErrorPages {
+		page, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("error_pages: %w", err)
+		}
+		if s.pages == nil {
+			s.pages = map[int][]byte{}
+		}
+		s.pages[st] = page
 	}
 	if h := sc.HSTS; h != nil {
 		s.hsts = []string{hstsValue(h)}
@@ -198,7 +233,11 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, error) {
 	switch {
 	case rc.Proxy != nil:
-		p, err := proxy.New(*rc.Proxy, servers(cfg, rc.Proxy.To), proxy.Options{
+		gp, err := g.poolFor(cfg, rc.Proxy.To, log)
+		if err != nil {
+			return nil, err
+		}
+		p, err := proxy.New(*rc.Proxy, gp.pool, gp.cfg.TLS, proxy.Options{
 			Log: log, Spool: g.spool,
 			BufferRequests: *rc.Buffer.Request, BufferResponses: *rc.Buffer.Response,
 		})
@@ -249,20 +288,6 @@ func hstsValue(h *config.HSTS) string {
 		v += "; preload"
 	}
 	return v
-}
-
-// servers resolves a proxy target: a pool name or a list of URLs.
-func servers(cfg *config.Config, to config.Targets) []config.ServerEntry {
-	if len(to) == 1 {
-		if pool, ok := cfg.Upstreams[to[0]]; ok {
-			return pool.Servers
-		}
-	}
-	out := make([]config.ServerEntry, len(to))
-	for i, u := range to {
-		out[i] = config.ServerEntry{URL: u, Weight: 1}
-	}
-	return out
 }
 
 // Drain waits until the graph serves no request or timeout passes.

@@ -52,8 +52,14 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errpage.Write(rw, http.StatusNotFound)
 		return
 	}
+	rw.pages, rw.intercept = s.pages, s.intercept
 	challenge := strings.HasPrefix(r.URL.Path, acmeChallengePath)
 	if ch, ok := s.certs.(challengeHandler); ok && challenge && ch.HandleHTTPChallenge(rw, r) {
+		return
+	}
+	if s.maintenance || l.graph.maintenance.Load() {
+		rw.Header().Set("Retry-After", "120")
+		errpage.Write(rw, http.StatusServiceUnavailable)
 		return
 	}
 	switch {

@@ -20,6 +20,10 @@ type responseWriter struct {
 	upgrade bool
 	// hsts and altSvc, when set, are added to responses that lack them.
 	hsts, altSvc []string
+	// pages are the site's own error pages; intercept applies them to
+	// upstream error responses too.
+	pages     map[int][]byte
+	intercept bool
 
 	// Pacing of slow readers: once rateGrace has passed since start, the
 	// client must have taken the response at minRate bytes per second.
@@ -123,4 +127,13 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.hijacked = true
 	return conn, rw, nil
+}
+
+// ErrorPage returns the site's page for status, or nil.
+func (w *responseWriter) ErrorPage(status int) []byte { return w.pages[status] }
+
+// InterceptsError reports whether an upstream response with status is
+// replaced by the site's page for it.
+func (w *responseWriter) InterceptsError(status int) bool {
+	return w.intercept && w.pages[status] != nil
 }

@@ -98,6 +98,28 @@ func (c *Client) CloseIdleConnections() {
 	}
 }
 
+// CloseIdleConnectionsTo closes the idle connections to addr, after its
+// host name came to resolve to other addresses.
+func (c *Client) CloseIdleConnectionsTo(addr string) {
+	c.mu.Lock()
+	list := c.idle[addr]
+	delete(c.idle, addr)
+	c.mu.Unlock()
+	for _, pc := range list {
+		pc.nc.Close()
+	}
+}
+
+// ConnectError is a failure to connect to an upstream (including its TLS
+// handshake): the request was not sent.
+type ConnectError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ConnectError) Error() string { return "connect to " + e.Addr + ": " + e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
 // get returns an idle connection to addr or dials a new one.
 func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 	now := time.Now()
@@ -115,11 +137,11 @@ func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 	c.mu.Unlock()
 	nc, err := c.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, &ConnectError{Addr: addr, Err: err}
 	}
 	if c.opt.TLS != nil {
 		if nc, err = c.handshake(ctx, nc, addr); err != nil {
-			return nil, err
+			return nil, &ConnectError{Addr: addr, Err: err}
 		}
 	}
 	return &conn{nc: nc, addr: addr, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}, nil

@@ -95,5 +95,9 @@ func (h *H2C) RoundTrip(r *http.Request) (*http.Response, error) {
 	return h.tr.RoundTrip(r2)
 }
 
+// CloseIdleConnectionsTo closes the idle connections (HTTP/2 connections
+// are not kept per address here, so all of them).
+func (h *H2C) CloseIdleConnectionsTo(string) { h.tr.CloseIdleConnections() }
+
 // CloseIdleConnections closes the idle connections.
 func (h *H2C) CloseIdleConnections() { h.tr.CloseIdleConnections() }

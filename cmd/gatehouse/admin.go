@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/server"
+)
+
+// adminCall sends a request to the running instance's admin API and
+// returns the body of a 200 answer.
+func adminCall(addr, method, path string) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reach the admin API at %s: %w", addr, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if res.StatusCode != http.StatusOK {
+		return nil, errors.New(strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// adminAddr parses the flags of an admin command and returns the admin
+// address of the config.
+func adminAddr(name string, fs *flag.FlagSet, args []string, stderr io.Writer) (string, bool) {
+	load := configFlag(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return "", false
+	}
+	switch cfg.Admin {
+	case "off":
+		fmt.Fprintf(stderr, "gatehouse %s: the config has admin: off; the admin API is needed\n", name)
+		return "", false
+	case "":
+		return config.DefaultAdmin, true
+	}
+	return cfg.Admin, true
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the admin API's JSON")
+	addr, ok := adminAddr("status", fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	body, err := adminCall(addr, http.MethodGet, "/status")
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse status:", err)
+		return 1
+	}
+	if *asJSON {
+		_, _ = stdout.Write(body)
+		return 0
+	}
+	var st server.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		fmt.Fprintln(stderr, "gatehouse status:", err)
+		return 1
+	}
+	printStatus(stdout, st)
+	return 0
+}
+
+// printStatus renders the status as a table per pool.
+func printStatus(w io.Writer, st server.Status) {
+	if st.Maintenance {
+		fmt.Fprintln(w, "maintenance: on (every site answers 503)")
+	}
+	if len(st.Pools) == 0 {
+		fmt.Fprintln(w, "no upstream pools")
+	}
+	for i, p := range st.Pools {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "pool %s (%s)\n", p.Name, p.Balance)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  SERVER\tSTATE\tWEIGHT\tIN FLIGHT\tREQUESTS\tFAILURES\tLAST ERROR")
+		for _, s := range p.Servers {
+			state := s.State
+			if s.Backup {
+				state += ", backup"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.URL, state, s.Weight, s.InFlight, s.Requests, s.Failures, s.LastError)
+		}
+		_ = tw.Flush()
+	}
+}
+
+func cmdMaintenance(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "on" && args[0] != "off") {
+		fmt.Fprintln(stderr, "usage: gatehouse maintenance on|off [-c FILE]")
+		return 2
+	}
+	fs := flag.NewFlagSet("maintenance", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr, ok := adminAddr("maintenance", fs, args[1:], stderr)
+	if !ok {
+		return 2
+	}
+	body, err := adminCall(addr, http.MethodPost, "/maintenance/"+args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse maintenance:", err)
+		return 1
+	}
+	_, _ = stdout.Write(body)
+	return 0
+}

@@ -1,0 +1,84 @@
+package site
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pool"
+	"github.com/gatehouse/gatehouse/internal/proxy"
+)
+
+// graphPool is a pool of the graph and its config.
+type graphPool struct {
+	pool *pool.Pool
+	cfg  config.Upstream
+}
+
+// buildPools creates the named pools of cfg.
+func (g *Graph) buildPools(cfg *config.Config, log *slog.Logger) error {
+	names := make([]string, 0, len(cfg.Upstreams))
+	for name := range cfg.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	g.named = map[string]*graphPool{}
+	for _, name := range names {
+		gp, err := g.addPool(name, cfg.Upstreams[name], log)
+		if err != nil {
+			return fmt.Errorf("upstreams.%s: %w", name, err)
+		}
+		g.named[name] = gp
+	}
+	return nil
+}
+
+// poolFor returns the pool a proxy route sends to: a named pool, or a pool
+// of its own for a list of URLs (with the defaults of a named one).
+func (g *Graph) poolFor(cfg *config.Config, to config.Targets, log *slog.Logger) (*graphPool, error) {
+	if len(to) == 1 {
+		if gp, ok := g.named[to[0]]; ok {
+			return gp, nil
+		}
+	}
+	u := config.Upstream{}
+	for _, url := range to {
+		u.Servers = append(u.Servers, config.ServerEntry{URL: url})
+	}
+	config.UpstreamDefaults(cfg.Dir, &u)
+	return g.addPool(strings.Join(to, ","), u, log)
+}
+
+func (g *Graph) addPool(name string, u config.Upstream, log *slog.Logger) (*graphPool, error) {
+	p, err := pool.New(name, u, log)
+	if err != nil {
+		return nil, err
+	}
+	gp := &graphPool{pool: p, cfg: u}
+	g.pools = append(g.pools, gp)
+	g.closers = append(g.closers, p)
+	return gp, nil
+}
+
+// startPools begins the pools' health checks and DNS re-resolution.
+func (g *Graph) startPools() {
+	for _, gp := range g.pools {
+		client, err := proxy.HealthClient(gp.cfg, gp.pool.Servers()[0].URL.Scheme)
+		if err != nil {
+			g.log.Error("health checks not started", "pool", gp.pool.Name(), "error", err)
+			continue
+		}
+		gp.pool.Start(client)
+	}
+}
+
+// PoolStatus reports the state of every pool of the graph.
+func (g *Graph) PoolStatus() []pool.Status {
+	out := make([]pool.Status, 0, len(g.pools))
+	for _, gp := range g.pools {
+		out = append(out, gp.pool.Status())
+	}
+	return out
+}
