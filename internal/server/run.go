@@ -120,4 +120,3 @@ func parseLevel(s string) slog.Level {
 	_ = l.UnmarshalText([]byte(s))
 	return l
 }
-
