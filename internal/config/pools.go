@@ -43,7 +43,7 @@ func UpstreamDefaults(dir string, u *Upstream) {
 			a.Path = "/"
 		}
 		setDefault(&a.Interval, Duration(DefaultHealthInterval))
-		setDefault(&a.Timeout, Duration(DefaultHealthTimeout))
+		setDefault(&a.Timeout, min(Duration(DefaultHealthTimeout), a.Interval))
 		setDefault(&a.Passes, DefaultHealthThreshold)
 		setDefault(&a.Fails, DefaultHealthThreshold)
 	}
