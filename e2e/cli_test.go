@@ -94,6 +94,20 @@ var srvRoot = regexp.MustCompile(`/srv/[a-z]+`)
 // /srv/certs/.
 var certFile = regexp.MustCompile(`/srv/certs/([\w.-]+)\.(pem|key)`)
 
+// pageFile matches the HTML files (error pages) an example names under
+// /srv/.
+var pageFile = regexp.MustCompile(`/srv/[a-z]+/([\w.-]+\.html)`)
+
+// writeExamplePages creates, in dir, the HTML files an example names.
+func writeExamplePages(t *testing.T, block, dir string) {
+	t.Helper()
+	for _, m := range pageFile.FindAllStringSubmatch(block, -1) {
+		if err := os.WriteFile(filepath.Join(dir, m[1]), []byte("<p>page</p>\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // writeExampleCerts creates, in dir, the files an example config names
 // under /srv/certs/: a certificate and key for each NAME.pem with a
 // NAME.key beside it, and a CA certificate for a NAME.pem alone.
@@ -152,6 +166,7 @@ func TestDocsExamplesAreValid(t *testing.T) {
 			dir := t.TempDir()
 			_ = os.MkdirAll(filepath.Join(dir, "public"), 0o755)
 			writeExampleCerts(t, ca, block, dir)
+			writeExamplePages(t, block, dir)
 			path := filepath.Join(dir, "gatehouse.yaml")
 			// Example roots under /srv stand for a directory of the reader's.
 			_ = os.WriteFile(path, []byte(srvRoot.ReplaceAllString(block, dir)), 0o644)

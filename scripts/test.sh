@@ -32,6 +32,13 @@ for target in \
 	internal/upstream:FuzzResponse; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
+		# Go 1.26's fuzz coordinator can report a bare "context deadline
+		# exceeded" as -fuzztime ends (go.dev/issue/75804, fixed in 1.27).
+		# A real finding always writes its failing input; only that fails.
+		if grep -q "context deadline exceeded" <<<"$out" && ! grep -q "Failing input written" <<<"$out"; then
+			echo "ok   $pkg $name (the fuzz engine's deadline race at the end, no failing input)"
+			continue
+		fi
 		echo "FAIL $pkg $name"; echo "$out" | tail -20; exit 1
 	fi
 	echo "ok   $pkg $name"
