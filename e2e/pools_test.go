@@ -306,3 +306,67 @@ sites:
 		t.Errorf("maintenance off: %d %q", res.StatusCode, body)
 	}
 }
+
+func TestPoolStickyCookieAndHashOnHeader(t *testing.T) {
+	a, b, c := startApp(t, "a"), startApp(t, "b"), startApp(t, "c")
+	admin, addr := freeAddr(t), freeAddr(t)
+	cfg := poolSite(t, admin, addr, "round_robin", "    sticky: {cookie: srv}", a, b, c)
+	cfg = strings.Replace(cfg, "sites:", `  tenants:
+    servers: ["http://`+a.addr+`", "http://`+b.addr+`", "http://`+c.addr+`"]
+    balance: hash
+    hash_key: header:X-Tenant
+sites:`, 1)
+	cfg = strings.Replace(cfg, "      - path: /\n", "      - path: /t/\n        proxy: {to: tenants}\n      - path: /\n", 1)
+	startGatehouse(t, cfg, addr)
+	base := "http://" + addr
+
+	// The first answer sets the cookie; with it every request goes to the
+	// same server, without it they go round.
+	res, err := http.Get(base + "/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var cookie *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == "srv" {
+			cookie = ck
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly {
+		t.Fatalf("no HttpOnly sticky cookie: %v", res.Header["Set-Cookie"])
+	}
+	for i := 0; i < 10; i++ {
+		req, _ := http.NewRequest("GET", base+"/whoami", nil)
+		req.AddCookie(cookie)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != string(first) {
+			t.Fatalf("with the cookie for %s, request %d went to %s", first, i, body)
+		}
+	}
+
+	// The same tenant always lands on the same server; tenants spread.
+	seen := map[string]string{}
+	servers := map[string]bool{}
+	for i := 0; i < 40; i++ {
+		tenant := fmt.Sprintf("tenant-%d", i%8)
+		res, body := get(t, base+"/t/whoami", map[string]string{"X-Tenant": tenant})
+		if res.StatusCode != 200 {
+			t.Fatalf("%d %s", res.StatusCode, body)
+		}
+		if prev, ok := seen[tenant]; ok && prev != string(body) {
+			t.Fatalf("%s moved from %s to %s", tenant, prev, body)
+		}
+		seen[tenant] = string(body)
+		servers[string(body)] = true
+	}
+	if len(servers) < 2 {
+		t.Errorf("8 tenants all on %v", servers)
+	}
+}
