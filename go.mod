@@ -3,8 +3,10 @@ module github.com/gatehouse/gatehouse
 go 1.26.0
 
 require (
+	github.com/andybalholm/brotli v1.2.0
 	github.com/caddyserver/certmagic v0.25.6
 	github.com/goccy/go-yaml v1.18.0
+	github.com/klauspost/compress v1.18.0
 	github.com/letsencrypt/pebble/v2 v2.10.1
 	github.com/miekg/dns v1.1.73
 	github.com/quic-go/quic-go v0.65.0

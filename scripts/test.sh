@@ -29,7 +29,9 @@ for target in \
 	internal/http1:FuzzParseHead \
 	internal/wire:FuzzChunkedReader \
 	internal/wire:FuzzReadHead \
-	internal/upstream:FuzzResponse; do
+	internal/upstream:FuzzResponse \
+	internal/tmpl:FuzzTemplate \
+	internal/placeholder:FuzzParse; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
 		# Go 1.26's fuzz coordinator can report a bare "context deadline

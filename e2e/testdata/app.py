@@ -10,6 +10,7 @@ Endpoints (matched on the last path segment, so /prefix/echo is /echo):
   /sse?n=N        streams N server-sent events, 0.2 s apart
   /progress?gate=F  streams "step 0", waits (up to 20 s) until file F exists, then "step 1";
                   asks for no buffering (X-Accel-Buffering: no); with gate= on /sse likewise
+  /text?n=N       returns N bytes of text (text/plain, Content-Length), lines of a fixed sentence
   /whoami         the APP_NAME this Gunicorn was started with (gunicorn --env APP_NAME=...)
   /code?c=N       answers status N with body "status N from APP_NAME"; with count=FILE, appends a line to FILE first
   anything else   "hello from the app PATH", with headers that reveal software
@@ -61,6 +62,13 @@ def app(environ, start_response):
         framing = "chunked" if environ.get("HTTP_TRANSFER_ENCODING") else "length=%s" % environ.get("CONTENT_LENGTH", "")
         body = ("%d %s %s" % (n, h.hexdigest(), framing)).encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/text":
+        n = int(qs.get("n", ["0"])[0])
+        line = b"The quick brown fox jumps over the lazy dog 0123456789.\n"
+        body = (line * (n // len(line) + 1))[:n]
+        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(n)),
+                                  ("ETag", '"text-%d"' % n)])
         return [body]
     if path == "/whoami":
         body = os.environ.get("APP_NAME", "app").encode()

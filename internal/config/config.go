@@ -232,6 +232,12 @@ type Site struct {
 	InterceptErrors bool `yaml:"intercept_errors"`
 	// Maintenance answers every request with 503 and the 503 error page.
 	Maintenance bool `yaml:"maintenance"`
+	// Headers and RequestHeaders apply to every route of the site.
+	Headers        *HeaderRules `yaml:"headers"`
+	RequestHeaders *HeaderRules `yaml:"request_headers"`
+	// Compress lists the encodings offered for the site's responses, in
+	// order of preference (zstd, br, gzip); none by default.
+	Compress []string `yaml:"compress"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.
@@ -294,6 +300,33 @@ type Route struct {
 	MaxBodySize Size `yaml:"max_body_size"`
 	// Buffer overrides the site's buffering switches.
 	Buffer BufferSwitch `yaml:"buffer"`
+	// Rewrite changes the path the handler sees (and the upstream gets),
+	// rule after rule.
+	Rewrite []RewriteRule `yaml:"rewrite"`
+	// Expires sets Cache-Control max-age and Expires on the route's
+	// successful responses: a duration, or "off".
+	Expires string `yaml:"expires"`
+	// Headers and RequestHeaders are merged over the site's: for the same
+	// header name the route's rule wins.
+	Headers        *HeaderRules `yaml:"headers"`
+	RequestHeaders *HeaderRules `yaml:"request_headers"`
+	// Compress overrides the site's compression encodings ([] for none).
+	Compress []string `yaml:"compress"`
+}
+
+// RewriteRule replaces a path matching From (a regex) by To, where $1...
+// stand for From's groups and $$ for a dollar sign.
+type RewriteRule struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+}
+
+// HeaderRules change header fields: Set replaces, Add appends, Remove
+// deletes. Values may hold placeholders such as {client_ip}.
+type HeaderRules struct {
+	Set    map[string]string `yaml:"set"`
+	Add    map[string]string `yaml:"add"`
+	Remove []string          `yaml:"remove"`
 }
 
 // Proxy forwards requests to upstream servers.
@@ -353,4 +386,12 @@ type Static struct {
 	Root string `yaml:"root"`
 	// Index lists the files tried for a directory (default index.html).
 	Index []string `yaml:"index"`
+	// Precompressed serves FILE.zst, FILE.br or FILE.gz as they are to
+	// clients that accept that encoding.
+	Precompressed bool `yaml:"precompressed"`
+	// Try lists what to serve, in order: "$uri" (the file), "$uri/" (the
+	// directory's index) or a fixed path such as /index.html.
+	Try []string `yaml:"try"`
+	// Browse lists a directory without an index file.
+	Browse bool `yaml:"browse"`
 }

@@ -221,6 +221,9 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	}
 	validateTLS(s, at, report)
 	validateErrorPages(s, at, report)
+	validateHeaderRules(s.Headers, at.key("headers"), report)
+	validateHeaderRules(s.RequestHeaders, at.key("request_headers"), report)
+	validateCompress(s.Compress, at.key("compress"), report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -277,7 +280,13 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 				report(at.key("static").key("index").idx(i), fmt.Sprintf("index %q must be a plain file name", idx))
 			}
 		}
+		for i, t := range st.Try {
+			if t != "$uri" && t != "$uri/" && !strings.HasPrefix(t, "/") {
+				report(at.key("static").key("try").idx(i), fmt.Sprintf("want $uri, $uri/ or a path starting with /, got %q", t))
+			}
+		}
 	}
+	validateRouteOutput(r, at, report)
 }
 
 func validateTargets(c *Config, to Targets, at keyPath, report func(keyPath, string)) {

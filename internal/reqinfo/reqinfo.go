@@ -20,6 +20,9 @@ type Info struct {
 	Start time.Time
 	// Peer is the IP address of the connection's remote end.
 	Peer string
+	// Captures are the groups of the route's regex match ($1...), when the
+	// route is a regex.
+	Captures []string
 	// ClientIP is the real client: the peer, or the address a trusted proxy
 	// peer forwarded.
 	ClientIP string

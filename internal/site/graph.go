@@ -63,7 +63,7 @@ type Graph struct {
 
 // site is one virtual host's compiled routes.
 type site struct {
-	routes *route.Table[http.Handler]
+	routes *route.Table[*routeEntry]
 	// certs supplies the site's certificate on https listeners.
 	certs certs.Source
 	// httpsPort, when set, sends the site's plain-HTTP requests to HTTPS
@@ -194,7 +194,7 @@ func (l *listenerHandler) addSite(hosts []string, s *site) error {
 }
 
 func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger) (*site, error) {
-	s := &site{routes: route.NewTable[http.Handler]()}
+	s := &site{routes: route.NewTable[*routeEntry]()}
 	if err := g.buildCerts(sc, s); err != nil {
 		return nil, err
 	}
@@ -222,7 +222,15 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		if err := s.routes.Add(p, phases(cfg, rc, h)); err != nil {
+		h, err = requestPhase(sc, rc, h)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		out, err := buildOutput(sc, rc)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		if err := s.routes.Add(p, &routeEntry{handler: phases(cfg, rc, h), out: out}); err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 	}
@@ -249,7 +257,7 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Log
 	case rc.Respond != nil:
 		return respond.New(*rc.Respond), nil
 	case rc.Redirect != nil:
-		return redirect.New(*rc.Redirect), nil
+		return redirect.New(*rc.Redirect)
 	case rc.Static != nil:
 		st, err := static.New(*rc.Static)
 		if err != nil {

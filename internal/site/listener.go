@@ -69,12 +69,16 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		redirectToHTTPS(rw, r, *s.httpsPort)
 		return
 	}
-	h, _, ok := s.routes.Match(route.CleanPath(r.URL.Path))
+	e, captures, ok := s.routes.Match(route.CleanPath(r.URL.Path))
 	if !ok {
 		errpage.Write(rw, http.StatusNotFound)
 		return
 	}
-	h.ServeHTTP(rw, r)
+	info.Captures = captures
+	if e.out != nil {
+		rw.out, rw.req, rw.info = e.out, r, info
+	}
+	e.handler.ServeHTTP(rw, r)
 }
 
 // acmeChallengePath is where ACME HTTP-01 challenges are answered; plain
@@ -127,6 +131,9 @@ func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
 // aborted connection when the response had started).
 func (l *listenerHandler) finish(rw *responseWriter, r *http.Request, info *reqinfo.Info) {
 	p := recover()
+	if p == nil {
+		rw.finishEncoding()
+	}
 	rw.clearDeadline()
 	if p != nil && p != http.ErrAbortHandler {
 		l.log.Error("handler panic", "panic", fmt.Sprint(p), "request_id", info.ID, "stack", string(debug.Stack()))

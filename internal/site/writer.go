@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/compress"
+	"github.com/gatehouse/gatehouse/internal/reqinfo"
 )
 
 // responseWriter records the status and size of a response for the access
@@ -24,6 +27,13 @@ type responseWriter struct {
 	// upstream error responses too.
 	pages     map[int][]byte
 	intercept bool
+	// out, when set, is the route's response settings, applied with the
+	// request and its info when the response starts; enc is the encoder
+	// when the response is being compressed.
+	out  *routeOutput
+	req  *http.Request
+	info *reqinfo.Info
+	enc  compress.Encoder
 
 	// Pacing of slow readers: once rateGrace has passed since start, the
 	// client must have taken the response at minRate bytes per second.
@@ -74,6 +84,13 @@ func (w *responseWriter) WriteHeader(code int) {
 		if w.upgrade && code != http.StatusSwitchingProtocols {
 			h.Set("Connection", "close")
 		}
+		if o := w.out; o != nil && code != http.StatusSwitchingProtocols {
+			o.headers.Apply(h, w.req, w.info)
+			o.expires.Apply(h, code, time.Now())
+			if o.compress != nil {
+				w.enc = o.compress.Start(encodedWriter{w}, w.req.Method, code, h, w.req.Header["Accept-Encoding"])
+			}
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -82,10 +99,39 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.enc != nil {
+		return w.enc.Write(p)
+	}
+	return w.write(p)
+}
+
+// write sends p to the client, paced.
+func (w *responseWriter) write(p []byte) (int, error) {
 	w.pace(len(p))
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
+}
+
+// encodedWriter takes an encoder's output to the client.
+type encodedWriter struct{ w *responseWriter }
+
+func (e encodedWriter) Write(p []byte) (int, error) { return e.w.write(p) }
+
+// Flush pushes out what an encoder holds, then the connection's buffer.
+func (w *responseWriter) Flush() {
+	if w.enc != nil {
+		_ = w.enc.Flush()
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// finishEncoding ends a compressed response's stream.
+func (w *responseWriter) finishEncoding() {
+	if w.enc != nil {
+		_ = w.enc.Close()
+		w.enc = nil
+	}
 }
 
 // sendChunk is how much ReadFrom hands to sendfile between two pacing
@@ -97,6 +143,9 @@ const sendChunk = 1 << 20
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.enc != nil {
+		return io.Copy(w.enc, r)
 	}
 	var total int64
 	for {

@@ -1,0 +1,77 @@
+package site
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/internal/compress"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/headers"
+	"github.com/gatehouse/gatehouse/internal/reqinfo"
+	"github.com/gatehouse/gatehouse/internal/rewrite"
+)
+
+// routeEntry is what a route table holds: the route's handler chain and
+// what the response writer does to its responses.
+type routeEntry struct {
+	handler http.Handler
+	out     *routeOutput
+}
+
+// routeOutput is applied by the response writer when a route's response
+// starts: header rules, expires and compression.
+type routeOutput struct {
+	headers  *headers.Rules
+	expires  *headers.Expires
+	compress *compress.Compressor
+}
+
+// buildOutput compiles a route's response settings, merged over its
+// site's; nil when there are none.
+func buildOutput(sc *config.Site, rc *config.Route) (*routeOutput, error) {
+	out := &routeOutput{}
+	var err error
+	if out.headers, err = headers.Compile(sc.Headers, rc.Headers); err != nil {
+		return nil, fmt.Errorf("headers: %w", err)
+	}
+	if out.expires, err = headers.ParseExpires(rc.Expires); err != nil {
+		return nil, err
+	}
+	encodings := sc.Compress
+	if rc.Compress != nil {
+		encodings = rc.Compress
+	}
+	if len(encodings) > 0 {
+		if out.compress, err = compress.New(encodings); err != nil {
+			return nil, err
+		}
+	}
+	if out.headers.Empty() && out.expires == nil && out.compress == nil {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// requestPhase applies a route's rewrites and request header rules before
+// its handler.
+func requestPhase(sc *config.Site, rc *config.Route, h http.Handler) (http.Handler, error) {
+	reqRules, err := headers.Compile(sc.RequestHeaders, rc.RequestHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("request_headers: %w", err)
+	}
+	if !reqRules.Empty() {
+		next := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reqRules.Apply(r.Header, r, reqinfo.From(r.Context()))
+			next.ServeHTTP(w, r)
+		})
+	}
+	if len(rc.Rewrite) > 0 {
+		rs, err := rewrite.Compile(rc.Rewrite)
+		if err != nil {
+			return nil, err
+		}
+		h = rewrite.Handler(rs, h)
+	}
+	return h, nil
+}
