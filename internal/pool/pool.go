@@ -98,9 +98,10 @@ func (p *Pool) Retries() config.Retries { return p.cfg.Retries }
 // servers in tried. It returns ErrNoServer when none can take it.
 func (p *Pool) Pick(r *http.Request, clientIP string, tried []*Server) (*Server, error) {
 	now := time.Now()
-	cands := p.candidates(p.primary, now, tried)
+	var buf [16]*Server
+	cands := p.appendCandidates(buf[:0], p.primary, now, tried)
 	if len(cands) == 0 {
-		cands = p.candidates(p.backup, now, tried)
+		cands = p.appendCandidates(cands, p.backup, now, tried)
 	}
 	switch len(cands) {
 	case 0:
@@ -136,15 +137,16 @@ func (p *Pool) Pick(r *http.Request, clientIP string, tried []*Server) (*Server,
 // now.
 func (p *Pool) HasUntried(tried []*Server) bool {
 	now := time.Now()
-	return len(p.candidates(p.primary, now, tried)) > 0 || len(p.candidates(p.backup, now, tried)) > 0
+	var buf [16]*Server
+	return len(p.appendCandidates(buf[:0], p.primary, now, tried)) > 0 ||
+		len(p.appendCandidates(buf[:0], p.backup, now, tried)) > 0
 }
 
-// candidates are the servers of set that can take a request and were not
-// tried yet. A pool of one server always offers it (unless it is full or
-// actively checked down): failures alone cannot take the only server out,
-// as in nginx.
-func (p *Pool) candidates(set []*Server, now time.Time, tried []*Server) []*Server {
-	out := make([]*Server, 0, len(set))
+// appendCandidates appends to out the servers of set that can take a
+// request and were not tried yet. A pool of one server always offers it
+// (unless it is full or actively checked down): failures alone cannot take
+// the only server out, as in nginx.
+func (p *Pool) appendCandidates(out, set []*Server, now time.Time, tried []*Server) []*Server {
 	for _, s := range set {
 		if isTried(s, tried) {
 			continue
@@ -177,16 +179,14 @@ func isTried(s *Server, tried []*Server) bool {
 // candidate's weight to its current value, takes the largest, and
 // subtracts the total from it.
 func (p *Pool) roundRobin(cands []*Server, now time.Time) *Server {
-	weights := make([]int, len(cands))
-	for i, s := range cands {
-		weights[i] = s.effectiveWeight(now, p.cfg.SlowStart.Std())
-	}
+	slowStart := p.cfg.SlowStart.Std()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	total, best := 0, 0
 	for i, s := range cands {
-		s.current += weights[i]
-		total += weights[i]
+		w := s.effectiveWeight(now, slowStart)
+		s.current += w
+		total += w
 		if s.current > cands[best].current {
 			best = i
 		}

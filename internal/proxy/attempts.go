@@ -98,10 +98,16 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 		if c := h.pool.StickyCookie(r, srv); c != "" {
 			w.Header().Add("Set-Cookie", c)
 		}
-		defer srv.Release()
-		h.respond(w, r, res)
+		h.respondFrom(srv, w, r, res)
 		return
 	}
+}
+
+// respondFrom sends the response of srv, which stays counted as busy until
+// the body is through (or the client is gone).
+func (h *Handler) respondFrom(srv *pool.Server, w http.ResponseWriter, r *http.Request, res *http.Response) {
+	defer srv.Release()
+	h.respond(w, r, res)
 }
 
 // retryableError reports whether a failed attempt may be made again on
