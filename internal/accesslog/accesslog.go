@@ -212,7 +212,13 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); {
+	// The common case, a string with nothing to escape, is appended whole.
+	clean := 0
+	for clean < len(s) && jsonSafe(s[clean]) {
+		clean++
+	}
+	b = append(b, s[:clean]...)
+	for i := clean; i < len(s); {
 		c := s[i]
 		if c >= 0x80 {
 			r, size := utf8.DecodeRuneInString(s[i:])
@@ -235,6 +241,11 @@ func appendJSONString(b []byte, s string) []byte {
 		i++
 	}
 	return append(b, '"')
+}
+
+// jsonSafe reports whether c stands for itself inside a JSON string.
+func jsonSafe(c byte) bool {
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
 }
 
 // appendEscaped appends s with quotes, backslashes, control and non-ASCII

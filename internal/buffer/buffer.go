@@ -55,7 +55,7 @@ type Spool struct {
 	// Budget bounds the spool files' total size.
 	Budget *Budget
 
-	segs sync.Pool // *[]byte of segSize, reused across bodies
+	segs sync.Pool // *[segSize]byte, reused across bodies
 }
 
 // segSize is the size of one in-memory segment, and of one read or file
@@ -63,15 +63,15 @@ type Spool struct {
 const segSize = 32 << 10
 
 func (s *Spool) getSeg() []byte {
-	if p, ok := s.segs.Get().(*[]byte); ok {
-		return (*p)[:0]
+	if p, ok := s.segs.Get().(*[segSize]byte); ok {
+		return p[:0]
 	}
-	return make([]byte, 0, segSize)
+	return new([segSize]byte)[:0]
 }
 
 func (s *Spool) putSeg(b []byte) {
 	if cap(b) == segSize {
-		s.segs.Put(&b)
+		s.segs.Put((*[segSize]byte)(b[:segSize]))
 	}
 }
 
@@ -81,6 +81,7 @@ func (s *Spool) putSeg(b []byte) {
 // (which the Body's Close closes).
 func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
 	b := &Body{spool: s, budget: s.Budget}
+	b.segs = b.firstSeg[:0]
 	var buf []byte
 	for {
 		if b.memLen < int64(s.Memory) {
@@ -190,6 +191,7 @@ func (s *sliceReader) Read(p []byte) (int, error) {
 type Body struct {
 	spool      *Spool
 	segs       [][]byte // in-memory part; every segment but the last is full
+	firstSeg   [1][]byte
 	memLen     int64
 	file       *os.File
 	size       int64 // total buffered bytes, or -1 when a rest follows

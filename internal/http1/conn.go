@@ -163,13 +163,14 @@ func (c *conn) readHead(o *Options) (string, *headError, error) {
 			_ = c.setReadDeadline(time.Now().Add(o.HeaderTimeout))
 		}
 	})
-	var tl *wire.HeadTooLargeError
-	switch {
-	case err == nil:
+	if err == nil {
 		return raw, nil, nil
-	case errors.As(err, &tl) && tl.LineDone:
+	}
+	tl, tooLarge := err.(*wire.HeadTooLargeError)
+	switch {
+	case tooLarge && tl.LineDone:
 		return "", refuse(http.StatusRequestHeaderFieldsTooLarge, "request head too large"), nil
-	case errors.As(err, &tl):
+	case tooLarge:
 		return "", refuse(http.StatusRequestURITooLong, "request line too long"), nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "", refuse(http.StatusRequestTimeout, "request head not received in time"), nil
@@ -194,8 +195,11 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 		c.refuse(o, h, refuse(http.StatusBadRequest, "malformed request target"))
 		return outcomeClose
 	}
-	ctx, cancel := context.WithCancelCause(c.ctx)
-	req := (&http.Request{}).WithContext(ctx)
+	w := &response{c: c, header: make(http.Header, 8), declared: -1,
+		isHead: h.method == http.MethodHead, expectContinue: h.expectContinue}
+	w.ctx.parent = c.ctx
+	req := (&http.Request{}).WithContext(&w.ctx)
+	w.req = req
 	req.Method, req.URL, req.RequestURI = h.method, u, h.target
 	req.Proto, req.ProtoMajor, req.ProtoMinor = h.proto, 1, h.minor
 	req.Header, req.Host, req.RemoteAddr = h.header, h.host, c.remote
@@ -204,8 +208,6 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 	if u.Host != "" {
 		req.Host = u.Host // absolute-form target (RFC 9112 §3.2.2)
 	}
-	w := &response{c: c, req: req, header: make(http.Header, 8), declared: -1,
-		isHead: h.method == http.MethodHead, expectContinue: h.expectContinue}
 	w.body.w = w
 	switch {
 	case h.chunked:
@@ -226,11 +228,11 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 		// body; the handler sets its own.
 		_ = c.setReadDeadline(time.Time{})
 	}
-	c.watch.arm(cancel, &w.body, time.Now())
+	c.watch.arm(&w.ctx, &w.body, time.Now())
 
 	defer func() {
 		c.watch.stop(c)
-		cancel(context.Canceled)
+		w.ctx.cancel(context.Canceled)
 		if p := recover(); p != nil {
 			result = c.recovered(o, w, p)
 		}

@@ -25,6 +25,7 @@ const pendingLimit = 4 << 10
 type response struct {
 	c      *conn
 	req    *http.Request
+	ctx    requestContext
 	header http.Header
 	body   requestBody
 

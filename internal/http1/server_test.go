@@ -238,7 +238,7 @@ func TestClientGoneCancelsContext(t *testing.T) {
 	addr, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
-			canceled <- context.Cause(r.Context())
+			canceled <- Cause(r.Context())
 		case <-time.After(5 * time.Second):
 			canceled <- nil
 		}

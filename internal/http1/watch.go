@@ -1,7 +1,6 @@
 package http1
 
 import (
-	"context"
 	"errors"
 	"os"
 	"sync"
@@ -38,15 +37,15 @@ type watcher struct {
 	mu      sync.Mutex
 	state   watchState
 	since   time.Time // when the current request was armed
-	cancel  context.CancelCauseFunc
+	ctx     *requestContext
 	body    *requestBody
 	stopped chan struct{}
 }
 
 // arm marks the start of the request now being served.
-func (w *watcher) arm(cancel context.CancelCauseFunc, body *requestBody, now time.Time) {
+func (w *watcher) arm(ctx *requestContext, body *requestBody, now time.Time) {
 	w.mu.Lock()
-	w.state, w.cancel, w.body, w.since = watchArmed, cancel, body, now
+	w.state, w.ctx, w.body, w.since = watchArmed, ctx, body, now
 	w.mu.Unlock()
 }
 
@@ -61,18 +60,18 @@ func (w *watcher) due(c *conn, now time.Time) {
 	w.state = watchRunning
 	stopped := make(chan struct{})
 	w.stopped = stopped
-	cancel := w.cancel
+	ctx := w.ctx
 	w.mu.Unlock()
-	go w.readAhead(c, cancel, stopped)
+	go w.readAhead(c, ctx, stopped)
 }
 
 // readAhead waits until the client sends something or goes away, or until
 // stop interrupts it.
-func (w *watcher) readAhead(c *conn, cancel context.CancelCauseFunc, stopped chan struct{}) {
+func (w *watcher) readAhead(c *conn, ctx *requestContext, stopped chan struct{}) {
 	_ = c.setReadDeadline(time.Time{})
 	_, err := c.br.Peek(1)
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-		cancel(ErrClientGone)
+		ctx.cancel(ErrClientGone)
 	}
 	w.mu.Lock()
 	w.state = watchIdle

@@ -105,12 +105,22 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // bufferPool recycles the 32 KiB buffers used to copy response bodies.
 type bufferPool struct {
-	pool sync.Pool
+	pool sync.Pool // *[copySize]byte
 }
+
+// copySize is the size of the buffers copying response bodies.
+const copySize = 32 << 10
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([copySize]byte) }}}
 }
 
-func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+// Get returns a buffer of copySize bytes.
+func (p *bufferPool) Get() []byte { return p.pool.Get().(*[copySize]byte)[:] }
+
+// Put recycles a buffer that Get returned.
+func (p *bufferPool) Put(b []byte) {
+	if cap(b) >= copySize {
+		p.pool.Put((*[copySize]byte)(b[:copySize]))
+	}
+}

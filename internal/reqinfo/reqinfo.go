@@ -42,8 +42,18 @@ type Info struct {
 
 type ctxKey struct{}
 
-// With returns ctx carrying info.
+// valueHolder is a context that can hold one value itself, such as the
+// request contexts of the HTTP/1.1 front end.
+type valueHolder interface {
+	SetValue(key, val any) bool
+}
+
+// With returns ctx carrying info: ctx itself when it can hold the value,
+// else a new context.
 func With(ctx context.Context, info *Info) context.Context {
+	if h, ok := ctx.(valueHolder); ok && h.SetValue(ctxKey{}, info) {
+		return ctx
+	}
 	return context.WithValue(ctx, ctxKey{}, info)
 }
 

@@ -149,7 +149,7 @@ func BenchmarkProxy(b *testing.B) {
 // (front end, site, limits, handler, upstream client) from creeping up.
 func TestAllocationBudget(t *testing.T) {
 	get := frontEnd(t, graphFor(t, startUpstream(t)))
-	for path, budget := range map[string]float64{"/fixed": 20, "/proxied": 40} {
+	for path, budget := range map[string]float64{"/fixed": 14, "/proxied": 26} {
 		get(path) // learn the response size, warm pools and the upstream connection
 		get(path)
 		if got := testing.AllocsPerRun(200, func() { get(path) }); got > budget {

@@ -33,14 +33,27 @@ type listenerHandler struct {
 	rateGrace time.Duration
 }
 
+// requestState is what the site layer keeps for one request, in one
+// allocation.
+type requestState struct {
+	info reqinfo.Info
+	rw   responseWriter
+}
+
 func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.graph.inflight.Add(1)
 	defer l.graph.inflight.Add(-1)
-	info := &reqinfo.Info{Start: time.Now(), Scheme: l.scheme}
+	st := &requestState{
+		info: reqinfo.Info{Start: time.Now(), Scheme: l.scheme},
+		rw: responseWriter{ResponseWriter: w, server: l.server, upgrade: r.Header.Get("Upgrade") != "",
+			minRate: l.minRate, rateGrace: l.rateGrace},
+	}
+	info, rw := &st.info, &st.rw
+	rw.start = info.Start
 	l.identify(r, info)
-	rw := &responseWriter{ResponseWriter: w, server: l.server, upgrade: r.Header.Get("Upgrade") != "",
-		start: info.Start, minRate: l.minRate, rateGrace: l.rateGrace}
-	r = r.WithContext(reqinfo.With(r.Context(), info))
+	if ctx := reqinfo.With(r.Context(), info); ctx != r.Context() {
+		r = r.WithContext(ctx)
+	}
 	defer l.finish(rw, r, info)
 
 	if r.Method == http.MethodConnect {

@@ -91,6 +91,9 @@ type conn struct {
 	addr     string
 	lastUsed time.Time
 	reused   bool
+	// interrupt unblocks any read or write on the connection; made once
+	// per connection, as it is registered with every request's context.
+	interrupt func()
 }
 
 // CloseIdleConnections closes the pool's idle connections.
@@ -155,7 +158,9 @@ func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 	br, bw := c.readers.Get().(*bufio.Reader), c.writers.Get().(*bufio.Writer)
 	br.Reset(nc)
 	bw.Reset(nc)
-	return &conn{nc: nc, addr: addr, br: br, bw: bw}, nil
+	pc := &conn{nc: nc, addr: addr, br: br, bw: bw}
+	pc.interrupt = func() { _ = nc.SetDeadline(time.Unix(1, 0)) }
+	return pc, nil
 }
 
 // connBufferSize is the size of each connection's read and write buffer.
@@ -298,7 +303,7 @@ func rewind(req *Request) bool {
 // exchange writes req on pc and reads the response head.
 func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
 	// Cancelling the request unblocks any read or write on the connection.
-	stop := context.AfterFunc(ctx, func() { _ = pc.nc.SetDeadline(time.Unix(1, 0)) })
+	stop := afterCancel(ctx, pc.interrupt)
 	if err := writeRequest(pc.bw, req); err != nil {
 		if isPeerClosed(err) {
 			if res := c.earlyResponse(ctx, pc, req, stop); res != nil {
@@ -501,4 +506,19 @@ func isPeerClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset") ||
 		strings.Contains(err.Error(), "broken pipe")
+}
+
+// afterFuncer is a context that runs functions when it is canceled by
+// itself, as the HTTP/1.1 front end's request contexts do, without the
+// goroutine and allocations of context.AfterFunc.
+type afterFuncer interface {
+	AfterFunc(f func()) (stop func() bool)
+}
+
+// afterCancel runs f once ctx is canceled, until stop is called.
+func afterCancel(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(afterFuncer); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
