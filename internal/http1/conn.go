@@ -45,13 +45,12 @@ type conn struct {
 	remote string
 	ctx    context.Context
 	state  atomic.Int32
-	br     *bufio.Reader
-	bw     *bufio.Writer
-
-	// hb holds the response head being built; pending holds the start of
-	// a response body until its length is known.
-	hb      []byte
-	pending []byte
+	// The connection's buffers; nil while it waits, idle, for a request
+	// (see awaitRequest).
+	*buffers
+	// idle waits for input without a buffer; nil when the connection
+	// cannot (TLS), and then it keeps its buffers while idle.
+	idle *readWaiter
 
 	watch watcher
 
@@ -92,16 +91,18 @@ func (c *conn) awaitDeadline(now time.Time, timeout time.Duration) {
 // hijacked.
 func (c *conn) serve() {
 	defer c.srv.forget(c)
-	c.br = c.srv.getReader(c.nc)
-	c.bw = c.srv.getWriter(c.nc)
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
+	} else if sc, ok := c.nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.idle = newReadWaiter(rc)
+		}
 	}
 	hijacked := false
 	defer func() {
 		if !hijacked {
-			c.srv.putBuffers(c.br, c.bw)
+			c.releaseBuffers()
 			_ = c.nc.Close()
 		}
 	}()
@@ -149,10 +150,8 @@ func (c *conn) serve() {
 // readHead reads one request head. It returns the head as a string, or a
 // refusal (414, 431, 408), or a read error that ends the connection quietly.
 func (c *conn) readHead(o *Options) (string, *headError, error) {
-	if c.br.Buffered() == 0 {
-		if _, err := c.br.Peek(1); err != nil {
-			return "", nil, err
-		}
+	if err := c.awaitRequest(); err != nil {
+		return "", nil, err
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return "", nil, net.ErrClosed
@@ -276,25 +275,72 @@ func (c *conn) linger() {
 	_, _ = io.Copy(io.Discard, c.nc)
 }
 
-func (s *Server) getReader(nc net.Conn) *bufio.Reader {
-	if br, ok := s.readers.Get().(*bufio.Reader); ok {
-		br.Reset(nc)
-		return br
-	}
-	return bufio.NewReaderSize(nc, bufferSize)
+// buffers are what a connection needs while it reads a request and
+// writes a response: pooled, and handed back while the connection waits
+// for its next request, so an idle keep-alive connection holds none.
+type buffers struct {
+	br *bufio.Reader
+	bw *bufio.Writer
+	// hb holds the response head being built; pending holds the start of
+	// a response body until its length is known.
+	hb      []byte
+	pending []byte
 }
 
-func (s *Server) getWriter(nc net.Conn) *bufio.Writer {
-	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
-		bw.Reset(nc)
-		return bw
+// takeBuffers gives the connection buffers from the pool.
+func (c *conn) takeBuffers() {
+	if b, ok := c.srv.buffers.Get().(*buffers); ok {
+		b.br.Reset(c.nc)
+		b.bw.Reset(c.nc)
+		c.buffers = b
+		return
 	}
-	return bufio.NewWriterSize(nc, bufferSize)
+	c.buffers = &buffers{br: bufio.NewReaderSize(c.nc, bufferSize), bw: bufio.NewWriterSize(c.nc, bufferSize)}
 }
 
-func (s *Server) putBuffers(br *bufio.Reader, bw *bufio.Writer) {
-	br.Reset(nil)
-	bw.Reset(nil)
-	s.readers.Put(br)
-	s.writers.Put(bw)
+// releaseBuffers returns the connection's buffers to the pool.
+func (c *conn) releaseBuffers() {
+	b := c.buffers
+	if b == nil {
+		return
+	}
+	c.buffers = nil
+	b.br.Reset(nil)
+	b.bw.Reset(nil)
+	if cap(b.pending) > pendingLimit {
+		b.pending = nil
+	}
+	b.hb, b.pending = b.hb[:0], b.pending[:0]
+	c.srv.buffers.Put(b)
+}
+
+// awaitRequest returns once the next request has started to arrive (or
+// the connection has ended). A plain TCP connection with nothing buffered
+// waits without buffers: they go back to the pool and are taken again
+// when input is there.
+func (c *conn) awaitRequest() error {
+	if c.buffers != nil && (c.br.Buffered() > 0 || c.idle == nil) {
+		return c.peek()
+	}
+	if c.buffers != nil && c.bw.Buffered() == 0 {
+		c.releaseBuffers()
+	}
+	if c.buffers == nil && c.idle != nil {
+		if err := c.idle.wait(); err != nil {
+			return err
+		}
+	}
+	if c.buffers == nil {
+		c.takeBuffers()
+	}
+	return c.peek()
+}
+
+// peek waits until the read buffer holds at least one byte.
+func (c *conn) peek() error {
+	if c.br.Buffered() > 0 {
+		return nil
+	}
+	_, err := c.br.Peek(1)
+	return err
 }

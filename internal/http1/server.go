@@ -60,8 +60,7 @@ type Server struct {
 	stopOnce  sync.Once
 
 	date    dateCache
-	readers sync.Pool // *bufio.Reader
-	writers sync.Pool // *bufio.Writer
+	buffers sync.Pool // *buffers
 }
 
 // bufferSize is the size of each connection's read and write buffers.
