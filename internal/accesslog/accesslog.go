@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -45,6 +46,15 @@ type Logger struct {
 	bufPool  sync.Pool
 	stop     chan struct{}
 	done     chan struct{}
+	// second is the JSON time stamp of the current second, up to its
+	// fraction, formatted once per second.
+	second atomic.Pointer[secondStamp]
+}
+
+// secondStamp is "2006-01-02T15:04:05." for one second of UTC time.
+type secondStamp struct {
+	unix int64
+	text []byte
 }
 
 // flushEvery bounds how long a line waits in the buffer.
@@ -119,7 +129,7 @@ func (l *Logger) Log(r *Record) {
 	if l.combined {
 		b = appendCombined(b, r)
 	} else {
-		b = appendJSON(b, r)
+		b = l.appendJSON(b, r)
 	}
 	l.mu.Lock()
 	// Flush before a line that does not fit, so that every write holds
@@ -133,9 +143,9 @@ func (l *Logger) Log(r *Record) {
 	l.bufPool.Put(bp)
 }
 
-func appendJSON(b []byte, r *Record) []byte {
+func (l *Logger) appendJSON(b []byte, r *Record) []byte {
 	b = append(b, `{"time":"`...)
-	b = appendTime(b, r.Time)
+	b = l.appendTime(b, r.Time)
 	b = append(b, `","remote":`...)
 	b = appendJSONString(b, r.Remote)
 	b = append(b, `,"method":`...)
@@ -265,10 +275,24 @@ func appendEscaped(b []byte, s string) []byte {
 	return b
 }
 
-// appendTime appends t in UTC as 2006-01-02T15:04:05.000Z, without the
-// layout parsing of time.Format.
-func appendTime(b []byte, t time.Time) []byte {
+// appendTime appends t in UTC as 2006-01-02T15:04:05.000Z; all but the
+// milliseconds are formatted once per second.
+func (l *Logger) appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
+	st := l.second.Load()
+	if st == nil || st.unix != t.Unix() {
+		st = &secondStamp{unix: t.Unix(), text: formatSecond(t)}
+		l.second.Store(st)
+	}
+	b = append(b, st.text...)
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// formatSecond formats t as 2006-01-02T15:04:05. without the layout
+// parsing of time.Format.
+func formatSecond(t time.Time) []byte {
+	b := make([]byte, 0, 20)
 	year, month, day := t.Date()
 	hour, minute, sec := t.Clock()
 	b = appendDigits(b, year, 4)
@@ -282,9 +306,7 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = appendDigits(b, minute, 2)
 	b = append(b, ':')
 	b = appendDigits(b, sec, 2)
-	b = append(b, '.')
-	b = appendDigits(b, t.Nanosecond()/1e6, 3)
-	return append(b, 'Z')
+	return append(b, '.')
 }
 
 // appendDigits appends n zero-padded to width digits.

@@ -14,13 +14,27 @@ func TestJSONLineIsValidJSONWhateverTheInput(t *testing.T) {
 	r := &Record{Time: time.Unix(0, 0), Remote: "127.0.0.1", Method: "GET", Host: "x\"y", URI: "/a\nb\x00\xff\u00e9",
 		Proto: "HTTP/1.1", Status: 200, Bytes: 5, Duration: 1500 * time.Microsecond, Upstream: "10.0.0.1:80",
 		RequestID: "id", UserAgent: "ua\\\"", Referer: "\x7f"}
-	line := appendJSON(nil, r)
+	line := (&Logger{}).appendJSON(nil, r)
 	var got map[string]any
 	if err := json.Unmarshal(line, &got); err != nil {
 		t.Fatalf("%v: %s", err, line)
 	}
 	if got["uri"] != "/a\nb\x00\ufffd\u00e9" || got["host"] != "x\"y" || got["duration_ms"] != 1.5 || got["upstream"] != "10.0.0.1:80" {
 		t.Errorf("decoded %v", got)
+	}
+}
+
+// The time stamp is right across seconds, with its cached part renewed.
+func TestJSONTimeStamps(t *testing.T) {
+	l := &Logger{}
+	for _, ts := range []string{"2026-11-29T19:59:59.998Z", "2026-11-29T19:59:59.999Z", "2026-11-29T20:00:00.000Z", "2027-01-01T00:00:00.007Z"} {
+		tm, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(l.appendTime(nil, tm.In(time.FixedZone("X", 3600)))); got != ts {
+			t.Errorf("got %s, want %s", got, ts)
+		}
 	}
 }
 

@@ -37,7 +37,8 @@ const maxAttempts = 8
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.Info, out *upstream.Request, replayable bool) {
 	rc := h.pool.Retries()
 	h.pool.NoteRequest()
-	deadline := time.Now().Add(rc.Timeout.Std())
+	now := time.Now()
+	deadline := now.Add(rc.Timeout.Std())
 	var triedBuf [maxAttempts]*pool.Server
 	tried := triedBuf[:0]
 	var lastErr error
@@ -57,12 +58,14 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 		}
 		tried = append(tried, srv)
 		info.Upstream = srv.Addr
-		more := attempt+1 < min(rc.Tries, maxAttempts) && time.Now().Before(deadline)
+		if attempt > 0 {
+			now = time.Now()
+		}
+		more := attempt+1 < min(rc.Tries, maxAttempts) && now.Before(deadline)
 
 		srv.Acquire()
-		start := time.Now()
 		res, err := h.client.Do(r.Context(), srv.Addr, out)
-		info.UpstreamTime = time.Since(start)
+		info.UpstreamTime = time.Since(now)
 		if err != nil {
 			srv.Release()
 			if r.Context().Err() == nil && !isClientBodyError(err) {

@@ -19,6 +19,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
@@ -48,9 +49,9 @@ type Options struct {
 // the body idle timeout, or none for an upgraded connection.
 func (c *Client) bodyDeadline(pc *conn, status int) {
 	if c.opt.BodyIdleTimeout > 0 && status != http.StatusSwitchingProtocols {
-		_ = pc.nc.SetReadDeadline(time.Now().Add(c.opt.BodyIdleTimeout))
+		pc.setReadDeadline(time.Now(), c.opt.BodyIdleTimeout)
 	} else {
-		_ = pc.nc.SetReadDeadline(time.Time{})
+		pc.setReadDeadline(time.Time{}, 0)
 	}
 }
 
@@ -91,9 +92,12 @@ type conn struct {
 	addr     string
 	lastUsed time.Time
 	reused   bool
-	// interrupt unblocks any read or write on the connection; made once
-	// per connection, as it is registered with every request's context.
-	interrupt func()
+	// onCancel is pc.interrupt, made once per connection, as it is
+	// registered with every request's context.
+	onCancel    func()
+	interrupted atomic.Bool
+	// readDeadline is the read deadline last set (zero: none).
+	readDeadline time.Time
 }
 
 // CloseIdleConnections closes the pool's idle connections.
@@ -159,7 +163,7 @@ func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 	br.Reset(nc)
 	bw.Reset(nc)
 	pc := &conn{nc: nc, addr: addr, br: br, bw: bw}
-	pc.interrupt = func() { _ = nc.SetDeadline(time.Unix(1, 0)) }
+	pc.onCancel = pc.interrupt
 	return pc, nil
 }
 
@@ -303,7 +307,7 @@ func rewind(req *Request) bool {
 // exchange writes req on pc and reads the response head.
 func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
 	// Cancelling the request unblocks any read or write on the connection.
-	stop := afterCancel(ctx, pc.interrupt)
+	stop := afterCancel(ctx, pc.onCancel)
 	if err := writeRequest(pc.bw, req); err != nil {
 		if isPeerClosed(err) {
 			if res := c.earlyResponse(ctx, pc, req, stop); res != nil {
@@ -317,9 +321,9 @@ func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Re
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	if c.opt.ResponseHeaderTimeout > 0 {
-		_ = pc.nc.SetReadDeadline(time.Now().Add(c.opt.ResponseHeaderTimeout))
+		pc.setReadDeadline(time.Now(), c.opt.ResponseHeaderTimeout)
 	} else if pc.reused {
-		_ = pc.nc.SetReadDeadline(time.Time{}) // left by the previous body
+		pc.setReadDeadline(time.Time{}, 0) // left by the previous body
 	}
 	for {
 		h, err := readHead(pc.br, req.Into)
@@ -359,7 +363,7 @@ func (c *Client) earlyResponse(ctx context.Context, pc *conn, req *Request, stop
 	if ctx.Err() != nil {
 		return nil
 	}
-	_ = pc.nc.SetReadDeadline(time.Now().Add(earlyAnswerWait))
+	pc.setReadDeadline(time.Now(), earlyAnswerWait)
 	h, err := readHead(pc.br, req.Into)
 	if err != nil || h.status < 200 {
 		return nil
@@ -443,7 +447,7 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if b.reads++; b.idle > 0 && b.reads > 1 {
-		_ = b.pc.nc.SetReadDeadline(time.Now().Add(b.idle))
+		b.pc.setReadDeadline(time.Now(), b.idle)
 	}
 	n, err := b.r.Read(p)
 	if err == io.EOF {
