@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/sockio"
 	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
@@ -48,9 +49,12 @@ type conn struct {
 	// The connection's buffers; nil while it waits, idle, for a request
 	// (see awaitRequest).
 	*buffers
-	// idle waits for input without a buffer; nil when the connection
-	// cannot (TLS), and then it keeps its buffers while idle.
-	idle *readWaiter
+	// sock is nc's socket driven directly (see sockio); nil when nc is
+	// not a plain socket (TLS), and then the connection keeps its buffers
+	// while idle.
+	sock *sockio.Socket
+	// io is what the buffers read from and write to: sock, or nc.
+	io io.ReadWriter
 
 	watch watcher
 
@@ -91,13 +95,12 @@ func (c *conn) awaitDeadline(now time.Time, timeout time.Duration) {
 // hijacked.
 func (c *conn) serve() {
 	defer c.srv.forget(c)
+	c.io = c.nc
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
-	} else if sc, ok := c.nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.idle = newReadWaiter(rc)
-		}
+	} else if c.sock = sockio.Open(c.nc); c.sock != nil {
+		c.io = c.sock
 	}
 	hijacked := false
 	defer func() {
@@ -290,12 +293,12 @@ type buffers struct {
 // takeBuffers gives the connection buffers from the pool.
 func (c *conn) takeBuffers() {
 	if b, ok := c.srv.buffers.Get().(*buffers); ok {
-		b.br.Reset(c.nc)
-		b.bw.Reset(c.nc)
+		b.br.Reset(c.io)
+		b.bw.Reset(c.io)
 		c.buffers = b
 		return
 	}
-	c.buffers = &buffers{br: bufio.NewReaderSize(c.nc, bufferSize), bw: bufio.NewWriterSize(c.nc, bufferSize)}
+	c.buffers = &buffers{br: bufio.NewReaderSize(c.io, bufferSize), bw: bufio.NewWriterSize(c.io, bufferSize)}
 }
 
 // releaseBuffers returns the connection's buffers to the pool.
@@ -319,14 +322,14 @@ func (c *conn) releaseBuffers() {
 // waits without buffers: they go back to the pool and are taken again
 // when input is there.
 func (c *conn) awaitRequest() error {
-	if c.buffers != nil && (c.br.Buffered() > 0 || c.idle == nil) {
+	if c.buffers != nil && (c.br.Buffered() > 0 || c.sock == nil) {
 		return c.peek()
 	}
 	if c.buffers != nil && c.bw.Buffered() == 0 {
 		c.releaseBuffers()
 	}
-	if c.buffers == nil && c.idle != nil {
-		if err := c.idle.wait(); err != nil {
+	if c.buffers == nil && c.sock != nil {
+		if err := c.sock.WaitReadable(); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
+	"github.com/gatehouse/gatehouse/internal/sockio"
 	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
@@ -160,8 +161,13 @@ func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 		}
 	}
 	br, bw := c.readers.Get().(*bufio.Reader), c.writers.Get().(*bufio.Writer)
-	br.Reset(nc)
-	bw.Reset(nc)
+	if sock := sockio.Open(nc); sock != nil {
+		br.Reset(sock)
+		bw.Reset(sock)
+	} else {
+		br.Reset(nc)
+		bw.Reset(nc)
+	}
 	pc := &conn{nc: nc, addr: addr, br: br, bw: bw}
 	pc.onCancel = pc.interrupt
 	return pc, nil

@@ -1,0 +1,85 @@
+// Package sockio reads and writes plain TCP sockets for the hot paths of
+// the proxy (client connections of the HTTP/1.1 front end, upstream
+// connections) with system calls the Go scheduler is not told about, and
+// waits for input without a buffer.
+//
+// A read or write on a non-blocking socket never sleeps: it returns what
+// it could do, or EAGAIN. Go's ordinary socket I/O still announces each
+// call to the scheduler as a possibly blocking one, and when the kernel
+// stretches a call (delivering over loopback and waking the reader
+// happens inside the write), the scheduler's monitor hands the
+// goroutine's P to another thread, which costs two thread wake-ups and
+// keeps the monitor polling every 20 µs. Here the goroutine keeps its P
+// through the call and waits in the runtime's poller only on EAGAIN, with
+// the connection's deadlines applying to that wait as usual.
+package sockio
+
+import (
+	"net"
+	"syscall"
+)
+
+// Socket is the raw I/O of one connection's socket. Read and Write may run
+// at the same time (one reader, one writer); WaitReadable only while no
+// Read runs. Made once per connection: the callbacks it hands the runtime
+// are made here, so calls allocate nothing.
+type Socket struct {
+	rc    syscall.RawConn
+	read  call
+	write call
+	// woken is the state of WaitReadable.
+	woken    bool
+	waitFunc func(fd uintptr) bool
+}
+
+// call is the state of one Read or Write, passed to its callback.
+type call struct {
+	p     []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+// Open returns the raw I/O of nc's socket, or nil when nc is not a plain
+// socket (a TLS connection, an in-memory pipe) or the platform is not
+// supported: then nc's own methods are the way.
+func Open(nc net.Conn) *Socket {
+	if !supported {
+		return nil
+	}
+	sc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	s := &Socket{rc: rc}
+	s.read.fn, s.write.fn, s.waitFunc = s.readOnce, s.writeAll, s.peek
+	return s
+}
+
+// Conn is a TCP connection whose Read and Write go through its Socket;
+// everything else (deadlines, addresses, Close) is the connection's own.
+// It is what a layer that reads and writes a net.Conn itself (TLS) is
+// given.
+type Conn struct {
+	*net.TCPConn
+	sock *Socket
+}
+
+// Wrap returns nc as a Conn when Open can drive its socket, else nc.
+func Wrap(nc net.Conn) net.Conn {
+	s := Open(nc)
+	if s == nil {
+		return nc
+	}
+	return &Conn{TCPConn: nc.(*net.TCPConn), sock: s}
+}
+
+// Read reads through the socket.
+func (c *Conn) Read(p []byte) (int, error) { return c.sock.Read(p) }
+
+// Write writes through the socket.
+func (c *Conn) Write(p []byte) (int, error) { return c.sock.Write(p) }
