@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/certs"
+	"github.com/gatehouse/gatehouse/internal/sockio"
 )
 
 // serveTLS runs an https listener: it accepts TCP connections, completes
@@ -57,7 +58,7 @@ func (l *listener) serveTLS(log *slog.Logger) error {
 // handshake completes the TLS handshake of nc and queues the connection for
 // the server of its protocol.
 func (l *listener) handshake(nc net.Conn, log *slog.Logger) {
-	tc := tls.Server(nc, l.tlsOuter)
+	tc := tls.Server(sockio.Wrap(nc), l.tlsOuter)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.handshakeTimeout.Load()))
 	err := tc.HandshakeContext(ctx)
 	cancel()
