@@ -124,7 +124,7 @@ func (c *conn) serve() {
 		if c.srv.closing.Load() {
 			return
 		}
-		raw, herr, err := c.readHead(o)
+		raw, herr, err := c.readHead(o, first)
 		if err != nil {
 			return
 		}
@@ -152,8 +152,8 @@ func (c *conn) serve() {
 
 // readHead reads one request head. It returns the head as a string, or a
 // refusal (414, 431, 408), or a read error that ends the connection quietly.
-func (c *conn) readHead(o *Options) (string, *headError, error) {
-	if err := c.awaitRequest(); err != nil {
+func (c *conn) readHead(o *Options, first bool) (string, *headError, error) {
+	if err := c.awaitRequest(first); err != nil {
 		return "", nil, err
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
@@ -319,10 +319,14 @@ func (c *conn) releaseBuffers() {
 
 // awaitRequest returns once the next request has started to arrive (or
 // the connection has ended). A plain TCP connection with nothing buffered
-// waits without buffers: they go back to the pool and are taken again
-// when input is there.
-func (c *conn) awaitRequest() error {
-	if c.buffers != nil && (c.br.Buffered() > 0 || c.sock == nil) {
+// waits for a later request without buffers: they go back to the pool and
+// are taken again when input is there. The first request, usually sent
+// right after the connection was made, is read at once.
+func (c *conn) awaitRequest(first bool) error {
+	if first && c.buffers == nil {
+		c.takeBuffers()
+	}
+	if c.buffers != nil && (first || c.br.Buffered() > 0 || c.sock == nil) {
 		return c.peek()
 	}
 	if c.buffers != nil && c.bw.Buffered() == 0 {
