@@ -13,11 +13,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c := &s.read
-	c.p, c.n, c.errno = p, 0, 0
-	err := s.rc.Read(c.fn)
-	n, errno := c.n, c.errno
-	c.p = nil
+	n, errno, err := s.run(&s.read, p, false)
 	switch {
 	case err != nil:
 		return 0, err
@@ -27,6 +23,22 @@ func (s *Socket) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// run hands c's callback the buffer p and the runtime's socket lock, and
+// returns what the callback did, or the runtime's error (deadline, closed
+// connection) from a wait.
+func (s *Socket) run(c *call, p []byte, write bool) (int, syscall.Errno, error) {
+	c.p, c.n, c.errno = p, 0, 0
+	var err error
+	if write {
+		err = s.rc.Write(c.fn)
+	} else {
+		err = s.rc.Read(c.fn)
+	}
+	n, errno := c.n, c.errno
+	c.p = nil
+	return n, errno, err
 }
 
 func (s *Socket) readOnce(fd uintptr) bool {
@@ -52,11 +64,7 @@ func (s *Socket) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c := &s.write
-	c.p, c.n, c.errno = p, 0, 0
-	err := s.rc.Write(c.fn)
-	n, errno := c.n, c.errno
-	c.p = nil
+	n, errno, err := s.run(&s.write, p, true)
 	switch {
 	case err != nil:
 		return n, err
