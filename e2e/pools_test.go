@@ -370,3 +370,40 @@ sites:`, 1)
 		t.Errorf("8 tenants all on %v", servers)
 	}
 }
+
+// A reload keeps what the pool knew of its servers' health: a server
+// found down stays out of rotation instead of being tried again by the
+// new configuration's first requests.
+func TestPoolHealthSurvivesAReload(t *testing.T) {
+	a, b := startApp(t, "a"), startApp(t, "b")
+	admin, addr := freeAddr(t), freeAddr(t)
+	cfg := poolSite(t, admin, addr, "round_robin",
+		"    health: {passive: {fails: 1, window: 1m, down_for: 1m}}", a, b)
+	g := startGatehouse(t, cfg, addr, admin)
+	base := "http://" + addr
+	b.kill()
+	// The first request that meets the dead server is retried on a, and
+	// the server is marked down.
+	for i := 0; i < 4; i++ {
+		if code, name := whoami(t, http.DefaultClient, base); code != 200 || name != "a" {
+			t.Fatalf("request %d: %d %s", i, code, name)
+		}
+	}
+	g.writeConfig(cfg + "# reloaded\n")
+	if out, code := g.reload(); code != 0 {
+		t.Fatalf("reload: exit %d: %s", code, out)
+	}
+	out, code := runCLI(t, t.TempDir(), "status", "-c", g.cfgPath)
+	if code != 0 || !strings.Contains(out, "down (failures)") {
+		t.Fatalf("after the reload, status does not show b down: exit %d:\n%s", code, out)
+	}
+	retries := strings.Count(g.stderr.String()+g.stdout.String(), "retrying on another upstream server")
+	for i := 0; i < 6; i++ {
+		if code, name := whoami(t, http.DefaultClient, base); code != 200 || name != "a" {
+			t.Fatalf("after reload, request %d: %d %s", i, code, name)
+		}
+	}
+	if n := strings.Count(g.stderr.String()+g.stdout.String(), "retrying on another upstream server"); n != retries {
+		t.Errorf("after the reload the dead server was tried again (%d retries)", n-retries)
+	}
+}

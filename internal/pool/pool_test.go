@@ -267,3 +267,50 @@ func TestRetryBudget(t *testing.T) {
 		t.Errorf("%d retries allowed for 100 failing requests, want about 30", allowed)
 	}
 }
+
+// A reload's new pool keeps a server that is down out of rotation: the
+// passive verdict carries over, and the active one when the new pool
+// checks actively too.
+func TestHealthCarriesOverAReload(t *testing.T) {
+	passive := func(u *config.Upstream) {
+		u.Health.Passive = &config.PassiveHealth{Fails: 1, Window: config.Duration(time.Minute), DownFor: config.Duration(time.Minute)}
+	}
+	old := newPool(t, "round_robin", entries("http://a:1", "http://b:1"), passive)
+	old.Failed(old.Servers()[0], errors.New("refused"))
+	next := newPool(t, "round_robin", entries("http://a:1", "http://b:1", "http://c:1"), passive)
+	next.InheritHealth(old)
+	if got := count(t, next, 12); got["a:1"] != 0 || got["b:1"] != 6 || got["c:1"] != 6 {
+		t.Fatalf("after reload: %v", got)
+	}
+	if next.Servers()[0].failures.Load() != 1 {
+		t.Fatal("failure count not carried over")
+	}
+
+	active := &config.ActiveHealth{Path: "/health"}
+	old = newPool(t, "round_robin", entries("http://a:1", "http://b:1"), func(u *config.Upstream) { u.Health.Active = active })
+	old.Servers()[1].activeDown = true
+	withChecks := newPool(t, "round_robin", entries("http://a:1", "http://b:1"), func(u *config.Upstream) { u.Health.Active = active })
+	withChecks.InheritHealth(old)
+	if got := count(t, withChecks, 4); got["b:1"] != 0 {
+		t.Fatalf("actively down server back after reload: %v", got)
+	}
+	// Without active checks nothing would ever clear that verdict.
+	without := newPool(t, "round_robin", entries("http://a:1", "http://b:1"), nil)
+	without.InheritHealth(old)
+	if got := count(t, without, 4); got["b:1"] != 2 {
+		t.Fatalf("active verdict kept without active checks: %v", got)
+	}
+}
+
+// A pool that would never take its one server out on failures does not
+// inherit a passive verdict either.
+func TestSingleServerPoolInheritsNoPassiveVerdict(t *testing.T) {
+	old := newPool(t, "round_robin", entries("http://a:1", "http://b:1"), nil)
+	old.Failed(old.Servers()[0], errors.New("refused"))
+	if got := count(t, old, 2); got["a:1"] != 0 {
+		t.Fatalf("a not down in the old pool: %v", got)
+	}
+	next := newPool(t, "round_robin", entries("http://a:1"), nil)
+	next.InheritHealth(old)
+	pick(t, next, nil, "")
+}

@@ -84,6 +84,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	g.InheritHealth(in.graph)
 
 	opened := map[string]*listener{}
 	for addr := range g.Handlers {

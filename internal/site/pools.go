@@ -62,6 +62,24 @@ func (g *Graph) addPool(name string, u config.Upstream, log *slog.Logger) (*grap
 	return gp, nil
 }
 
+// InheritHealth carries the health of old's pools over to the pools of
+// the same name in g (see pool.Pool.InheritHealth). Called on a reload,
+// before g serves.
+func (g *Graph) InheritHealth(old *Graph) {
+	if old == nil {
+		return
+	}
+	byName := make(map[string]*graphPool, len(old.pools))
+	for _, gp := range old.pools {
+		byName[gp.pool.Name()] = gp
+	}
+	for _, gp := range g.pools {
+		if o, ok := byName[gp.pool.Name()]; ok {
+			gp.pool.InheritHealth(o.pool)
+		}
+	}
+}
+
 // startPools begins the pools' health checks and DNS re-resolution.
 func (g *Graph) startPools() {
 	for _, gp := range g.pools {
