@@ -258,3 +258,25 @@ sites:
 		t.Errorf("route headers merged over the site's: %v", res.Header)
 	}
 }
+
+// Site header rules apply to what the site answers itself too: a path no
+// route matches gets the site's headers on its 404.
+func TestSiteHeadersOnResponsesNoRouteAnswers(t *testing.T) {
+	addr := freeAddr(t)
+	startGatehouse(t, fmt.Sprintf(`admin: "off"
+sites:
+  - listen: ["%s"]
+    headers:
+      set: {X-Frame-Options: DENY, Strict-Transport-Security: "max-age=60"}
+    routes:
+      - path: /only/
+        respond: {body: "here\n"}
+`, addr), addr)
+	base := "http://" + addr
+	for _, path := range []string{"/only/x", "/elsewhere"} {
+		res, _ := rawGet(t, base+path, nil)
+		if res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("Strict-Transport-Security") != "max-age=60" {
+			t.Errorf("%s (%d): site headers missing: %v", path, res.StatusCode, res.Header)
+		}
+	}
+}

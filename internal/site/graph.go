@@ -76,6 +76,10 @@ type site struct {
 	pages       map[int][]byte
 	intercept   bool
 	maintenance bool
+	// out is the site's own header rules and compression, for responses
+	// no route answers (404, maintenance, the redirect to HTTPS); a
+	// route's output already merges them.
+	out *routeOutput
 }
 
 // Deps are the long-lived things a graph uses but does not own.
@@ -212,6 +216,11 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 	if h := sc.HSTS; h != nil {
 		s.hsts = []string{hstsValue(h)}
 	}
+	out, err := buildOutput(sc, &config.Route{})
+	if err != nil {
+		return nil, err
+	}
+	s.out = out
 	for i := range sc.Routes {
 		rc := &sc.Routes[i]
 		p, err := route.ParsePattern(rc.Path)

@@ -66,6 +66,9 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.pages, rw.intercept = s.pages, s.intercept
+	if s.out != nil {
+		rw.out, rw.req, rw.info = s.out, r, info
+	}
 	challenge := strings.HasPrefix(r.URL.Path, acmeChallengePath)
 	if ch, ok := s.certs.(challengeHandler); ok && challenge && ch.HandleHTTPChallenge(rw, r) {
 		return
@@ -88,9 +91,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.Captures = captures
-	if e.out != nil {
-		rw.out, rw.req, rw.info = e.out, r, info
-	}
+	rw.out, rw.req, rw.info = e.out, r, info
 	e.handler.ServeHTTP(rw, r)
 }
 
