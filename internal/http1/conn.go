@@ -323,16 +323,8 @@ func (c *conn) releaseBuffers() {
 // are taken again when input is there. The first request, usually sent
 // right after the connection was made, is read at once.
 func (c *conn) awaitRequest(first bool) error {
-	if first && c.buffers == nil {
-		c.takeBuffers()
-	}
-	if c.buffers != nil && (first || c.br.Buffered() > 0 || c.sock == nil) {
-		return c.peek()
-	}
-	if c.buffers != nil && c.bw.Buffered() == 0 {
+	if !first && c.sock != nil && c.br.Buffered() == 0 && c.bw.Buffered() == 0 {
 		c.releaseBuffers()
-	}
-	if c.buffers == nil && c.sock != nil {
 		if err := c.sock.WaitReadable(); err != nil {
 			return err
 		}

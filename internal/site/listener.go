@@ -54,6 +54,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ctx := reqinfo.With(r.Context(), info); ctx != r.Context() {
 		r = r.WithContext(ctx)
 	}
+	rw.req, rw.info = r, info
 	defer l.finish(rw, r, info)
 
 	if r.Method == http.MethodConnect {
@@ -66,9 +67,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.pages, rw.intercept = s.pages, s.intercept
-	if s.out != nil {
-		rw.out, rw.req, rw.info = s.out, r, info
-	}
+	rw.out = s.out
 	challenge := strings.HasPrefix(r.URL.Path, acmeChallengePath)
 	if ch, ok := s.certs.(challengeHandler); ok && challenge && ch.HandleHTTPChallenge(rw, r) {
 		return
@@ -91,7 +90,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.Captures = captures
-	rw.out, rw.req, rw.info = e.out, r, info
+	rw.out = e.out
 	e.handler.ServeHTTP(rw, r)
 }
 

@@ -27,9 +27,10 @@ type responseWriter struct {
 	// upstream error responses too.
 	pages     map[int][]byte
 	intercept bool
-	// out, when set, is the route's response settings, applied with the
-	// request and its info when the response starts; enc is the encoder
-	// when the response is being compressed.
+	// out, when set, is the route's (or, before a route matched, the
+	// site's) response settings, applied with the request and its info
+	// when the response starts; enc is the encoder when the response is
+	// being compressed.
 	out  *routeOutput
 	req  *http.Request
 	info *reqinfo.Info

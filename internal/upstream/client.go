@@ -155,19 +155,15 @@ func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
 	if err != nil {
 		return nil, &ConnectError{Addr: addr, Err: err}
 	}
+	nc = sockio.Wrap(nc)
 	if c.opt.TLS != nil {
 		if nc, err = c.handshake(ctx, nc, addr); err != nil {
 			return nil, &ConnectError{Addr: addr, Err: err}
 		}
 	}
 	br, bw := c.readers.Get().(*bufio.Reader), c.writers.Get().(*bufio.Writer)
-	if sock := sockio.Open(nc); sock != nil {
-		br.Reset(sock)
-		bw.Reset(sock)
-	} else {
-		br.Reset(nc)
-		bw.Reset(nc)
-	}
+	br.Reset(nc)
+	bw.Reset(nc)
 	pc := &conn{nc: nc, addr: addr, br: br, bw: bw}
 	pc.onCancel = pc.interrupt
 	return pc, nil
