@@ -12,7 +12,8 @@ type Config struct {
 	// can signal the running instance.
 	PIDFile string `yaml:"pid_file"`
 	// TrustedProxies lists the CIDRs (or single addresses) whose forwarding
-	// headers (X-Forwarded-*, Forwarded, X-Real-IP, X-Request-ID) are believed.
+	// headers (X-Forwarded-*, Forwarded, X-Real-IP, X-Request-ID) are
+	// believed; "unix:" trusts peers on unix socket listeners.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// ShutdownTimeout bounds how long a stopping or reloading instance waits
 	// for requests in flight.
@@ -140,6 +141,9 @@ type ServerEntry struct {
 	Backup bool `yaml:"backup"`
 	// MaxConns bounds the requests in flight to the server (0: no bound).
 	MaxConns int `yaml:"max_conns"`
+
+	// Target is URL, parsed by validation.
+	Target UpstreamURL `yaml:"-"`
 }
 
 // Sticky configures cookie-based session affinity.
@@ -204,8 +208,12 @@ type Retries struct {
 // Site is a virtual host: the listeners it is served on, its host names and
 // its routes.
 type Site struct {
-	// Listen holds addresses as [scheme://]host:port.
+	// Listen holds addresses as [scheme://]host:port, or unix:/path for a
+	// unix socket.
 	Listen []string `yaml:"listen"`
+	// UnixMode is the permission bits of the site's unix socket listeners
+	// (default 0660: the owner and its group may connect).
+	UnixMode FileMode `yaml:"unix_mode"`
 	// Hosts holds exact names and "*." wildcards; empty means the default
 	// site of its listeners.
 	Hosts []string `yaml:"hosts"`
@@ -312,6 +320,11 @@ type Route struct {
 	RequestHeaders *HeaderRules `yaml:"request_headers"`
 	// Compress overrides the site's compression encodings ([] for none).
 	Compress []string `yaml:"compress"`
+	// UWSGI, SCGI and FastCGI configure the variables sent to uwsgi://,
+	// scgi:// and fastcgi:// upstreams of the route's proxy.
+	UWSGI   *Gateway `yaml:"uwsgi"`
+	SCGI    *Gateway `yaml:"scgi"`
+	FastCGI *FastCGI `yaml:"fastcgi"`
 }
 
 // RewriteRule replaces a path matching From (a regex) by To, where $1...
@@ -346,8 +359,16 @@ type Proxy struct {
 	// IdleTimeout bounds how long the upstream may fall silent while
 	// sending its response body (default 60s).
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// TLS configures connections to https:// upstreams.
+	// KeepAliveTimeout is how long an idle upstream connection is kept
+	// for reuse (default 1.5s, below the 2 s after which Gunicorn's
+	// gthread workers close theirs); an upstream that announces a shorter
+	// Keep-Alive timeout has its connections given up sooner.
+	KeepAliveTimeout Duration `yaml:"keepalive_timeout"`
+	// TLS configures connections to https:// and grpcs:// upstreams.
 	TLS *UpstreamTLS `yaml:"tls"`
+
+	// Servers are To's servers when it lists URLs, parsed by validation.
+	Servers []ServerEntry `yaml:"-"`
 }
 
 // UpstreamTLS configures TLS towards upstreams. By default the upstream's

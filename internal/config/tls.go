@@ -163,40 +163,16 @@ func LoadCertPool(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// upstreamSchemes returns the schemes of the servers a proxy sends to.
-func upstreamSchemes(c *Config, to Targets) map[string]bool {
-	urls := []string(to)
-	if len(to) == 1 {
-		if pool, ok := c.Upstreams[to[0]]; ok {
-			urls = urls[:0:0]
-			for _, s := range pool.Servers {
-				urls = append(urls, s.URL)
-			}
-		}
-	}
-	schemes := map[string]bool{}
-	for _, s := range urls {
-		if u, err := ParseUpstreamURL(s); err == nil {
-			schemes[u.Scheme] = true
-		}
-	}
-	return schemes
-}
-
-// validateUpstreamTLS checks a proxy's upstream schemes agree and that its
-// TLS files are usable.
-func validateUpstreamTLS(c *Config, p *Proxy, at keyPath, report func(keyPath, string)) {
-	schemes := upstreamSchemes(c, p.To)
-	if len(schemes) > 1 {
-		report(at.key("to"), "the servers of one proxy must share one scheme (http, https or h2c)")
-	}
+// validateUpstreamTLS checks that a proxy's TLS settings go with servers
+// that speak TLS (scheme, "" when unknown) and that its files are usable.
+func validateUpstreamTLS(p *Proxy, scheme string, at keyPath, report func(keyPath, string)) {
 	t := p.TLS
 	if t == nil {
 		return
 	}
 	tat := at.key("tls")
-	if !schemes["https"] {
-		report(tat, "tls is set but the proxy's servers are not https://")
+	if scheme != "" && scheme != "https" && scheme != "grpcs" {
+		report(tat, "tls is set but the proxy's servers are not https:// or grpcs://")
 	}
 	if t.CA != "" {
 		if _, err := LoadCertPool(t.CA); err != nil {

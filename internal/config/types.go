@@ -71,6 +71,21 @@ func ParseDuration(s string) (time.Duration, error) {
 // Std returns the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
+// FileMode is a file's permission bits, written in octal: 0660, "0660"
+// or 0o660.
+type FileMode uint32
+
+// UnmarshalYAML decodes an octal mode.
+func (m *FileMode) UnmarshalYAML(node ast.Node) error {
+	s := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(scalarString(node)), "0o"), "0O")
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return &nodeError{node, fmt.Sprintf("want permission bits in octal such as 0660, got %q", scalarString(node))}
+	}
+	*m = FileMode(v)
+	return nil
+}
+
 // Targets is a proxy destination: one string (a pool name or URL) or a list
 // of URLs.
 type Targets []string

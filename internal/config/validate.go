@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,9 @@ const (
 	DefaultConnectTimeout  = 5 * time.Second
 	DefaultResponseTimeout = 60 * time.Second
 	DefaultIdleTimeout     = 60 * time.Second
+	// DefaultKeepAliveTimeout is below the 2 s after which Gunicorn's
+	// gthread and async workers close idle connections.
+	DefaultKeepAliveTimeout = 1500 * time.Millisecond
 
 	DefaultClientHeaderTimeout = 10 * time.Second
 	DefaultClientIdleTimeout   = 75 * time.Second
@@ -33,6 +35,7 @@ const (
 	DefaultRateGrace           = 20 * time.Second
 	DefaultBufferMemory        = 256 << 10
 	DefaultSpoolMax            = 4 << 30
+	DefaultUnixMode            = 0o660
 )
 
 // setDefault replaces a zero value with def.
@@ -83,6 +86,7 @@ func applyDefaults(c *Config) {
 	for si := range c.Sites {
 		site := &c.Sites[si]
 		setDefault(&site.MaxBodySize, cl.MaxBodySize)
+		setDefault(&site.UnixMode, DefaultUnixMode)
 		tlsDefaults(c.Dir, site)
 		for st, f := range site.ErrorPages {
 			site.ErrorPages[st] = resolvePath(c.Dir, f)
@@ -97,7 +101,9 @@ func applyDefaults(c *Config) {
 				setDefault(&r.Proxy.ConnectTimeout, Duration(DefaultConnectTimeout))
 				setDefault(&r.Proxy.ResponseTimeout, Duration(DefaultResponseTimeout))
 				setDefault(&r.Proxy.IdleTimeout, Duration(DefaultIdleTimeout))
+				setDefault(&r.Proxy.KeepAliveTimeout, Duration(DefaultKeepAliveTimeout))
 			}
+			gatewayDefaults(c.Dir, r)
 			if r.Respond != nil && r.Respond.Status == 0 {
 				r.Respond.Status = 200
 			}
@@ -137,6 +143,9 @@ func validate(c *Config, report func(keyPath, string)) {
 		}
 	}
 	for i, p := range c.TrustedProxies {
+		if p == TrustUnix {
+			continue
+		}
 		if _, err := ParsePrefix(p); err != nil {
 			report(keyPath{"trusted_proxies", i}, err.Error())
 		}
@@ -166,7 +175,9 @@ func validate(c *Config, report func(keyPath, string)) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		validateUpstream(c.Upstreams[name], keyPath{"upstreams", name}, report)
+		u := c.Upstreams[name]
+		validateUpstream(&u, keyPath{"upstreams", name}, report)
+		c.Upstreams[name] = u
 	}
 
 	if len(c.Sites) == 0 {
@@ -183,6 +194,7 @@ type listenerClaims struct {
 	hosts  *route.Hosts[int]
 	scheme string
 	site   int // the first site that listed the address
+	mode   FileMode
 }
 
 func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listenerClaims, report func(keyPath, string)) {
@@ -196,12 +208,21 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 			continue
 		}
 		claims := listeners[addr.Addr]
-		if claims == nil {
-			claims = &listenerClaims{hosts: route.NewHosts[int](), scheme: addr.Scheme, site: at[1].(int)}
+		switch {
+		case claims == nil:
+			claims = &listenerClaims{hosts: route.NewHosts[int](), scheme: addr.Scheme, site: at[1].(int), mode: s.UnixMode}
 			listeners[addr.Addr] = claims
-		} else if claims.scheme != addr.Scheme {
+		case claims.scheme != addr.Scheme:
 			report(at.key("listen").idx(i), fmt.Sprintf("%s is %s here but %s in sites[%d]: one address serves one scheme",
 				addr.Addr, addr.Scheme, claims.scheme, claims.site))
+		case addr.Network == "unix" && claims.mode != s.UnixMode:
+			report(at.key("unix_mode"), fmt.Sprintf("%s is mode %#o in sites[%d]: sites sharing a socket give it one mode",
+				addr.Addr, claims.mode, claims.site))
+		}
+		if addr.Network == "unix" {
+			if fi, err := os.Stat(filepath.Dir(addr.Address)); err != nil || !fi.IsDir() {
+				report(at.key("listen").idx(i), fmt.Sprintf("the directory of %s does not exist", addr.Address))
+			}
 		}
 		if len(s.Hosts) == 0 {
 			if err := claims.hosts.SetDefault(0); err != nil {
@@ -252,10 +273,12 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	if handlers != 1 {
 		report(at, "a route needs exactly one of proxy, respond, redirect, static")
 	}
+	scheme := ""
 	if p := r.Proxy; p != nil {
-		validateTargets(c, p.To, at.key("proxy").key("to"), report)
-		validateUpstreamTLS(c, p, at.key("proxy"), report)
+		scheme = validateTargets(c, p, at.key("proxy").key("to"), report)
+		validateUpstreamTLS(p, scheme, at.key("proxy"), report)
 	}
+	validateGateway(r, scheme, at, report)
 	if rs := r.Respond; rs != nil && (rs.Status < 100 || rs.Status > 599) {
 		report(at.key("respond").key("status"), fmt.Sprintf("status %d is not an HTTP status (100-599)", rs.Status))
 	}
@@ -289,50 +312,97 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	validateRouteOutput(r, at, report)
 }
 
-func validateTargets(c *Config, to Targets, at keyPath, report func(keyPath, string)) {
+// validateTargets checks a proxy's to: a pool name, or URLs, which it
+// parses into p.Servers. It returns the scheme the route's upstreams speak
+// ("" when unknown).
+func validateTargets(c *Config, p *Proxy, at keyPath, report func(keyPath, string)) string {
+	to := p.To
 	if len(to) == 0 {
 		report(at, "missing proxy target: a pool name, a URL, or a list of URLs")
-		return
+		return ""
 	}
 	if len(to) == 1 && !strings.Contains(to[0], "://") {
-		if _, ok := c.Upstreams[to[0]]; !ok {
+		u, ok := c.Upstreams[to[0]]
+		if !ok {
 			msg := fmt.Sprintf("no upstream pool named %q (or write a URL such as http://127.0.0.1:8000)", to[0])
 			if s := closest(to[0], mapKeys(c.Upstreams)); s != "" {
 				msg = fmt.Sprintf("no upstream pool named %q (did you mean %q?)", to[0], s)
 			}
 			report(at, msg)
+			return ""
 		}
-		return
-	}
-	for i, u := range to {
-		if _, err := ParseUpstreamURL(u); err != nil {
-			report(at.idx(i), err.Error())
+		if len(u.Servers) == 0 {
+			return ""
 		}
+		return u.Servers[0].Target.Scheme
 	}
+	p.Servers = make([]ServerEntry, len(to))
+	for i, s := range to {
+		p.Servers[i] = ServerEntry{URL: s, Weight: 1}
+	}
+	return validateServers(p.Servers, at, report)
 }
 
-func validateUpstream(u Upstream, at keyPath, report func(keyPath, string)) {
+// validateServers parses the servers' URLs into their Target and checks
+// that they all speak one protocol, which it returns ("" when unknown).
+func validateServers(servers []ServerEntry, at keyPath, report func(keyPath, string)) string {
+	scheme := ""
+	for i := range servers {
+		s := &servers[i]
+		t, err := ParseUpstreamURL(s.URL)
+		if err != nil {
+			report(at.idx(i), err.Error())
+			continue
+		}
+		s.Target = t
+		switch {
+		case scheme == "":
+			scheme = t.Scheme
+		case t.Scheme != scheme:
+			report(at.idx(i), fmt.Sprintf("all servers of a pool speak one protocol: this one is %s://, an earlier one %s://", t.Scheme, scheme))
+		}
+	}
+	return scheme
+}
+
+func validateUpstream(u *Upstream, at keyPath, report func(keyPath, string)) {
 	if len(u.Servers) == 0 {
 		report(at.key("servers"), "a pool needs at least one server")
 	}
+	validateServers(u.Servers, at.key("servers"), report)
 	for i, s := range u.Servers {
-		if _, err := ParseUpstreamURL(s.URL); err != nil {
-			report(at.key("servers").idx(i), err.Error())
-		}
 		if s.Weight < 0 {
 			report(at.key("servers").idx(i).key("weight"), "weight must be positive")
 		}
 	}
-	validatePool(u, at, report)
+	validatePool(*u, at, report)
 }
 
 // Listen is a parsed listen address.
 type Listen struct {
 	Scheme string // "http" or "https"
-	Addr   string // host:port as given to net.Listen
+	// Network is "tcp" or "unix"; Address is what net.Listen is given
+	// (host:port, or the socket's path).
+	Network, Address string
+	// Addr names the listener: host:port, or unix:PATH.
+	Addr string
 }
 
-// ParseListen parses "[scheme://]host:port".
+// Port is the listener's port: a TCP listener's own, the scheme's default
+// for a unix socket.
+func (l Listen) Port() string {
+	if l.Network == "unix" {
+		if l.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	_, port, _ := net.SplitHostPort(l.Address)
+	return port
+}
+
+// ParseListen parses "[scheme://]host:port", or "[http://]unix:/path" for a
+// unix socket.
 func ParseListen(s string) (Listen, error) {
 	scheme, addr, ok := strings.Cut(s, "://")
 	if !ok {
@@ -343,37 +413,30 @@ func ParseListen(s string) (Listen, error) {
 	default:
 		return Listen{}, fmt.Errorf("unknown scheme %q in listen address %q (want http or https)", scheme, s)
 	}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if scheme != "http" {
+			return Listen{}, fmt.Errorf("listen address %q: a unix socket serves plain HTTP (unix:/path or http://unix:/path)", s)
+		}
+		if !filepath.IsAbs(path) || strings.ContainsRune(path, 0) {
+			return Listen{}, fmt.Errorf("listen address %q: want an absolute socket path, e.g. unix:/run/gatehouse.sock", s)
+		}
+		path = filepath.Clean(path)
+		return Listen{Scheme: scheme, Network: "unix", Address: path, Addr: "unix:" + path}, nil
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return Listen{}, fmt.Errorf("listen address %q: want [http://|https://]host:port, e.g. \":8080\" or \"https://:443\"", s)
+		return Listen{}, fmt.Errorf("listen address %q: want [http://|https://]host:port, e.g. \":8080\" or \"https://:443\", or unix:/path/to.sock", s)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return Listen{}, fmt.Errorf("listen address %q: bad port %q", s, port)
 	}
-	return Listen{Scheme: scheme, Addr: net.JoinHostPort(host, port)}, nil
+	hp := net.JoinHostPort(host, port)
+	return Listen{Scheme: scheme, Network: "tcp", Address: hp, Addr: hp}, nil
 }
 
-// ParseUpstreamURL parses an upstream server URL: http://, https:// or
-// h2c:// (HTTP/2 without TLS) host:port with no path, query or
-// credentials. A missing port is 80, or 443 for https.
-func ParseUpstreamURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("upstream %q: want a URL such as http://127.0.0.1:8000", s)
-	}
-	defaultPort := map[string]string{"http": "80", "https": "443", "h2c": "80"}[u.Scheme]
-	if defaultPort == "" {
-		return nil, fmt.Errorf("upstream %q: scheme %q is not supported (want http, https or h2c)", s, u.Scheme)
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
-		return nil, fmt.Errorf("upstream %q: only scheme://host:port is allowed (use rewrite to change paths)", s)
-	}
-	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), defaultPort)
-	}
-	u.Path = ""
-	return u, nil
-}
+// TrustUnix in trusted_proxies trusts peers on unix socket listeners, as
+// nginx's set_real_ip_from unix:.
+const TrustUnix = "unix:"
 
 // ParsePrefix parses a CIDR or a single address.
 func ParsePrefix(s string) (netip.Prefix, error) {

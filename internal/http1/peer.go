@@ -9,8 +9,8 @@ import (
 // Peer is the remote end of a client connection, parsed once per
 // connection rather than from Request.RemoteAddr on every request.
 type Peer struct {
-	Addr netip.Addr // unmapped (an IPv4 peer is IPv4, not ::ffff:a.b.c.d)
-	IP   string     // Addr in text form
+	Addr netip.Addr // unmapped (an IPv4 peer is IPv4, not ::ffff:a.b.c.d); zero on a unix socket
+	IP   string     // Addr in text form; "unix:" on a unix socket
 }
 
 type peerKey struct{}
@@ -25,10 +25,12 @@ func PeerFrom(ctx context.Context) *Peer {
 // withPeer returns ctx carrying the parsed remote address of nc, when it
 // has one.
 func withPeer(ctx context.Context, remote net.Addr) context.Context {
-	tcp, ok := remote.(*net.TCPAddr)
-	if !ok {
-		return ctx
+	switch a := remote.(type) {
+	case *net.TCPAddr:
+		addr := a.AddrPort().Addr().Unmap()
+		return context.WithValue(ctx, peerKey{}, &Peer{Addr: addr, IP: addr.String()})
+	case *net.UnixAddr:
+		return context.WithValue(ctx, peerKey{}, &Peer{IP: "unix:"})
 	}
-	addr := tcp.AddrPort().Addr().Unmap()
-	return context.WithValue(ctx, peerKey{}, &Peer{Addr: addr, IP: addr.String()})
+	return ctx
 }

@@ -3,25 +3,27 @@ package pool
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
-// maxCheckBody bounds how much of a health check response is read.
-const maxCheckBody = 64 << 10
+// Checker sends one active health check to a server, in the protocol the
+// server speaks, and returns the status of its answer (gRPC servers are
+// asked with the gRPC health checking protocol: 200 when serving).
+type Checker interface {
+	Check(ctx context.Context, s *Server, path, host string) (status int, err error)
+}
 
 // check runs active health checks on s until ctx ends: a GET of the check
 // path every interval; passes or fails in a row switch the server's state.
-func (p *Pool) check(ctx context.Context, client *http.Client, s *Server, a *config.ActiveHealth) {
+func (p *Pool) check(ctx context.Context, checker Checker, s *Server, a *config.ActiveHealth) {
 	t := time.NewTicker(a.Interval.Std())
 	defer t.Stop()
 	for {
-		err := p.probe(ctx, client, s, a)
+		err := p.probe(ctx, checker, s, a)
 		if ctx.Err() != nil {
 			return
 		}
@@ -35,33 +37,19 @@ func (p *Pool) check(ctx context.Context, client *http.Client, s *Server, a *con
 }
 
 // probe sends one health check request to s.
-func (p *Pool) probe(ctx context.Context, client *http.Client, s *Server, a *config.ActiveHealth) error {
+func (p *Pool) probe(ctx context.Context, checker Checker, s *Server, a *config.ActiveHealth) error {
 	ctx, cancel := context.WithTimeout(ctx, a.Timeout.Std())
 	defer cancel()
-	scheme := s.URL.Scheme
-	if scheme == "h2c" {
-		scheme = "http"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+s.Addr+a.Path, nil)
+	status, err := checker.Check(ctx, s, a.Path, a.Host)
 	if err != nil {
 		return err
 	}
-	if a.Host != "" {
-		req.Host = a.Host
-	}
-	req.Header.Set("User-Agent", "gatehouse-health-check")
-	res, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxCheckBody))
-	res.Body.Close()
-	ok := res.StatusCode >= 200 && res.StatusCode < 400
+	ok := status >= 200 && status < 400
 	if len(a.Status) > 0 {
-		ok = slices.Contains(a.Status, res.StatusCode)
+		ok = slices.Contains(a.Status, status)
 	}
 	if !ok {
-		return fmt.Errorf("health check %s answered %d", a.Path, res.StatusCode)
+		return fmt.Errorf("health check %s answered %d", a.Path, status)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
 // ErrNoServer is returned by Pick when no server can take the request:
@@ -45,7 +46,7 @@ type Pool struct {
 
 	budget retryBudget
 
-	onAddrChange []func(addr string)
+	onAddrChange []func(addr upstream.Addr)
 	cancel       context.CancelFunc
 	done         sync.WaitGroup
 }
@@ -54,11 +55,12 @@ type Pool struct {
 func New(name string, cfg config.Upstream, log *slog.Logger) (*Pool, error) {
 	p := &Pool{name: name, cfg: cfg, log: log.With("pool", name)}
 	for i, e := range cfg.Servers {
-		u, err := config.ParseUpstreamURL(e.URL)
-		if err != nil {
-			return nil, err
+		u := e.Target
+		if u.Scheme == "" {
+			return nil, fmt.Errorf("upstream pool %s: server %q was not validated", name, e.URL)
 		}
-		s := &Server{URL: u, Addr: u.Host, Weight: max(e.Weight, 1), Backup: e.Backup, MaxConns: e.MaxConns,
+		s := &Server{URL: u, Addr: upstream.Addr{Network: u.Network, Address: u.Address},
+			Endpoint: upstream.Addr{Network: u.Network, Address: u.Address}.String(), Weight: max(e.Weight, 1), Backup: e.Backup, MaxConns: e.MaxConns,
 			index: i, id: strconv.FormatUint(hashString(u.String())&0xffffffffffff, 36)}
 		p.servers = append(p.servers, s)
 		if s.Backup {
@@ -324,13 +326,13 @@ func (p *Pool) CountsAsFailure(status int) bool {
 
 // OnAddressChange registers f to be called with a server's address when
 // its host name resolves to different addresses than before.
-func (p *Pool) OnAddressChange(f func(addr string)) {
+func (p *Pool) OnAddressChange(f func(addr upstream.Addr)) {
 	p.onAddrChange = append(p.onAddrChange, f)
 }
 
-// Start runs the pool's active health checks and DNS re-resolution until
-// Close.
-func (p *Pool) Start(client *http.Client) {
+// Start runs the pool's active health checks (sent by checker) and DNS
+// re-resolution until Close.
+func (p *Pool) Start(checker Checker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if a := p.cfg.Health.Active; a != nil {
@@ -338,12 +340,12 @@ func (p *Pool) Start(client *http.Client) {
 			p.done.Add(1)
 			go func() {
 				defer p.done.Done()
-				p.check(ctx, client, s, a)
+				p.check(ctx, checker, s, a)
 			}()
 		}
 	}
 	for _, s := range p.servers {
-		if host := s.URL.Hostname(); net.ParseIP(host) == nil {
+		if host := s.URL.Host(); host != "" && net.ParseIP(host) == nil {
 			p.done.Add(1)
 			go func() {
 				defer p.done.Done()

@@ -30,7 +30,11 @@ func newPool(t *testing.T, balance string, servers []config.ServerEntry, edit fu
 func entries(urls ...string) []config.ServerEntry {
 	out := make([]config.ServerEntry, len(urls))
 	for i, u := range urls {
-		out[i] = config.ServerEntry{URL: u}
+		target, err := config.ParseUpstreamURL(u)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = config.ServerEntry{URL: u, Target: target}
 	}
 	return out
 }
@@ -51,7 +55,7 @@ func count(t *testing.T, p *Pool, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for i := 0; i < n; i++ {
-		got[pick(t, p, nil, "").Addr]++
+		got[pick(t, p, nil, "").Addr.Address]++
 	}
 	return got
 }
@@ -67,7 +71,7 @@ func TestSmoothWeightedRoundRobin(t *testing.T) {
 	// Smooth: the heavy server is never picked twice in a row here.
 	var seq string
 	for i := 0; i < 8; i++ {
-		seq += pick(t, p, nil, "").Addr[:1]
+		seq += pick(t, p, nil, "").Addr.Address[:1]
 	}
 	if seq != "abacabac" && seq != "abcaabca" {
 		t.Logf("sequence %s", seq)
@@ -105,7 +109,7 @@ func TestFirstBackupAndMaxConns(t *testing.T) {
 	}
 	// With both primaries unavailable the backup takes over.
 	p.Failed(b, errors.New("refused"))
-	if s := pick(t, p, nil, ""); s.Addr != "backup:1" {
+	if s := pick(t, p, nil, ""); s.Addr.Address != "backup:1" {
 		t.Fatalf("primaries unavailable: got %s", s.Addr)
 	}
 	a.Release()
@@ -170,7 +174,7 @@ func TestConsistentHashingMovesOnlyTheKeysOfAServerThatLeaves(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		ip := fmt.Sprintf("10.0.%d.%d", i/250, i%250)
 		before[ip] = pick(t, p, nil, ip)
-		spread[before[ip].Addr]++
+		spread[before[ip].Addr.Address]++
 		if again := pick(t, p, nil, ip); again != before[ip] {
 			t.Fatalf("%s moved between two picks", ip)
 		}

@@ -1,17 +1,21 @@
 package pool
 
 import (
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
 // Server is one upstream server of a pool and what the pool knows of it.
 type Server struct {
-	// URL is the server's URL; Addr its host:port.
-	URL  *url.URL
-	Addr string
+	// URL is the server's URL; Addr where to connect to it.
+	URL  config.UpstreamURL
+	Addr upstream.Addr
+	// Endpoint is Addr as text (host:port or unix:PATH), for logs.
+	Endpoint string
 	// Weight, Backup and MaxConns are as configured.
 	Weight   int
 	Backup   bool

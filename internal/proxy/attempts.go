@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/buffer"
-	"github.com/gatehouse/gatehouse/internal/errpage"
 	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -50,14 +49,14 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 				// on timeouts.
 				h.opt.Log.Warn("no upstream server available", "pool", h.pool.Name(), "request_id", info.ID)
 				w.Header().Set("Retry-After", "10")
-				errpage.Write(w, http.StatusServiceUnavailable)
+				h.writeError(w, http.StatusServiceUnavailable)
 				return
 			}
 			h.fail(w, r, lastErr)
 			return
 		}
 		tried = append(tried, srv)
-		info.Upstream = srv.Addr
+		info.Upstream = srv.Endpoint
 		if attempt > 0 {
 			now = time.Now()
 		}
@@ -78,7 +77,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 			clear(w.Header())
 			lastErr = err
 			if more && retryableError(r, err, replayable) && rewound(out) && h.pool.AllowRetry() {
-				h.opt.Log.Info("retrying on another upstream server", "server", srv.URL.String(), "request_id", info.ID, "error", err)
+				h.opt.Log.Info("retrying on another upstream server", "server", srv.Endpoint, "request_id", info.ID, "error", err)
 				continue
 			}
 			h.fail(w, r, err)
@@ -95,7 +94,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 			srv.Release()
 			clear(w.Header())
 			lastErr = fmt.Errorf("upstream answered %d", res.StatusCode)
-			h.opt.Log.Info("retrying on another upstream server", "server", srv.URL.String(), "request_id", info.ID, "status", res.StatusCode)
+			h.opt.Log.Info("retrying on another upstream server", "server", srv.Endpoint, "request_id", info.ID, "status", res.StatusCode)
 			continue
 		}
 		if c := h.pool.StickyCookie(r, srv); c != "" {

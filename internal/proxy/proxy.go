@@ -1,16 +1,19 @@
-// Package proxy forwards requests to upstream HTTP/1.1 servers: it picks a
-// server, sets the forwarding headers from the real connection (never from
-// what an untrusted client sent), hides headers that reveal the upstream's
-// software, and maps upstream failures to 502, 504 or a logged 499.
+// Package proxy forwards requests to upstream servers in the protocol they
+// speak (HTTP/1.1 over TCP or unix sockets, HTTPS, h2c, uwsgi, SCGI,
+// FastCGI, gRPC): it picks a server, sets the forwarding headers from the
+// real connection (never from what an untrusted client sent), hides headers
+// that reveal the upstream's software, relays protocol switches
+// (WebSockets, from HTTP/1.1 or HTTP/2 clients), and maps upstream failures
+// to 502, 504 or a logged 499 (gRPC clients get gRPC statuses).
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"strconv"
 	"strings"
 
@@ -45,32 +48,48 @@ type Handler struct {
 	hide   []string
 	opt    Options
 	copies *bufferPool
-	// upgrades (WebSocket and other protocol switches) go through
-	// httputil.ReverseProxy, which knows how to splice the connections.
-	upgrades *httputil.ReverseProxy
+	// grpc is set for grpc:// and grpcs:// upstreams: bodies stream both
+	// ways, grpc-timeout bounds the exchange, and failures are answered
+	// with gRPC statuses.
+	grpc bool
+	// upgrades is set when the upstreams speak HTTP, the protocol that
+	// can switch to another (WebSocket).
+	upgrades bool
+	// cgi is set for upstreams that take CGI-style variables (uwsgi,
+	// SCGI, FastCGI); params are the route's extra ones.
+	cgi    bool
+	params []param
 }
 
-// New returns a proxy configured by cfg to the servers of p. poolTLS is
-// the pool's TLS settings, used when the route names none.
-func New(cfg config.Proxy, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Options) (*Handler, error) {
+// New returns a proxy configured by route's proxy block (and its uwsgi,
+// scgi or fastcgi block) to the servers of p. poolTLS is the pool's TLS
+// settings, used when the route names none.
+func New(route config.Route, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Options) (*Handler, error) {
+	cfg := *route.Proxy
 	h := &Handler{opt: opt, hide: hiddenHeaders(cfg), copies: newBufferPool(), pool: p}
 	if cfg.TLS == nil {
 		cfg.TLS = poolTLS
 	}
-	client, err := newClient(cfg, p.Servers()[0].URL.Scheme)
+	scheme := p.Servers()[0].URL.Scheme
+	client, err := newClient(route, cfg, scheme, opt.Log)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	h.client = client
-	p.OnAddressChange(client.CloseIdleConnectionsTo)
-	h.upgrades = &httputil.ReverseProxy{
-		Rewrite:        h.rewrite,
-		Transport:      timedTransport{h.client},
-		ModifyResponse: h.modifyUpgradeResponse,
-		ErrorHandler:   h.fail,
-		ErrorLog:       slog.NewLogLogger(opt.Log.Handler(), slog.LevelWarn),
-		BufferPool:     h.copies,
+	switch scheme {
+	case "grpc", "grpcs":
+		// A gRPC call streams: nothing is buffered either way.
+		h.grpc = true
+		h.opt.BufferRequests, h.opt.BufferResponses = false, false
+	case "http", "https", "h2c":
+		h.upgrades = true
+	case "uwsgi", "scgi", "fastcgi":
+		h.cgi = true
 	}
+	if h.params, err = gatewayParams(route); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p.OnAddressChange(client.CloseIdleConnectionsTo)
 	return h, nil
 }
 
@@ -86,18 +105,49 @@ func (h *Handler) Close() error {
 // whole response is taken from the upstream before the client is sent
 // anything, so the upstream is free again at once.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if isUpgrade(r.Header) {
-		h.upgrades.ServeHTTP(w, r)
-		return
-	}
 	info := reqinfo.From(r.Context())
+	if proto, h2 := upgradeOf(r); proto != "" {
+		switch {
+		case h.upgrades:
+			h.serveUpgrade(w, r, info, proto, h2)
+			return
+		case h2:
+			// A tunnel to an upstream that cannot switch protocols.
+			errpage.Write(w, http.StatusNotImplemented)
+			return
+		}
+		// Over HTTP/1.1 the Upgrade is dropped (it is hop-by-hop) and
+		// the request goes on as it is.
+	}
+	if h.grpc {
+		var cancel context.CancelFunc
+		if r, cancel = withGRPCTimeout(r); cancel != nil {
+			defer cancel()
+		}
+	}
 	ex := &exchange{w: w}
 	out := &ex.out
 	out.Method, out.Target, out.Host, out.Header = r.Method, r.URL.RequestURI(), r.Host, r.Header
 	out.Skip, out.Extra, out.Into, out.Informational = skipFor(r.Header), ex.forwarded(r, info), w.Header(), ex
+	if h.grpc {
+		// gRPC servers want to know trailers are understood; TE is
+		// hop-by-hop and never passed on as the client sent it.
+		out.Extra = append(out.Extra, upstream.Field{Name: "Te", Value: "trailers"})
+	}
+	if h.cgi {
+		if strings.IndexByte(r.URL.Path, 0) >= 0 {
+			// A NUL would end a variable early in SCGI, and no
+			// application wants one in PATH_INFO.
+			errpage.Write(w, http.StatusBadRequest)
+			return
+		}
+		h.gateway(r, info, out)
+	}
 	replayable := true
 	if r.Body != nil && r.Body != http.NoBody {
-		if h.opt.BufferRequests {
+		// CGI-style protocols need the body's length up front: a body
+		// of unknown length is buffered even where buffering is off.
+		if h.opt.BufferRequests || h.cgi && r.ContentLength < 0 {
 			body, err := h.opt.Spool.Fill(r.Body, false)
 			if err != nil {
 				h.refuseBody(w, r, err)
@@ -117,7 +167,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // allocation.
 type exchange struct {
 	out upstream.Request
-	fwd [6]upstream.Field
+	fwd [7]upstream.Field
 	w   http.ResponseWriter
 }
 
@@ -138,7 +188,7 @@ func (ex *exchange) Informational(code int, hdr http.Header) error {
 // when it can be, streamed otherwise.
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, res *http.Response) {
 	hdr := w.Header()
-	if ic, ok := w.(errpage.Interceptor); ok && res.StatusCode >= 400 && ic.InterceptsError(res.StatusCode) {
+	if ic, ok := w.(errpage.Interceptor); ok && !h.grpc && res.StatusCode >= 400 && ic.InterceptsError(res.StatusCode) {
 		// The site shows its own page for this status instead of the
 		// upstream's.
 		_ = res.Body.Close()
@@ -210,7 +260,8 @@ func skipStatic(name string) bool {
 	switch name {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
 		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id", "Forwarded":
+		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id", "Forwarded",
+		":protocol": // net/http's place for an extended CONNECT's protocol
 		return true
 	}
 	return false
@@ -243,16 +294,6 @@ func removeHopByHop(hdr http.Header) {
 	for _, name := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Te"} {
 		delete(hdr, name)
 	}
-}
-
-// isUpgrade reports whether the client asks to switch protocols.
-func isUpgrade(hdr http.Header) bool {
-	if len(hdr["Upgrade"]) == 0 {
-		return false
-	}
-	upgrade := false
-	httpsyntax.ForEachToken(hdr["Connection"], func(t string) { upgrade = upgrade || strings.EqualFold(t, "upgrade") })
-	return upgrade
 }
 
 // forwarded builds X-Forwarded-For/-Proto/-Host, X-Real-IP and
@@ -298,42 +339,6 @@ func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) 
 	errpage.Write(w, status)
 }
 
-// pickForUpgrade chooses the server of a protocol upgrade.
-func (h *Handler) pickForUpgrade(r *http.Request, info *reqinfo.Info) *pool.Server {
-	s, err := h.pool.Pick(r, info.ClientIP, nil)
-	if err != nil {
-		return h.pool.Servers()[0]
-	}
-	return s
-}
-
-// rewrite builds the upstream request of a protocol upgrade. httputil has
-// already removed hop-by-hop headers and all X-Forwarded-* and Forwarded
-// headers from out.
-func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	in, out := pr.In, pr.Out
-	info := reqinfo.From(in.Context())
-	target := h.pickForUpgrade(in, info).URL
-	out.URL.Scheme, out.URL.Host = target.Scheme, target.Host
-	out.Host = in.Host
-	info.Upstream = target.Host
-	var ex exchange
-	for _, f := range ex.forwarded(in, info) {
-		out.Header[f.Name] = []string{f.Value}
-	}
-	delete(out.Header, "X-Real-Ip")
-	delete(out.Header, "X-Request-Id")
-}
-
-// modifyUpgradeResponse hides the upstream's software in the answer to an
-// upgrade request.
-func (h *Handler) modifyUpgradeResponse(res *http.Response) error {
-	for _, name := range h.hide {
-		delete(res.Header, name)
-	}
-	return nil
-}
-
 // bufferable reports whether a response is read whole before it is sent:
 // not when it has no body, and not for streams (server-sent events) that
 // must reach the client as they are produced.
@@ -356,6 +361,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case info.BodyError != nil && limits.Status(info.BodyError) != http.StatusBadRequest:
 		status = limits.Status(info.BodyError)
+	case h.grpc && grpcDeadlinePassed(r):
+		status = http.StatusGatewayTimeout
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer. Abort rather
 		// than return, or an empty 200 would go to a client that only
@@ -368,6 +375,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusGatewayTimeout
 	}
 	h.opt.Log.Warn("upstream request failed", "upstream", info.Upstream, "status", status, "request_id", info.ID, "error", err)
+	h.writeError(w, status)
+}
+
+// writeError answers with a generated error: the site's error page, or a
+// gRPC status for a gRPC route.
+func (h *Handler) writeError(w http.ResponseWriter, status int) {
+	if h.grpc {
+		writeGRPCStatus(w, grpcCodeFor(status), errpage.StatusText(status))
+		return
+	}
 	errpage.Write(w, status)
 }
 

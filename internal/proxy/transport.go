@@ -4,64 +4,96 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
-// upstreamClient sends requests to upstream servers: the HTTP/1.1 client
-// (plain or over TLS) or the h2c client.
+// upstreamClient sends requests to upstream servers in their protocol:
+// the HTTP/1.1 client (plain, over TLS or a unix socket), the HTTP/2
+// client (h2c, gRPC), or the uwsgi, SCGI and FastCGI clients.
 type upstreamClient interface {
-	http.RoundTripper
-	Do(ctx context.Context, addr string, req *upstream.Request) (*http.Response, error)
+	Do(ctx context.Context, addr upstream.Addr, req *upstream.Request) (*http.Response, error)
 	CloseIdleConnections()
-	CloseIdleConnectionsTo(addr string)
+	CloseIdleConnectionsTo(addr upstream.Addr)
 }
 
-// HealthClient returns the HTTP client that health-checks a pool's
-// servers: TLS as the pool configures it for https servers, HTTP/2
-// without TLS for h2c ones; redirects are not followed.
-func HealthClient(u config.Upstream, scheme string) (*http.Client, error) {
-	tr := &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute, Proxy: nil}
-	switch scheme {
-	case "https":
-		tc, err := upstreamTLS(u.TLS)
-		if err != nil {
-			return nil, err
-		}
-		tr.TLSClientConfig = tc
-	case "h2c":
-		var protos http.Protocols
-		protos.SetUnencryptedHTTP2(true)
-		tr.Protocols = &protos
-	}
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}, nil
-}
-
-// newClient returns the client for upstreams of scheme.
-func newClient(cfg config.Proxy, scheme string) (upstreamClient, error) {
+// newClient returns the client for a route's upstreams of scheme.
+func newClient(route config.Route, cfg config.Proxy, scheme string, log *slog.Logger) (upstreamClient, error) {
 	opt := upstream.Options{
 		ConnectTimeout:        cfg.ConnectTimeout.Std(),
 		ResponseHeaderTimeout: cfg.ResponseTimeout.Std(),
 		BodyIdleTimeout:       cfg.IdleTimeout.Std(),
+		KeepAliveTimeout:      cfg.KeepAliveTimeout.Std(),
 	}
 	switch scheme {
-	case "h2c":
+	case "h2c", "grpc":
 		return upstream.NewH2C(opt), nil
+	case "grpcs":
+		tc, err := upstreamTLS(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		return upstream.NewH2(opt, tc), nil
 	case "https":
 		tc, err := upstreamTLS(cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
 		opt.TLS = tc
+	case "uwsgi":
+		return upstream.NewUWSGI(opt, gatewayOptions(route.UWSGI)), nil
+	case "scgi":
+		return upstream.NewSCGI(opt, gatewayOptions(route.SCGI)), nil
+	case "fastcgi":
+		return upstream.NewFastCGI(opt, fastCGIOptions(route.FastCGI, log)), nil
 	}
 	return upstream.New(opt), nil
+}
+
+// gatewayOptions maps a route's uwsgi or scgi block onto the client's
+// options.
+func gatewayOptions(g *config.Gateway) upstream.GatewayOptions {
+	if g == nil {
+		return upstream.GatewayOptions{}
+	}
+	return upstream.GatewayOptions{ScriptName: g.ScriptName}
+}
+
+// fastCGIOptions maps a route's fastcgi block onto the client's options
+// (without one, scripts are looked for under no root at all); what the
+// application writes to its error stream goes to log.
+func fastCGIOptions(f *config.FastCGI, log *slog.Logger) upstream.FastCGIOptions {
+	o := upstream.FastCGIOptions{Index: "index.php"}
+	if f != nil {
+		o = upstream.FastCGIOptions{Root: f.Root, Index: f.Index, Split: f.Split}
+	}
+	o.Stderr = func(ctx context.Context, msg string) {
+		log.Warn("FastCGI application error output", "request_id", reqinfo.From(ctx).ID, "message", msg)
+	}
+	return o
+}
+
+// NewChecker returns what sends the active health checks of a pool whose
+// servers speak scheme: the same protocol clients as the proxy's, so a
+// check sees the server as a request does.
+func NewChecker(u config.Upstream, scheme string, log *slog.Logger) (pool.Checker, error) {
+	route := config.Route{}
+	if scheme == "fastcgi" {
+		route.FastCGI = &config.FastCGI{Index: "index.php"}
+	}
+	cfg := config.Proxy{TLS: u.TLS, KeepAliveTimeout: config.Duration(time.Minute)}
+	client, err := newClient(route, cfg, scheme, log)
+	if err != nil {
+		return nil, err
+	}
+	return &checker{client: client, grpc: scheme == "grpc" || scheme == "grpcs"}, nil
 }
 
 // upstreamTLS builds the TLS settings for https upstreams: TLS 1.2 or
@@ -88,19 +120,6 @@ func upstreamTLS(t *config.UpstreamTLS) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
-}
-
-// timedTransport records how long the upstream took to send its response
-// headers.
-type timedTransport struct {
-	rt http.RoundTripper
-}
-
-func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
-	res, err := t.rt.RoundTrip(r)
-	reqinfo.From(r.Context()).UpstreamTime = time.Since(start)
-	return res, err
 }
 
 // bufferPool recycles the 32 KiB buffers used to copy response bodies.

@@ -30,6 +30,9 @@ type Info struct {
 	Trusted bool
 	// Scheme is the scheme the client used (http or https).
 	Scheme string
+	// ServerPort is the port of the listener the request arrived on (for
+	// a unix socket listener, the scheme's default port).
+	ServerPort string
 	// Upstream is the address of the upstream server that served it.
 	Upstream string
 	// UpstreamTime is the time until the upstream's response headers.

@@ -6,7 +6,7 @@ import (
 )
 
 func TestClientIP(t *testing.T) {
-	tr := NewTrust([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")})
+	tr := NewTrust([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}, false)
 	cases := []struct {
 		peer    string
 		xff     []string
@@ -26,6 +26,18 @@ func TestClientIP(t *testing.T) {
 		if got.String() != c.want || trusted != c.trusted {
 			t.Errorf("peer %s xff %q: got %s %v, want %s %v", c.peer, c.xff, got, trusted, c.want, c.trusted)
 		}
+	}
+}
+
+// Peers on unix sockets (the zero Addr) are trusted only when "unix:"
+// is listed.
+func TestUnixPeers(t *testing.T) {
+	xff := []string{"198.51.100.7"}
+	if got, trusted := NewTrust(nil, false).ClientIP(netip.Addr{}, xff); trusted || got.IsValid() {
+		t.Errorf("untrusted unix peer: got %v %v", got, trusted)
+	}
+	if got, trusted := NewTrust(nil, true).ClientIP(netip.Addr{}, xff); !trusted || got.String() != "198.51.100.7" {
+		t.Errorf("trusted unix peer: got %v %v", got, trusted)
 	}
 }
 

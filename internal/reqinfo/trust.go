@@ -8,15 +8,21 @@ import (
 // Trust decides which peers' forwarding headers are believed.
 type Trust struct {
 	prefixes []netip.Prefix
+	unix     bool
 }
 
-// NewTrust returns a Trust over the given prefixes.
-func NewTrust(prefixes []netip.Prefix) *Trust {
-	return &Trust{prefixes: prefixes}
+// NewTrust returns a Trust over the given prefixes; unix trusts peers on
+// unix sockets (another proxy on the same machine).
+func NewTrust(prefixes []netip.Prefix, unix bool) *Trust {
+	return &Trust{prefixes: prefixes, unix: unix}
 }
 
-// Contains reports whether addr is a trusted proxy.
+// Contains reports whether addr is a trusted proxy. The zero Addr stands
+// for a peer on a unix socket.
 func (t *Trust) Contains(addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return t.unix
+	}
 	addr = addr.Unmap()
 	for _, p := range t.prefixes {
 		if p.Contains(addr) {

@@ -89,9 +89,9 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	opened := map[string]*listener{}
 	for addr := range g.Handlers {
 		if l, ok := in.listeners[addr]; ok {
-			if l.scheme != g.Schemes[addr] {
+			if scheme := g.Listeners[addr].Scheme; l.scheme != scheme {
 				g.Close()
-				return fmt.Errorf("%s is served as %s; changing it to %s needs a restart", addr, l.scheme, g.Schemes[addr])
+				return fmt.Errorf("%s is served as %s; changing it to %s needs a restart", addr, l.scheme, scheme)
 			}
 			continue
 		}
@@ -100,7 +100,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		if _, ok := in.listeners[addr]; ok {
 			continue
 		}
-		l, err := openListener(addr, g.Schemes[addr], cfg.Client, in.log)
+		l, err := openListener(g.Listeners[addr], cfg.Client, in.log)
 		if err != nil {
 			for _, o := range opened {
 				o.closeUnserved()
@@ -122,7 +122,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	}
 
 	for addr, l := range opened {
-		in.log.Info("listening", "addr", l.ln.Addr().String(), "scheme", g.Schemes[addr])
+		in.log.Info("listening", "addr", l.ln.Addr().String(), "scheme", g.Listeners[addr].Scheme)
 		go l.serve(in.log)
 	}
 	timeout := cfg.ShutdownTimeout.Std()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/http1"
+	"github.com/gatehouse/gatehouse/internal/site"
 )
 
 // serverName is the Server header of the responses Gatehouse writes.
@@ -63,8 +64,9 @@ type listener struct {
 	h3  *http3.Server
 }
 
-func openListener(addr, scheme string, client config.Client, log *slog.Logger) (*listener, error) {
-	ln, err := net.Listen("tcp", addr)
+func openListener(spec site.Listener, client config.Client, log *slog.Logger) (*listener, error) {
+	addr, scheme := spec.Addr, spec.Scheme
+	ln, err := listen(spec)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}

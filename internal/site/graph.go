@@ -35,8 +35,8 @@ import (
 type Graph struct {
 	// Handlers maps each listen address to its handler.
 	Handlers map[string]http.Handler
-	// Schemes maps each listen address to its scheme.
-	Schemes map[string]string
+	// Listeners maps each listen address to what opening it takes.
+	Listeners map[string]Listener
 	// TLS maps each https listen address to its TLS settings, which choose
 	// the certificate by server name.
 	TLS map[string]*tls.Config
@@ -59,6 +59,13 @@ type Graph struct {
 	log   *slog.Logger
 	// maintenance is the process-wide maintenance switch.
 	maintenance *atomic.Bool
+}
+
+// Listener is what opening one listen address takes.
+type Listener struct {
+	config.Listen
+	// UnixMode is the permission bits of a unix socket's file.
+	UnixMode os.FileMode
 }
 
 // site is one virtual host's compiled routes.
@@ -97,7 +104,7 @@ type Deps struct {
 func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	log := deps.Log
 	g := &Graph{
-		Handlers: map[string]http.Handler{}, Schemes: map[string]string{}, TLS: map[string]*tls.Config{},
+		Handlers: map[string]http.Handler{}, Listeners: map[string]Listener{}, TLS: map[string]*tls.Config{},
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance,
 	}
@@ -106,7 +113,12 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	}
 	g.manageCtx, g.stopManaging = context.WithCancel(context.Background())
 	var prefixes []netip.Prefix
+	trustUnix := false
 	for _, s := range cfg.TrustedProxies {
+		if s == config.TrustUnix {
+			trustUnix = true
+			continue
+		}
 		p, err := config.ParsePrefix(s)
 		if err != nil {
 			return nil, fmt.Errorf("trusted_proxies: %w", err)
@@ -122,7 +134,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		g.Close()
 		return nil, err
 	}
-	trust := reqinfo.NewTrust(prefixes)
+	trust := reqinfo.NewTrust(prefixes, trustUnix)
 	listeners := map[string]*listenerHandler{}
 	selectors := map[string]*certs.Selector{}
 	for i := range cfg.Sites {
@@ -141,14 +153,14 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 			lh := listeners[addr.Addr]
 			if lh == nil {
 				lh = &listenerHandler{graph: g, hosts: route.NewHosts[*site](), trust: trust,
-					access: access, log: log, scheme: addr.Scheme, server: []string{"gatehouse"},
+					access: access, log: log, scheme: addr.Scheme, port: addr.Port(), server: []string{"gatehouse"},
 					minRate: int64(cfg.Client.MinDownloadRate), rateGrace: cfg.Client.RateGrace.Std()}
 				if addr.Scheme == "https" {
 					lh.altSvc = []string{altSvcValue(addr.Addr)}
 				}
 				listeners[addr.Addr] = lh
 				g.Handlers[addr.Addr] = lh
-				g.Schemes[addr.Addr] = addr.Scheme
+				g.Listeners[addr.Addr] = Listener{Listen: addr, UnixMode: os.FileMode(sc.UnixMode)}
 			}
 			if err := lh.addSite(sc.Hosts, s); err != nil {
 				g.Close()
@@ -250,11 +262,11 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, error) {
 	switch {
 	case rc.Proxy != nil:
-		gp, err := g.poolFor(cfg, rc.Proxy.To, log)
+		gp, err := g.poolFor(cfg, rc.Proxy, log)
 		if err != nil {
 			return nil, err
 		}
-		p, err := proxy.New(*rc.Proxy, gp.pool, gp.cfg.TLS, proxy.Options{
+		p, err := proxy.New(*rc, gp.pool, gp.cfg.TLS, proxy.Options{
 			Log: log, Spool: g.spool,
 			BufferRequests: *rc.Buffer.Request, BufferResponses: *rc.Buffer.Response,
 		})

@@ -25,6 +25,8 @@ type listenerHandler struct {
 	access *accesslog.Logger
 	log    *slog.Logger
 	scheme string
+	// port is the listener's port (SERVER_PORT for CGI-style upstreams).
+	port   string
 	server []string // the Server header value
 	// altSvc advertises HTTP/3 on an https listener's UDP port.
 	altSvc []string
@@ -44,7 +46,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.graph.inflight.Add(1)
 	defer l.graph.inflight.Add(-1)
 	st := &requestState{
-		info: reqinfo.Info{Start: time.Now(), Scheme: l.scheme},
+		info: reqinfo.Info{Start: time.Now(), Scheme: l.scheme, ServerPort: l.port},
 		rw: responseWriter{ResponseWriter: w, server: l.server, upgrade: r.Header.Get("Upgrade") != "",
 			minRate: l.minRate, rateGrace: l.rateGrace},
 	}
@@ -57,7 +59,9 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.req, rw.info = r, info
 	defer l.finish(rw, r, info)
 
-	if r.Method == http.MethodConnect {
+	if r.Method == http.MethodConnect && len(r.Header[":protocol"]) == 0 {
+		// Gatehouse is no forward proxy; only an HTTP/2 extended
+		// CONNECT (a WebSocket, RFC 8441) goes on to a route.
 		errpage.Write(rw, http.StatusMethodNotAllowed)
 		return
 	}

@@ -37,18 +37,15 @@ func (g *Graph) buildPools(cfg *config.Config, log *slog.Logger) error {
 
 // poolFor returns the pool a proxy route sends to: a named pool, or a pool
 // of its own for a list of URLs (with the defaults of a named one).
-func (g *Graph) poolFor(cfg *config.Config, to config.Targets, log *slog.Logger) (*graphPool, error) {
-	if len(to) == 1 {
-		if gp, ok := g.named[to[0]]; ok {
+func (g *Graph) poolFor(cfg *config.Config, p *config.Proxy, log *slog.Logger) (*graphPool, error) {
+	if len(p.To) == 1 {
+		if gp, ok := g.named[p.To[0]]; ok {
 			return gp, nil
 		}
 	}
-	u := config.Upstream{}
-	for _, url := range to {
-		u.Servers = append(u.Servers, config.ServerEntry{URL: url})
-	}
+	u := config.Upstream{Servers: p.Servers}
 	config.UpstreamDefaults(cfg.Dir, &u)
-	return g.addPool(strings.Join(to, ","), u, log)
+	return g.addPool(strings.Join(p.To, ","), u, log)
 }
 
 func (g *Graph) addPool(name string, u config.Upstream, log *slog.Logger) (*graphPool, error) {
@@ -83,12 +80,12 @@ func (g *Graph) InheritHealth(old *Graph) {
 // startPools begins the pools' health checks and DNS re-resolution.
 func (g *Graph) startPools() {
 	for _, gp := range g.pools {
-		client, err := proxy.HealthClient(gp.cfg, gp.pool.Servers()[0].URL.Scheme)
+		checker, err := proxy.NewChecker(gp.cfg, gp.pool.Servers()[0].URL.Scheme, g.log)
 		if err != nil {
 			g.log.Error("health checks not started", "pool", gp.pool.Name(), "error", err)
 			continue
 		}
-		gp.pool.Start(client)
+		gp.pool.Start(checker)
 	}
 }
 

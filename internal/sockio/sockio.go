@@ -1,4 +1,4 @@
-// Package sockio reads and writes plain TCP sockets for the hot paths of
+// Package sockio reads and writes plain sockets (TCP and unix) for the hot paths of
 // the proxy (client connections of the HTTP/1.1 front end, upstream
 // connections) with system calls the Go scheduler is not told about, and
 // waits for input without a buffer.
@@ -30,6 +30,9 @@ type Socket struct {
 	// woken is the state of WaitReadable.
 	woken    bool
 	waitFunc func(fd uintptr) bool
+	// quiet is the answer of Quiet; ran tells its callback ran.
+	quiet, ran bool
+	quietFunc  func(fd uintptr) bool
 }
 
 // call is the state of one Read or Write, passed to its callback.
@@ -47,8 +50,13 @@ func Open(nc net.Conn) *Socket {
 	if !supported {
 		return nil
 	}
-	sc, ok := nc.(*net.TCPConn)
-	if !ok {
+	var sc syscall.Conn
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
 		return nil
 	}
 	rc, err := sc.SyscallConn()
@@ -56,16 +64,16 @@ func Open(nc net.Conn) *Socket {
 		return nil
 	}
 	s := &Socket{rc: rc}
-	s.read.fn, s.write.fn, s.waitFunc = s.readOnce, s.writeAll, s.peek
+	s.read.fn, s.write.fn, s.waitFunc, s.quietFunc = s.readOnce, s.writeAll, s.peek, s.checkQuiet
 	return s
 }
 
-// Conn is a TCP connection whose Read and Write go through its Socket;
-// everything else (deadlines, addresses, Close) is the connection's own.
-// It is what a layer that reads and writes a net.Conn itself (TLS) is
-// given.
+// Conn is a TCP or unix connection whose Read and Write go through its
+// Socket; everything else (deadlines, addresses, Close) is the
+// connection's own. It is what a layer that reads and writes a net.Conn
+// itself (TLS, the upstream clients) is given.
 type Conn struct {
-	*net.TCPConn
+	net.Conn
 	sock *Socket
 }
 
@@ -75,7 +83,30 @@ func Wrap(nc net.Conn) net.Conn {
 	if s == nil {
 		return nc
 	}
-	return &Conn{TCPConn: nc.(*net.TCPConn), sock: s}
+	return &Conn{Conn: nc, sock: s}
+}
+
+// CloseWrite shuts down the writing side of the connection.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Socket returns the connection's Socket.
+func (c *Conn) Socket() *Socket { return c.sock }
+
+// Quiet reports whether the socket has no input waiting and has not
+// reached its end or failed: whether an idle keep-alive connection is
+// still fit to carry a request. It never waits. When it cannot look (a
+// read deadline already passed), it answers true and the next read tells.
+func (s *Socket) Quiet() bool {
+	s.quiet, s.ran = false, false
+	if err := s.rc.Read(s.quietFunc); err != nil && !s.ran {
+		return true
+	}
+	return s.quiet
 }
 
 // Read reads through the socket.

@@ -124,3 +124,19 @@ func (s *Socket) peek(fd uintptr) bool {
 		return true // input, end of stream, or an error the next read reports
 	}
 }
+
+func (s *Socket) checkQuiet(fd uintptr) bool {
+	s.ran = true
+	var b [1]byte
+	for {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		// EAGAIN: nothing to read, the connection is open and quiet.
+		// Anything else: input, the end of the stream, or an error.
+		s.quiet = errno == syscall.EAGAIN
+		return true
+	}
+}

@@ -17,13 +17,11 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
-	"github.com/gatehouse/gatehouse/internal/sockio"
 	"github.com/gatehouse/gatehouse/internal/wire"
 )
 
@@ -36,8 +34,10 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration
 	// MaxIdlePerHost bounds idle connections kept per upstream address.
 	MaxIdlePerHost int
-	// IdleTimeout closes connections idle longer than this.
-	IdleTimeout time.Duration
+	// KeepAliveTimeout is how long an idle connection is kept for reuse
+	// (default DefaultKeepAliveTimeout); an upstream that announces a
+	// shorter Keep-Alive timeout has its connections given up sooner.
+	KeepAliveTimeout time.Duration
 	// BodyIdleTimeout bounds each wait for more of a response body: an
 	// upstream silent for longer fails the read with a timeout.
 	BodyIdleTimeout time.Duration
@@ -58,169 +58,24 @@ func (c *Client) bodyDeadline(pc *conn, status int) {
 
 // Client is a pooled HTTP/1.1 client.
 type Client struct {
-	opt    Options
-	dialer net.Dialer
-	mu     sync.Mutex
-	idle   map[string][]*conn // by host:port, most recently used last
-	// readers and writers recycle connection buffers: upstreams that
-	// close after every response (Gunicorn's sync workers) would
-	// otherwise cost 32 KB of fresh buffers per request.
-	readers, writers sync.Pool
+	opt   Options
+	conns *conns
 }
 
 // New returns a client.
 func New(opt Options) *Client {
-	if opt.MaxIdlePerHost <= 0 {
-		opt.MaxIdlePerHost = 256
-	}
-	if opt.IdleTimeout <= 0 {
-		opt.IdleTimeout = 90 * time.Second
-	}
-	c := &Client{opt: opt, idle: map[string][]*conn{}}
-	c.readers.New = func() any { return bufio.NewReaderSize(nil, connBufferSize) }
-	c.writers.New = func() any { return bufio.NewWriterSize(nil, connBufferSize) }
-	// No TCP keep-alive probes (four setsockopt calls per dial): idle
-	// connections are closed by the pool after IdleTimeout anyway.
-	c.dialer = net.Dialer{Timeout: opt.ConnectTimeout, KeepAlive: -1}
-	return c
-}
-
-// conn is one upstream connection.
-type conn struct {
-	nc       net.Conn
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	addr     string
-	lastUsed time.Time
-	reused   bool
-	// onCancel is pc.interrupt, made once per connection, as it is
-	// registered with every request's context.
-	onCancel    func()
-	interrupted atomic.Bool
-	// readDeadline is the read deadline last set (zero: none).
-	readDeadline time.Time
+	return &Client{opt: opt, conns: newConns(connOptions{
+		connectTimeout: opt.ConnectTimeout, keepAliveTimeout: opt.KeepAliveTimeout,
+		maxIdlePerAddr: opt.MaxIdlePerHost, tls: opt.TLS,
+	})}
 }
 
 // CloseIdleConnections closes the pool's idle connections.
-func (c *Client) CloseIdleConnections() {
-	c.mu.Lock()
-	idle := c.idle
-	c.idle = map[string][]*conn{}
-	c.mu.Unlock()
-	for _, list := range idle {
-		for _, pc := range list {
-			c.discard(pc)
-		}
-	}
-}
+func (c *Client) CloseIdleConnections() { c.conns.closeIdle() }
 
 // CloseIdleConnectionsTo closes the idle connections to addr, after its
 // host name came to resolve to other addresses.
-func (c *Client) CloseIdleConnectionsTo(addr string) {
-	c.mu.Lock()
-	list := c.idle[addr]
-	delete(c.idle, addr)
-	c.mu.Unlock()
-	for _, pc := range list {
-		c.discard(pc)
-	}
-}
-
-// ConnectError is a failure to connect to an upstream (including its TLS
-// handshake): the request was not sent.
-type ConnectError struct {
-	Addr string
-	Err  error
-}
-
-func (e *ConnectError) Error() string { return "connect to " + e.Addr + ": " + e.Err.Error() }
-func (e *ConnectError) Unwrap() error { return e.Err }
-
-// get returns an idle connection to addr or dials a new one.
-func (c *Client) get(ctx context.Context, addr string) (*conn, error) {
-	now := time.Now()
-	c.mu.Lock()
-	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
-		pc := list[len(list)-1]
-		c.idle[addr] = list[:len(list)-1]
-		if now.Sub(pc.lastUsed) < c.opt.IdleTimeout {
-			c.mu.Unlock()
-			pc.reused = true
-			return pc, nil
-		}
-		c.discard(pc)
-	}
-	c.mu.Unlock()
-	nc, err := c.dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, &ConnectError{Addr: addr, Err: err}
-	}
-	nc = sockio.Wrap(nc)
-	if c.opt.TLS != nil {
-		if nc, err = c.handshake(ctx, nc, addr); err != nil {
-			return nil, &ConnectError{Addr: addr, Err: err}
-		}
-	}
-	br, bw := c.readers.Get().(*bufio.Reader), c.writers.Get().(*bufio.Writer)
-	br.Reset(nc)
-	bw.Reset(nc)
-	pc := &conn{nc: nc, addr: addr, br: br, bw: bw}
-	pc.onCancel = pc.interrupt
-	return pc, nil
-}
-
-// connBufferSize is the size of each connection's read and write buffer.
-const connBufferSize = 16 << 10
-
-// discard closes a connection that will not be used again and recycles
-// its buffers. Never for an upgraded connection, whose reader lives on.
-func (c *Client) discard(pc *conn) {
-	pc.nc.Close()
-	if pc.br != nil {
-		pc.br.Reset(nil)
-		c.readers.Put(pc.br)
-		pc.bw.Reset(nil)
-		c.writers.Put(pc.bw)
-		pc.br, pc.bw = nil, nil
-	}
-}
-
-// handshake runs the TLS handshake of a new connection to addr, within the
-// connect timeout.
-func (c *Client) handshake(ctx context.Context, nc net.Conn, addr string) (net.Conn, error) {
-	cfg := c.opt.TLS
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		cfg.ServerName, _, _ = net.SplitHostPort(addr)
-	}
-	if c.opt.ConnectTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opt.ConnectTimeout)
-		defer cancel()
-	}
-	tc := tls.Client(nc, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
-	}
-	return tc, nil
-}
-
-// put returns a connection whose exchange completed cleanly to the pool.
-// Its deadlines are clear: the head's read deadline was lifted once the
-// head arrived, and a cancelled exchange never comes back here.
-func (c *Client) put(pc *conn) {
-	pc.lastUsed = time.Now()
-	c.mu.Lock()
-	list := c.idle[pc.addr]
-	if len(list) >= c.opt.MaxIdlePerHost {
-		c.mu.Unlock()
-		c.discard(pc)
-		return
-	}
-	c.idle[pc.addr] = append(list, pc)
-	c.mu.Unlock()
-}
+func (c *Client) CloseIdleConnectionsTo(addr Addr) { c.conns.closeIdleTo(addr) }
 
 // errStale marks a reused connection that the upstream had closed before
 // any response: the request can be sent again on a fresh connection.
@@ -236,9 +91,9 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	case req.URL.Scheme != "http" || c.opt.TLS != nil:
 		return nil, fmt.Errorf("upstream: scheme %q not supported by this client", req.URL.Scheme)
 	}
-	addr := req.URL.Host
-	if !strings.Contains(addr, ":") || strings.HasSuffix(addr, "]") {
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+	hostport := req.URL.Host
+	if !strings.Contains(hostport, ":") || strings.HasSuffix(hostport, "]") {
+		hostport = net.JoinHostPort(strings.Trim(hostport, "[]"), port)
 	}
 	host := req.Host
 	if host == "" {
@@ -252,7 +107,7 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
 		out.Informational = traceInformer{trace}
 	}
-	res, err := c.Do(req.Context(), addr, out)
+	res, err := c.Do(req.Context(), TCP(hostport), out)
 	if err != nil {
 		return nil, err
 	}
@@ -268,31 +123,58 @@ func (t traceInformer) Informational(code int, h http.Header) error {
 	return t.trace.Got1xxResponse(code, textproto.MIMEHeader(h))
 }
 
-// Do sends req to addr (host:port) and reads the response head. The
-// response body must be read to its end (or closed) to release the
-// connection. Cancelling ctx aborts the exchange.
-func (c *Client) Do(ctx context.Context, addr string, req *Request) (*http.Response, error) {
+// Do sends req to addr and reads the response head. The response body
+// must be read to its end (or closed) to release the connection.
+// Cancelling ctx aborts the exchange.
+func (c *Client) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
 	if req.Body != nil {
 		defer req.Body.Close()
 	}
-	for attempt := 0; ; attempt++ {
-		pc, err := c.get(ctx, addr)
-		if err != nil {
-			return nil, err
-		}
-		res, err := c.exchange(ctx, pc, req)
-		if err == nil {
-			return res, nil
-		}
-		c.discard(pc)
-		if errors.Is(err, errStale) && attempt == 0 && rewind(req) {
-			continue
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
+	pc, err := c.conns.get(ctx, addr)
+	if err != nil {
 		return nil, err
 	}
+	res, err := c.exchange(ctx, pc, req)
+	if err == nil {
+		return res, nil
+	}
+	c.conns.discard(pc)
+	if errors.Is(err, errStale) && ctx.Err() == nil && rewind(req) {
+		// The upstream had closed the pooled connection: send again on
+		// a new one, never on another pooled one, which may be as stale.
+		if pc, err = c.conns.dial(ctx, addr); err != nil {
+			return nil, err
+		}
+		if res, err = c.exchange(ctx, pc, req); err == nil {
+			return res, nil
+		}
+		c.conns.discard(pc)
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, ctxErr
+	}
+	return nil, err
+}
+
+// doOneShot sends req to addr on a connection of its own in format wf and
+// reads the response head; the connection is closed after the response.
+func (c *Client) doOneShot(ctx context.Context, addr Addr, req *Request, wf *wireFormat) (*http.Response, error) {
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	pc, err := c.conns.dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.exchangeAs(ctx, pc, req, wf)
+	if err == nil {
+		return res, nil
+	}
+	c.conns.discard(pc)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, ctxErr
+	}
+	return nil, err
 }
 
 // rewind prepares req's body for a second sending, when it can be replayed.
@@ -306,13 +188,31 @@ func rewind(req *Request) bool {
 	return false
 }
 
+// wireFormat is how requests are written and response heads read on a
+// connection: HTTP/1.1, or a CGI-style protocol that sends one request
+// per connection (uwsgi, SCGI).
+type wireFormat struct {
+	write    func(bw *bufio.Writer, req *Request) error
+	readHead func(br *bufio.Reader, dst http.Header) (*head, error)
+	// oneShot: the connection carries one exchange and is closed after.
+	oneShot bool
+}
+
+// httpFormat is HTTP/1.1.
+var httpFormat = wireFormat{write: writeRequest, readHead: readHead}
+
 // exchange writes req on pc and reads the response head.
 func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
+	return c.exchangeAs(ctx, pc, req, &httpFormat)
+}
+
+// exchangeAs writes req on pc in format wf and reads the response head.
+func (c *Client) exchangeAs(ctx context.Context, pc *conn, req *Request, wf *wireFormat) (*http.Response, error) {
 	// Cancelling the request unblocks any read or write on the connection.
 	stop := afterCancel(ctx, pc.onCancel)
-	if err := writeRequest(pc.bw, req); err != nil {
+	if err := wf.write(pc.bw, req); err != nil {
 		if isPeerClosed(err) {
-			if res := c.earlyResponse(ctx, pc, req, stop); res != nil {
+			if res := c.earlyResponse(ctx, pc, req, stop, wf); res != nil {
 				return res, nil
 			}
 		}
@@ -328,7 +228,7 @@ func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Re
 		pc.setReadDeadline(time.Time{}, 0) // left by the previous body
 	}
 	for {
-		h, err := readHead(pc.br, req.Into)
+		h, err := wf.readHead(pc.br, req.Into)
 		if err != nil {
 			stop()
 			if pc.reused && isPeerClosed(err) && pc.br.Buffered() == 0 {
@@ -350,7 +250,7 @@ func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Re
 			continue
 		}
 		c.bodyDeadline(pc, h.status)
-		return c.response(pc, req, h, stop, false)
+		return c.response(pc, req, h, stop, wf.oneShot)
 	}
 }
 
@@ -361,12 +261,12 @@ const earlyAnswerWait = time.Second
 // stopped reading the request (a 413 to an upload, say), so that the
 // client gets the upstream's answer rather than a 502. The connection is
 // not reused afterwards.
-func (c *Client) earlyResponse(ctx context.Context, pc *conn, req *Request, stop func() bool) *http.Response {
+func (c *Client) earlyResponse(ctx context.Context, pc *conn, req *Request, stop func() bool, wf *wireFormat) *http.Response {
 	if ctx.Err() != nil {
 		return nil
 	}
 	pc.setReadDeadline(time.Now(), earlyAnswerWait)
-	h, err := readHead(pc.br, req.Into)
+	h, err := wf.readHead(pc.br, req.Into)
 	if err != nil || h.status < 200 {
 		return nil
 	}
@@ -396,7 +296,10 @@ func (c *Client) response(pc *conn, req *Request, h *head, stop func() bool, for
 		return nil, err
 	}
 	keep := !forceClose && !fr.toClose && !req.Close && !connectionClose(h)
-	body := &body{client: c, pc: pc, stop: stop, keep: keep, idle: c.opt.BodyIdleTimeout}
+	if keep {
+		pc.keepFor = announcedKeepAlive(h.header["Keep-Alive"])
+	}
+	body := &body{conns: c.conns, pc: pc, stop: stop, keep: keep, idle: c.opt.BodyIdleTimeout}
 	switch {
 	case fr.chunked:
 		res.TransferEncoding = []string{"chunked"}
@@ -412,7 +315,7 @@ func (c *Client) response(pc *conn, req *Request, h *head, stop func() bool, for
 	}
 	res.Close = res.Close || !keep
 	if fr.length == 0 {
-		body.finish(true)
+		body.finish(keep)
 		res.Body = http.NoBody
 		return res, nil
 	}
@@ -431,17 +334,38 @@ func connectionClose(h *head) bool {
 	return closeSeen || h.minor == 0 && !keepAlive
 }
 
+// announcedKeepAlive returns how long an idle connection may be kept by
+// the Keep-Alive header's timeout=N (seconds) when the upstream sends one,
+// less a margin for the time the response took to arrive; zero when it
+// does not say.
+func announcedKeepAlive(values []string) time.Duration {
+	var keep time.Duration
+	httpsyntax.ForEachToken(values, func(t string) {
+		name, val, ok := strings.Cut(t, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "timeout") {
+			return
+		}
+		n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
+		if err != nil || n < 0 || n > 86400 {
+			return
+		}
+		d := time.Duration(n) * time.Second
+		keep = max(d-min(d/4, 500*time.Millisecond), 1)
+	})
+	return keep
+}
+
 // body is a response body; at its clean end the connection goes back to
 // the pool, anything else closes it.
 type body struct {
-	client *Client
-	pc     *conn
-	r      io.Reader
-	stop   func() bool
-	keep   bool
-	done   bool
-	idle   time.Duration // each read after the first gets this long
-	reads  int
+	conns *conns
+	pc    *conn
+	r     io.Reader
+	stop  func() bool
+	keep  bool
+	done  bool
+	idle  time.Duration // each read after the first gets this long
+	reads int
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -474,12 +398,12 @@ func (b *body) finish(reuse bool) {
 	b.done = true
 	stopped := b.stop()
 	if reuse && stopped {
-		b.client.put(b.pc)
+		b.conns.put(b.pc)
 		return
 	}
 	// A cancellation that already ran only touched the connection's
 	// deadlines, never its buffers.
-	b.client.discard(b.pc)
+	b.conns.discard(b.pc)
 }
 
 // upgraded is the body of a 101 response: the connection itself, with
@@ -492,6 +416,14 @@ type upgraded struct {
 func (u *upgraded) Read(p []byte) (int, error)  { return u.br.Read(p) }
 func (u *upgraded) Write(p []byte) (int, error) { return u.conn.Write(p) }
 func (u *upgraded) Close() error                { return u.conn.Close() }
+
+// CloseWrite half-closes the connection, when it can be.
+func (u *upgraded) CloseWrite() error {
+	if cw, ok := u.conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
 
 // timeoutError is a net.Error-style timeout.
 type timeoutError struct{ msg string }

@@ -36,6 +36,31 @@ type Request struct {
 	// Into, when set, receives the final response's header fields, so a
 	// proxy can parse them straight into its response's header map.
 	Into http.Header
+	// Gateway is what the CGI-style protocols (uwsgi, SCGI, FastCGI)
+	// send besides the request itself; HTTP upstreams ignore it.
+	Gateway Gateway
+}
+
+// Gateway holds the facts about a request that CGI-style variables carry
+// and an HTTP request does not.
+type Gateway struct {
+	// Path is the request's decoded path, after rewrites: PATH_INFO and
+	// the script's name come from it.
+	Path string
+	// RequestURI is the request-target as the client sent it
+	// (REQUEST_URI).
+	RequestURI string
+	// Proto is the client's protocol (SERVER_PROTOCOL), e.g. HTTP/1.1.
+	Proto string
+	// RemoteAddr is the real client's address (REMOTE_ADDR); RemotePort
+	// the port of the connection when the client is its peer, else "".
+	RemoteAddr, RemotePort string
+	// ServerPort is the port the client connected to (SERVER_PORT).
+	ServerPort string
+	// HTTPS reports a client connection over TLS.
+	HTTPS bool
+	// Params are the route's extra variables, rendered for the request.
+	Params []Field
 }
 
 // Informer receives informational (1xx) responses.
@@ -114,17 +139,13 @@ func writeRequest(bw *bufio.Writer, req *Request) error {
 			return err
 		}
 	}
-	src := &sourceReader{r: req.Body}
 	if req.ContentLength > 0 {
-		n, err := io.CopyN(bw, src, req.ContentLength)
-		if src.err != nil {
-			return &SourceError{Err: src.err}
-		}
-		if err != nil {
-			return fmt.Errorf("request body: %d of %d bytes: %w", n, req.ContentLength, err)
+		if err := writeLengthBody(bw, req); err != nil {
+			return err
 		}
 		return bw.Flush()
 	}
+	src := &sourceReader{r: req.Body}
 	if err := writeChunked(bw, src); err != nil {
 		if src.err != nil {
 			return &SourceError{Err: src.err}
@@ -132,6 +153,20 @@ func writeRequest(bw *bufio.Writer, req *Request) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// writeLengthBody copies req's body of req.ContentLength bytes. A failure
+// to read it is a *SourceError (the client's side broke).
+func writeLengthBody(bw *bufio.Writer, req *Request) error {
+	src := &sourceReader{r: req.Body}
+	n, err := io.CopyN(bw, src, req.ContentLength)
+	if src.err != nil {
+		return &SourceError{Err: src.err}
+	}
+	if err != nil {
+		return fmt.Errorf("request body: %d of %d bytes: %w", n, req.ContentLength, err)
+	}
+	return nil
 }
 
 // writeField writes one field after checking it cannot break the framing.

@@ -25,15 +25,20 @@ type head struct {
 	header     http.Header
 }
 
+// MaxResponseHead bounds an upstream response's status line and header
+// fields together: beyond it the response is refused (502) and the
+// connection closed, so no upstream can push a huge head to a client.
+const MaxResponseHead = 64 << 10
+
 // readHead reads a status line and header section. Field values are
 // substrings of one copy of the head; the fields go into dst when it is not
 // nil (and the response is final), else into a new map.
 func readHead(br *bufio.Reader, dst http.Header) (*head, error) {
-	raw, err := wire.ReadHead(br, wire.MaxHeadBytes, nil)
+	raw, err := wire.ReadHead(br, MaxResponseHead, nil)
 	if err != nil {
 		var tl *wire.HeadTooLargeError
 		if errors.As(err, &tl) {
-			return nil, malformed("response head larger than %d bytes", wire.MaxHeadBytes)
+			return nil, malformed("response head larger than %d bytes", MaxResponseHead)
 		}
 		if errors.Is(err, io.EOF) && br.Buffered() > 0 {
 			return nil, malformed("head cut short: %v", err)
@@ -48,22 +53,35 @@ func readHead(br *bufio.Reader, dst http.Header) (*head, error) {
 	if err := parseStatusLine(line, h); err != nil {
 		return nil, err
 	}
+	if dst == nil || h.status < 200 {
+		dst = nil
+	}
+	if h.header, err = parseFields(rest, dst); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// parseFields parses the header fields of a head (after its first line,
+// through the empty line) strictly into dst, or into a new map when dst is
+// nil. Field values are substrings of rest.
+func parseFields(rest string, dst http.Header) (http.Header, error) {
 	n := strings.Count(rest, "\n")
 	if n > wire.MaxFieldCount {
 		return nil, malformed("more than %d header fields", wire.MaxFieldCount)
 	}
-	if dst == nil || h.status < 200 {
+	if dst == nil {
 		dst = make(http.Header, n)
 	}
-	h.header = dst
 	values := make([]string, n)
 	for i := 0; ; i++ {
-		line, rest, err = strictLine(rest)
+		line, next, err := strictLine(rest)
 		if err != nil {
 			return nil, err
 		}
+		rest = next
 		if line == "" {
-			return h, nil
+			return dst, nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, malformed("obsolete line folding")

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,23 +13,44 @@ import (
 	"time"
 )
 
-// H2C sends requests to upstreams that speak HTTP/2 without TLS (prior
-// knowledge, as gRPC servers and many Go services do), over one
-// multiplexed connection per address, through net/http's HTTP/2 client.
-type H2C struct {
-	tr *http.Transport
+// h2IdleTimeout is how long an idle HTTP/2 upstream connection is kept:
+// HTTP/2 servers keep theirs open much longer than HTTP/1.1 ones, and
+// net/http's client notices one that goes away.
+const h2IdleTimeout = 90 * time.Second
+
+// H2 sends requests to upstreams that speak HTTP/2, over one multiplexed
+// connection per address, through net/http's HTTP/2 client: without TLS
+// by prior knowledge (h2c, as gRPC servers and many Go services speak
+// it), or over TLS with ALPN h2 (grpcs). Bodies stream both ways and
+// trailers come through, as gRPC needs.
+type H2 struct {
+	tr  *http.Transport
+	tls bool
 }
 
-// NewH2C returns an h2c client with opt's timeouts.
-func NewH2C(opt Options) *H2C {
+// NewH2C returns an HTTP/2 client without TLS with opt's timeouts.
+func NewH2C(opt Options) *H2 { return newH2(opt, nil) }
+
+// NewH2 returns an HTTP/2 client over TLS (tc) with opt's timeouts.
+func NewH2(opt Options, tc *tls.Config) *H2 { return newH2(opt, tc) }
+
+func newH2(opt Options, tc *tls.Config) *H2 {
 	var protos http.Protocols
-	protos.SetUnencryptedHTTP2(true)
+	if tc == nil {
+		protos.SetUnencryptedHTTP2(true)
+	} else {
+		protos.SetHTTP2(true)
+		tc = tc.Clone()
+		tc.NextProtos = []string{"h2"}
+	}
 	dialer := &net.Dialer{Timeout: opt.ConnectTimeout, KeepAlive: 30 * time.Second}
-	return &H2C{tr: &http.Transport{
+	return &H2{tls: tc != nil, tr: &http.Transport{
 		Protocols:             &protos,
 		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tc,
+		TLSHandshakeTimeout:   opt.ConnectTimeout,
 		ResponseHeaderTimeout: opt.ResponseHeaderTimeout,
-		IdleConnTimeout:       opt.IdleTimeout,
+		IdleConnTimeout:       h2IdleTimeout,
 		DisableCompression:    true,
 		Proxy:                 nil,
 		HTTP2:                 &http.HTTP2Config{SendPingTimeout: 15 * time.Second},
@@ -37,15 +59,19 @@ func NewH2C(opt Options) *H2C {
 
 // Do sends req to addr and reads the response head, like Client.Do. The
 // response's header fields are put in req.Into when it is set.
-func (h *H2C) Do(ctx context.Context, addr string, req *Request) (*http.Response, error) {
+func (h *H2) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
 	path, query, _ := strings.Cut(req.Target, "?")
 	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("h2c upstream: request target %q cannot be sent", req.Target)
+		return nil, fmt.Errorf("HTTP/2 upstream: request target %q cannot be sent", req.Target)
 	}
-	u := &url.URL{Scheme: "http", Host: addr, Opaque: path, RawQuery: query}
+	scheme := "http"
+	if h.tls {
+		scheme = "https"
+	}
+	u := &url.URL{Scheme: scheme, Host: addr.Address, Opaque: path, RawQuery: query}
 	hdr := make(http.Header, len(req.Header)+len(req.Extra))
 	for k, v := range req.Header {
 		if req.Skip == nil || !req.Skip(k) {
@@ -88,16 +114,9 @@ func (h *H2C) Do(ctx context.Context, addr string, req *Request) (*http.Response
 	return res, nil
 }
 
-// RoundTrip sends an http.Request with an h2c:// or http:// URL.
-func (h *H2C) RoundTrip(r *http.Request) (*http.Response, error) {
-	r2 := r.Clone(r.Context())
-	r2.URL.Scheme = "http"
-	return h.tr.RoundTrip(r2)
-}
-
 // CloseIdleConnectionsTo closes the idle connections (HTTP/2 connections
 // are not kept per address here, so all of them).
-func (h *H2C) CloseIdleConnectionsTo(string) { h.tr.CloseIdleConnections() }
+func (h *H2) CloseIdleConnectionsTo(Addr) { h.tr.CloseIdleConnections() }
 
 // CloseIdleConnections closes the idle connections.
-func (h *H2C) CloseIdleConnections() { h.tr.CloseIdleConnections() }
+func (h *H2) CloseIdleConnections() { h.tr.CloseIdleConnections() }
