@@ -63,12 +63,16 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// waitPort waits until addr accepts connections.
+// waitPort waits until addr (host:port, or unix:PATH) accepts connections.
 func waitPort(t *testing.T, addr string) {
 	t.Helper()
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		c, err := net.DialTimeout(network, addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return

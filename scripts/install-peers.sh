@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go: the real peers it runs
-# against (Gunicorn and nginx from Debian; curl, gtlsclient for HTTP/3 and
-# testssl.sh as clients; h2spec), and the linters (staticcheck). Safe to run
-# again; it installs only what is missing.
+# against (Gunicorn, uWSGI with its Python plugin, php-fpm and nginx from
+# Debian; curl, gtlsclient for HTTP/3 and testssl.sh as clients; h2spec),
+# and the linters (staticcheck). Safe to run again; it installs only what is
+# missing.
 set -euo pipefail
 
 STATICCHECK_VERSION=v0.7.0
@@ -14,6 +15,9 @@ as_root() {
 
 missing=()
 command -v gunicorn >/dev/null 2>&1 || missing+=(gunicorn)
+command -v uwsgi >/dev/null 2>&1 || missing+=(uwsgi)
+[ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] || missing+=(uwsgi-plugin-python3)
+compgen -G '/usr/sbin/php-fpm*' >/dev/null || missing+=(php-fpm)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v gtlsclient >/dev/null 2>&1 || missing+=(ngtcp2-client)

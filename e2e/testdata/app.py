@@ -13,6 +13,7 @@ Endpoints (matched on the last path segment, so /prefix/echo is /echo):
   /text?n=N       returns N bytes of text (text/plain, Content-Length), lines of a fixed sentence
   /whoami         the APP_NAME this Gunicorn was started with (gunicorn --env APP_NAME=...)
   /code?c=N       answers status N with body "status N from APP_NAME"; with count=FILE, appends a line to FILE first
+  /cookies        sets three cookies (three Set-Cookie fields)
   anything else   "hello from the app PATH", with headers that reveal software
 """
 import hashlib
@@ -83,6 +84,11 @@ def app(environ, start_response):
         body = ("status %d from %s" % (code, os.environ.get("APP_NAME", "app"))).encode()
         start_response("%d X" % code, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
+    if path == "/cookies":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2"),
+                                  ("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; HttpOnly"),
+                                  ("Set-Cookie", "c=3, with a comma")])
+        return [b"ok"]
     if path == "/stall":
         s = float(qs.get("s", ["3"])[0])
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "2000")])

@@ -255,16 +255,20 @@ func (h *Handler) copyBody(w http.ResponseWriter, src io.Reader, flushEach bool)
 }
 
 // skipStatic names the request fields never passed on as they are:
-// hop-by-hop fields, and forwarding fields Gatehouse sets itself.
+// hop-by-hop fields, forwarding fields Gatehouse sets itself, Proxy (which
+// CGI-style servers turn into an HTTP_PROXY setting: the httpoxy hole),
+// and names with an underscore, which WSGI and CGI servers fold into the
+// same variable as the dashed name (an X_Real_IP would pass for X-Real-IP),
+// so nginx drops them too.
 func skipStatic(name string) bool {
 	switch name {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy",
 		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id", "Forwarded",
 		":protocol": // net/http's place for an extended CONNECT's protocol
 		return true
 	}
-	return false
+	return strings.IndexByte(name, '_') >= 0
 }
 
 // skipFor adds the fields the request's Connection header lists.
