@@ -35,10 +35,10 @@ $out["post"] = $_POST;
 $out["files"] = array_map(function($f) { return ["name" => $f["name"], "size" => $f["size"], "sha" => hash_file("sha256", $f["tmp_name"])]; }, $_FILES);
 echo json_encode($out);
 `,
-	"dir/index.php": `<?php echo "index of dir";`,
-	"big.php":       `<?php header("Content-Type: application/octet-stream"); for ($i = 0; $i < 160; $i++) { echo str_repeat(chr(65 + $i % 26), 65536); }`,
-	"gone.php":      `<?php http_response_code(410); header("X-Why: removed"); echo "gone";`,
-	"redirect.php":  `<?php header("Location: /info.php");`,
+	"dir/index.php":    `<?php echo "index of dir";`,
+	"big.php":          `<?php header("Content-Type: application/octet-stream"); for ($i = 0; $i < 160; $i++) { echo str_repeat(chr(65 + $i % 26), 65536); }`,
+	"gone.php":         `<?php http_response_code(410); header("X-Why: removed"); echo "gone";`,
+	"redirect.php":     `<?php header("Location: /info.php");`,
 	"uploads/evil.jpg": `<?php echo "PWNED";`,
 }
 
