@@ -128,6 +128,12 @@ func (c *conn) serve() {
 		if err != nil {
 			return
 		}
+		if first && herr == nil && raw == h2Preface[:len(h2Preface)-len(h2PrefaceEnd)] && o.PriorKnowledge != nil {
+			if c.handOverH2(o) {
+				hijacked = true
+			}
+			return
+		}
 		var h head
 		if herr == nil {
 			herr = parseHead(raw, &h)
@@ -148,6 +154,50 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// The HTTP/2 connection preface; ReadHead stops after its first part,
+// which looks like a request head.
+const (
+	h2Preface    = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	h2PrefaceEnd = "SM\r\n\r\n"
+)
+
+// handOverH2 gives a connection that opened with the HTTP/2 preface to
+// o.PriorKnowledge, with the preface and whatever else arrived replayed
+// ahead of the socket. It reports false when the rest of the preface was
+// not there.
+func (c *conn) handOverH2(o *Options) bool {
+	end, err := c.br.Peek(len(h2PrefaceEnd))
+	if err != nil || string(end) != h2PrefaceEnd {
+		return false
+	}
+	pending := make([]byte, 0, len(h2Preface)+c.br.Buffered())
+	pending = append(pending, h2Preface[:len(h2Preface)-len(h2PrefaceEnd)]...)
+	rest, _ := c.br.Peek(c.br.Buffered())
+	pending = append(pending, rest...)
+	c.state.Store(stateHijacked)
+	c.srv.forget(c)
+	_ = c.nc.SetDeadline(time.Time{})
+	c.releaseBuffers()
+	o.PriorKnowledge(&replayConn{Conn: c.nc, pending: pending})
+	return true
+}
+
+// replayConn is a connection whose first reads return bytes already read
+// from it.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
 }
 
 // readHead reads one request head. It returns the head as a string, or a

@@ -40,6 +40,11 @@ type Options struct {
 	Refused func(Refusal)
 	// Log receives handler panics and other server errors.
 	Log *slog.Logger
+	// PriorKnowledge, when set, is handed every connection that opens
+	// with the HTTP/2 connection preface (h2c with prior knowledge, as
+	// gRPC clients speak it without TLS), the preface included in what
+	// it reads.
+	PriorKnowledge func(net.Conn)
 }
 
 // Server serves HTTP/1.x connections with one handler.

@@ -21,16 +21,49 @@ import (
 // serverName is the Server header of the responses Gatehouse writes.
 const serverName = "gatehouse"
 
-// optionsOf maps the client config onto the front end's options.
-func optionsOf(c config.Client, log *slog.Logger, refused func(http1.Refusal)) http1.Options {
-	return http1.Options{
+// options maps the client config onto the front end's options. A plain
+// listener hands connections that open with the HTTP/2 preface (h2c with
+// prior knowledge) to its HTTP/2 server.
+func (l *listener) options(c config.Client, log *slog.Logger) http1.Options {
+	o := http1.Options{
 		HeaderTimeout: c.HeaderTimeout.Std(),
 		IdleTimeout:   c.IdleTimeout.Std(),
 		MaxHeaderSize: int(c.MaxHeaderSize),
 		ServerName:    serverName,
-		Refused:       refused,
+		Refused:       l.refused,
 		Log:           log,
 	}
+	if l.scheme == "http" {
+		o.PriorKnowledge = func(nc net.Conn) {
+			if !l.h2q.push(nc) {
+				_ = nc.Close()
+			}
+		}
+	}
+	return o
+}
+
+// newH2Server returns the HTTP/2 server of a listener: over TLS for an
+// https listener, h2c with prior knowledge for a plain one. Its limits are
+// fixed when the listener opens: net/http reads them without
+// synchronization.
+func (l *listener) newH2Server(client config.Client, log *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           l,
+		ReadHeaderTimeout: client.HeaderTimeout.Std(),
+		IdleTimeout:       client.IdleTimeout.Std(),
+		MaxHeaderBytes:    int(client.MaxHeaderSize),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// The protocol's default frame size, as nginx uses: Go's
+		// 1 MB default lets a client send 1 MB header frames.
+		HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
+	}
+	if l.scheme == "http" {
+		var protos http.Protocols
+		protos.SetUnencryptedHTTP2(true)
+		srv.Protocols = &protos
+	}
+	return srv
 }
 
 // refusalLogger is implemented by handlers that record refused heads.
@@ -71,24 +104,14 @@ func openListener(spec site.Listener, client config.Client, log *slog.Logger) (*
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{})}
-	l.srv = http1.New(l, optionsOf(client, log, l.refused))
+	l.h2q = newConnQueue(ln.Addr())
+	l.h2 = l.newH2Server(client, log)
+	l.srv = http1.New(l, l.options(client, log))
 	if scheme == "https" {
 		l.tlsOuter = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return l.tlsConf.Load(), nil
 		}}
-		l.h1, l.h2q = newConnQueue(ln.Addr()), newConnQueue(ln.Addr())
-		// HTTP/2's limits are fixed when the listener opens: net/http
-		// reads them without synchronization.
-		l.h2 = &http.Server{
-			Handler:           l,
-			ReadHeaderTimeout: client.HeaderTimeout.Std(),
-			IdleTimeout:       client.IdleTimeout.Std(),
-			MaxHeaderBytes:    int(client.MaxHeaderSize),
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			// The protocol's default frame size, as nginx uses: Go's
-			// 1 MB default lets a client send 1 MB header frames.
-			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
-		}
+		l.h1 = newConnQueue(ln.Addr())
 		if err := l.openHTTP3(client, log); err != nil {
 			_ = ln.Close()
 			return nil, err
@@ -100,7 +123,7 @@ func openListener(spec site.Listener, client config.Client, log *slog.Logger) (*
 // configure applies a (re)loaded client config and TLS settings to the
 // listener.
 func (l *listener) configure(client config.Client, tlsConf *tls.Config, log *slog.Logger) {
-	l.srv.SetOptions(optionsOf(client, log, l.refused))
+	l.srv.SetOptions(l.options(client, log))
 	if l.scheme == "https" {
 		l.tlsConf.Store(tlsConf)
 		l.handshakeTimeout.Store(int64(client.HeaderTimeout.Std()))
@@ -122,6 +145,11 @@ func (l *listener) serve(log *slog.Logger) {
 	if l.scheme == "https" {
 		err = l.serveTLS(log)
 	} else {
+		go func() {
+			if err := l.h2.Serve(l.h2q); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				log.Error("h2c server stopped", "addr", l.addr, "error", err)
+			}
+		}()
 		err = l.srv.Serve(l.ln)
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -145,9 +173,18 @@ func (l *listener) refused(r http1.Refusal) {
 // closes what is left.
 func (l *listener) shutdown(ctx context.Context) {
 	if l.scheme != "https" {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.h2.Shutdown(ctx); err != nil {
+				_ = l.h2.Close()
+			}
+		}()
 		if err := l.srv.Shutdown(ctx); err != nil {
 			_ = l.srv.Close()
 		}
+		wg.Wait()
 		<-l.done
 		return
 	}
