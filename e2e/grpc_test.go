@@ -139,6 +139,7 @@ func TestGRPC(t *testing.T) {
 	down := freeAddr(t)
 	httpsAddr, h2cAddr := freeAddr(t), freeAddr(t)
 	g := startGatehouse(t, fmt.Sprintf(`admin: "off"
+client: {rate_grace: 1s}
 upstreams:
   echo:
     servers: ["grpc://%s"]
@@ -278,9 +279,33 @@ sites:
 			}
 		})
 	}
+	// A stream that idles far past the rate grace lives on: a call is no
+	// upload, and its pace is the application's.
+	conn, err := grpc.NewClient(h2cAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	idle, err := conn.NewStream(context.Background(), &echoService.Streams[2], "/test.Echo/Bidi", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping := func(word string) {
+		t.Helper()
+		m := []byte(word)
+		if err := idle.SendMsg(&m); err != nil {
+			t.Fatalf("idle stream send: %v", err)
+		}
+		var back []byte
+		if err := idle.RecvMsg(&back); err != nil || string(back) != strings.ToUpper(word) {
+			t.Fatalf("idle stream: %q %v", back, err)
+		}
+	}
+	ping("before")
 	// The pool's active checks speak the gRPC health protocol: the
 	// server stays up through several rounds of them.
 	time.Sleep(2500 * time.Millisecond)
+	ping("after")
 	if strings.Contains(g.stderr.String(), "health checks fail") {
 		t.Errorf("the gRPC health checks failed:\n%s", g.stderr.String())
 	}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	// WebSockets over HTTP/2: must initialize before net/http.
+	_ "github.com/gatehouse/gatehouse/internal/h2xconnect"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 

@@ -60,7 +60,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errpage.Write(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	// The body of an HTTP/2 extended CONNECT is a tunnel (a WebSocket),
+	// not an upload: neither its size nor its pace is bounded.
+	if r.Body != nil && r.Body != http.NoBody && r.Method != http.MethodConnect {
 		r.Body = &Body{
 			rc: r.Body, ctl: http.NewResponseController(w), max: h.cfg.MaxBodySize,
 			start: time.Now(), grace: h.cfg.RateGrace, rate: h.cfg.MinUploadRate,

@@ -93,6 +93,10 @@ func New(route config.Route, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Opti
 	return h, nil
 }
 
+// Streams reports whether the proxy's request bodies are streams that may
+// idle (gRPC calls), rather than uploads.
+func (h *Handler) Streams() bool { return h.grpc }
+
 // Close drops the idle upstream connections; called when a config retires.
 func (h *Handler) Close() error {
 	h.client.CloseIdleConnections()

@@ -239,7 +239,7 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		h, err := g.buildHandler(cfg, rc, log)
+		h, streams, err := g.buildHandler(cfg, rc, log)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
@@ -251,43 +251,45 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		if err := s.routes.Add(p, &routeEntry{handler: phases(cfg, rc, h), out: out}); err != nil {
+		if err := s.routes.Add(p, &routeEntry{handler: phases(cfg, rc, h, streams), out: out, tunnels: rc.Proxy != nil}); err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 	}
 	return s, nil
 }
 
-// buildHandler returns the handler that ends a route's chain.
-func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, error) {
+// buildHandler returns the handler that ends a route's chain, and whether
+// its request bodies are streams (gRPC calls) rather than uploads.
+func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, bool, error) {
 	switch {
 	case rc.Proxy != nil:
 		gp, err := g.poolFor(cfg, rc.Proxy, log)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		p, err := proxy.New(*rc, gp.pool, gp.cfg.TLS, proxy.Options{
 			Log: log, Spool: g.spool,
 			BufferRequests: *rc.Buffer.Request, BufferResponses: *rc.Buffer.Response,
 		})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		g.closers = append(g.closers, p)
-		return p, nil
+		return p, p.Streams(), nil
 	case rc.Respond != nil:
-		return respond.New(*rc.Respond), nil
+		return respond.New(*rc.Respond), false, nil
 	case rc.Redirect != nil:
-		return redirect.New(*rc.Redirect)
+		h, err := redirect.New(*rc.Redirect)
+		return h, false, err
 	case rc.Static != nil:
 		st, err := static.New(*rc.Static)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		g.closers = append(g.closers, st)
-		return st, nil
+		return st, false, nil
 	}
-	return nil, errors.New("route has no handler")
+	return nil, false, errors.New("route has no handler")
 }
 
 // httpsPort returns the port part of an https listen address for redirects:

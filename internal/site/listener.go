@@ -95,6 +95,10 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	info.Captures = captures
 	rw.out = e.out
+	if r.Method == http.MethodConnect && !e.tunnels {
+		errpage.Write(rw, http.StatusNotImplemented)
+		return
+	}
 	e.handler.ServeHTTP(rw, r)
 }
 

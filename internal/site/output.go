@@ -16,6 +16,9 @@ import (
 type routeEntry struct {
 	handler http.Handler
 	out     *routeOutput
+	// tunnels is set for proxy routes, the only ones an HTTP/2 extended
+	// CONNECT (a WebSocket) may reach.
+	tunnels bool
 }
 
 // routeOutput is applied by the response writer when a route's response

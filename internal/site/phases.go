@@ -15,12 +15,19 @@ import (
 // Access (request ID, client identity, framing checks, logging) runs in
 // listenerHandler for every request, before a site is chosen. The later
 // phases join this list, in this order, as they are built.
-func phases(cfg *config.Config, rc *config.Route, h http.Handler) http.Handler {
+//
+// streams is set for routes whose request bodies are streams that may
+// idle (gRPC), which the minimum upload rate does not apply to.
+func phases(cfg *config.Config, rc *config.Route, h http.Handler, streams bool) http.Handler {
+	minRate := int64(cfg.Client.MinUploadRate)
+	if streams {
+		minRate = 0
+	}
 	h = limits.New(limits.Config{
 		MaxURILength:  int(cfg.Client.MaxURILength),
 		MaxHeaders:    cfg.Client.MaxHeaders,
 		MaxBodySize:   int64(rc.MaxBodySize),
-		MinUploadRate: int64(cfg.Client.MinUploadRate),
+		MinUploadRate: minRate,
 		RateGrace:     cfg.Client.RateGrace.Std(),
 	}, h)
 	return h

@@ -49,7 +49,11 @@ type responseWriter struct {
 // small response fits in the socket buffers whatever the client does.
 const paceFrom = 64 << 10
 
-// pace sets the write deadline for the next n bytes.
+// pace sets the write deadline for the next n bytes: the client must
+// have taken the response at minRate on average since it began, and is
+// given at least rateGrace for each write, so that a stream the upstream
+// produces slowly (server-sent events, a gRPC stream) is never cut for
+// the time it spent waiting on the upstream.
 func (w *responseWriter) pace(n int) {
 	if w.minRate <= 0 || w.bytes+int64(n) < paceFrom {
 		return
@@ -58,6 +62,9 @@ func (w *responseWriter) pace(n int) {
 		w.ctl = http.NewResponseController(w.ResponseWriter)
 	}
 	due := w.start.Add(w.rateGrace + time.Duration(float64(w.bytes+int64(n))/float64(w.minRate)*float64(time.Second)))
+	if now := time.Now(); due.Before(now.Add(w.rateGrace)) {
+		due = now.Add(w.rateGrace)
+	}
 	_ = w.ctl.SetWriteDeadline(due)
 }
 
