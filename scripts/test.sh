@@ -30,6 +30,8 @@ for target in \
 	internal/wire:FuzzChunkedReader \
 	internal/wire:FuzzReadHead \
 	internal/upstream:FuzzResponse \
+	internal/upstream:FuzzGatewayResponse \
+	internal/upstream:FuzzFastCGIResponse \
 	internal/tmpl:FuzzTemplate \
 	internal/placeholder:FuzzParse; do
 	pkg=${target%%:*} name=${target##*:}
