@@ -208,6 +208,9 @@ func TestBackendsDownAnswer502(t *testing.T) {
 		"fastcgi://unix:" + filepath.Join(dir, "none.sock")}
 	for i, u := range ups {
 		fmt.Fprintf(&cfg, "      - path: /%d/\n        proxy: {to: \"%s\", connect_timeout: 1s}\n", i, u)
+		if strings.HasPrefix(u, "fastcgi") {
+			fmt.Fprintf(&cfg, "        fastcgi: {root: %s}\n", dir)
+		}
 	}
 	startGatehouse(t, cfg.String(), addr)
 	for i, u := range ups {

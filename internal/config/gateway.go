@@ -92,6 +92,9 @@ func validateGateway(r *Route, scheme string, at keyPath, report func(keyPath, s
 	}
 	f := r.FastCGI
 	if f == nil {
+		if scheme == "fastcgi" {
+			report(at.key("proxy"), "a route to fastcgi:// servers needs fastcgi: {root: DIR} beside proxy, DIR being where the scripts are on the FastCGI server")
+		}
 		return
 	}
 	fat := at.key("fastcgi")
