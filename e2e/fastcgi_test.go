@@ -15,8 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // phpScripts are the scripts TestPHPFPM serves.
@@ -94,9 +96,13 @@ func TestPHPFPM(t *testing.T) {
 sites:
   - listen: ["%s"]
     routes:
+      - path: "~ ^/kept/"
+        rewrite: [{from: "^/kept(/.*)$", to: "$1"}]
+        proxy: {to: "fastcgi://unix:%[2]s"}
+        fastcgi: {root: "%[3]s", keep_conn: true}
       - path: "~ (\\.php(/|$)|/$)"
-        proxy: {to: "fastcgi://unix:%s"}
-        fastcgi: {root: "%s"}
+        proxy: {to: "fastcgi://unix:%[2]s"}
+        fastcgi: {root: "%[3]s"}
       - path: /
         respond: {status: 404, body: "not php"}
 `, addr, sock, root), addr)
@@ -194,9 +200,37 @@ sites:
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
 		t.Errorf("HEAD: %v %v", res, err)
 	}
+	// Large responses, on connections of their own and on kept ones.
 	for i := 0; i < 20; i++ {
-		if res, body := get(t, base+"/big.php", nil); res.StatusCode != 200 || len(body) != 160*65536 || body[65536] != 'B' {
-			t.Fatalf("large response %d: %d, %d bytes", i, res.StatusCode, len(body))
+		for _, prefix := range []string{"", "/kept"} {
+			if res, body := get(t, base+prefix+"/big.php", nil); res.StatusCode != 200 || len(body) != 160*65536 || body[65536] != 'B' {
+				t.Fatalf("large response %s %d: %d, %d bytes", prefix, i, res.StatusCode, len(body))
+			}
 		}
+	}
+	// Many more requests at once than php-fpm has workers (2): each waits
+	// its turn, none is stuck behind an idle connection.
+	var wg sync.WaitGroup
+	errs := make(chan string, 32)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := (&http.Client{Timeout: 20 * time.Second}).Get(base + "/dir/")
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if string(body) != "index of dir" {
+				errs <- fmt.Sprintf("%d %q", res.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("concurrent request: %s", e)
 	}
 }

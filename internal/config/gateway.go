@@ -37,6 +37,11 @@ type FastCGI struct {
 	// Params are extra variables, as nginx's fastcgi_param; values may
 	// hold placeholders such as {client_ip}.
 	Params map[string]string `yaml:"params"`
+	// KeepConn keeps connections open for further requests (nginx's
+	// fastcgi_keep_conn). Off by default: a php-fpm worker waits on an
+	// idle kept connection, so with fewer workers than concurrent
+	// requests, requests on new connections would wait for one.
+	KeepConn bool `yaml:"keep_conn"`
 
 	// Split is SplitPath compiled by validation.
 	Split *regexp.Regexp `yaml:"-"`

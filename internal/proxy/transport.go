@@ -72,7 +72,7 @@ func gatewayOptions(g *config.Gateway) upstream.GatewayOptions {
 func fastCGIOptions(f *config.FastCGI, log *slog.Logger) upstream.FastCGIOptions {
 	o := upstream.FastCGIOptions{Index: "index.php"}
 	if f != nil {
-		o = upstream.FastCGIOptions{Root: f.Root, Index: f.Index, Split: f.Split}
+		o = upstream.FastCGIOptions{Root: f.Root, Index: f.Index, Split: f.Split, KeepConn: f.KeepConn}
 	}
 	o.Stderr = func(ctx context.Context, msg string) {
 		log.Warn("FastCGI application error output", "request_id", reqinfo.From(ctx).ID, "message", msg)

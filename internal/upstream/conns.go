@@ -61,6 +61,12 @@ type conns struct {
 	dialer net.Dialer
 	mu     sync.Mutex
 	idle   map[Addr][]*conn // most recently used last
+	// reaper closes idle connections once they expire, even when no
+	// request comes to take them: an idle connection holds a worker of
+	// some upstreams (a php-fpm process, a Gunicorn gthread thread). It
+	// is armed while connections are idle.
+	reaper      *time.Timer
+	reaperArmed bool
 	// readers and writers recycle connection buffers: upstreams that
 	// close after every response (Gunicorn's sync workers, uwsgi, SCGI)
 	// would otherwise cost 32 KB of fresh buffers per request.
@@ -223,7 +229,51 @@ func (p *conns) put(pc *conn) {
 		return
 	}
 	p.idle[pc.addr] = append(list, pc)
+	if !p.reaperArmed {
+		p.reaperArmed = true
+		if p.reaper == nil {
+			p.reaper = time.AfterFunc(keep, p.reap)
+		} else {
+			p.reaper.Reset(keep)
+		}
+	}
 	p.mu.Unlock()
+}
+
+// reap closes the idle connections that expired, and arms the reaper
+// again for the next expiry, if any connection is left.
+func (p *conns) reap() {
+	now := time.Now()
+	var expired []*conn
+	var next time.Time
+	p.mu.Lock()
+	for addr, list := range p.idle {
+		kept := list[:0]
+		for _, pc := range list {
+			if now.Before(pc.expires) {
+				kept = append(kept, pc)
+				if next.IsZero() || pc.expires.Before(next) {
+					next = pc.expires
+				}
+			} else {
+				expired = append(expired, pc)
+			}
+		}
+		clear(list[len(kept):])
+		if len(kept) == 0 {
+			delete(p.idle, addr)
+		} else {
+			p.idle[addr] = kept
+		}
+	}
+	p.reaperArmed = !next.IsZero()
+	if p.reaperArmed {
+		p.reaper.Reset(next.Sub(now))
+	}
+	p.mu.Unlock()
+	for _, pc := range expired {
+		p.discard(pc)
+	}
 }
 
 // discard closes a connection that will not be used again and recycles
@@ -244,6 +294,10 @@ func (p *conns) closeIdle() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = map[Addr][]*conn{}
+	if p.reaper != nil {
+		p.reaper.Stop()
+	}
+	p.reaperArmed = false
 	p.mu.Unlock()
 	for _, list := range idle {
 		for _, pc := range list {

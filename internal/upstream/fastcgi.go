@@ -29,14 +29,20 @@ type FastCGIOptions struct {
 	// Stderr receives what the application writes to its error stream,
 	// one record at a time; it never reaches the response.
 	Stderr func(ctx context.Context, msg string)
+	// KeepConn keeps connections open for further requests
+	// (FCGI_KEEP_CONN). A php-fpm worker serves one connection at a time
+	// and waits on an idle kept one, so this is for servers with at least
+	// as many workers as requests Gatehouse sends them at once; by
+	// default each request has a connection of its own, as with nginx.
+	KeepConn bool
 }
 
 // FastCGI is a client for the FastCGI responder role (php-fpm and the
-// like): requests go over kept-alive connections (FCGI_KEEP_CONN), one at
-// a time on each (request ID 1, no multiplexing); the variables go as
-// PARAMS records and the body as STDIN records; the STDOUT stream carries
-// a CGI response, STDERR records are handed to the error log, and
-// END_REQUEST ends the exchange.
+// like): one request at a time per connection (request ID 1, no
+// multiplexing), connections kept for further requests with KeepConn
+// (FCGI_KEEP_CONN); the variables go as PARAMS records and the body as
+// STDIN records; the STDOUT stream carries a CGI response, STDERR records
+// are handed to the error log, and END_REQUEST ends the exchange.
 type FastCGI struct {
 	base    *Client
 	opt     FastCGIOptions
@@ -83,7 +89,11 @@ func (f *FastCGI) Do(ctx context.Context, addr Addr, req *Request) (*http.Respon
 	if err != nil {
 		return nil, err
 	}
-	pc, err := f.base.conns.get(ctx, addr)
+	get := f.base.conns.dial
+	if f.opt.KeepConn {
+		get = f.base.conns.get
+	}
+	pc, err := get(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +214,12 @@ func (f *FastCGI) write(bw *bufio.Writer, req *Request, sv scriptVars) error {
 	if err != nil {
 		return err
 	}
-	// Role responder (1), flags FCGI_KEEP_CONN (1).
-	writeRecord(bw, fcgiBeginRequest, []byte{0, 1, 1, 0, 0, 0, 0, 0})
+	// Role responder (1), flags FCGI_KEEP_CONN (1) or none.
+	var flags byte
+	if f.opt.KeepConn {
+		flags = 1
+	}
+	writeRecord(bw, fcgiBeginRequest, []byte{0, 1, flags, 0, 0, 0, 0, 0})
 	buf := f.bufs.get()
 	defer f.bufs.put(buf)
 	b := appendPair(*buf, fcgiVars{}, "CONTENT_LENGTH", cl)
@@ -488,7 +502,7 @@ func (b *fcgiBody) finish(reuse bool) {
 	stopped := b.stop()
 	buffered := b.br.Buffered()
 	b.f.recycle(b.br)
-	if reuse && stopped && buffered == 0 {
+	if reuse && stopped && buffered == 0 && b.f.opt.KeepConn {
 		b.f.base.conns.put(b.pc)
 		return
 	}

@@ -170,7 +170,7 @@ func parseFCGIRequest(t *testing.T, b []byte) (map[string]string, string, bool) 
 }
 
 func TestFastCGIRequestAndScripts(t *testing.T) {
-	f := NewFastCGI(Options{}, FastCGIOptions{Root: "/srv/www/", Index: "index.php", Split: regexp.MustCompile(`^(.+?\.php)(/.*)$`)})
+	f := NewFastCGI(Options{}, FastCGIOptions{Root: "/srv/www/", Index: "index.php", Split: regexp.MustCompile(`^(.+?\.php)(/.*)$`), KeepConn: true})
 	for _, tc := range []struct{ path, script, info, uri string }{
 		{"/app/index.php/x y", "/app/index.php", "/x y", "/app/index.php/x y"},
 		{"/dir/", "/dir/index.php", "", "/dir/index.php"},
@@ -206,6 +206,15 @@ func TestFastCGIRequestAndScripts(t *testing.T) {
 	if stdin != "hello" || !keep {
 		t.Errorf("stdin %q, keep-alive %v", stdin, keep)
 	}
+	// Without KeepConn the server is asked to close after the request.
+	out.Reset()
+	req.Body = io.NopCloser(strings.NewReader("hello"))
+	if err := NewFastCGI(Options{}, FastCGIOptions{Root: "/srv/www"}).write(bw, req, sv); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, keep := parseFCGIRequest(t, out.Bytes()); keep {
+		t.Error("FCGI_KEEP_CONN asked for without KeepConn")
+	}
 }
 
 // fcgiRecord builds one FastCGI record of request 1.
@@ -218,7 +227,7 @@ func fcgiEnd() string { return fcgiRecord(fcgiEndRequest, "\x00\x00\x00\x00\x00\
 
 func TestFastCGIResponses(t *testing.T) {
 	var logged []string
-	f := NewFastCGI(Options{}, FastCGIOptions{Root: "/srv", Index: "index.php", Stderr: func(_ context.Context, msg string) {
+	f := NewFastCGI(Options{}, FastCGIOptions{Root: "/srv", Index: "index.php", KeepConn: true, Stderr: func(_ context.Context, msg string) {
 		logged = append(logged, msg)
 	}})
 	for _, tc := range []struct {
@@ -334,7 +343,7 @@ func FuzzFastCGIResponse(f *testing.F) {
 	f.Add([]byte(fcgiRecord(fcgiStdout, "Status: 200 OK\r\nContent-Length: 2\r\n\r\nok")+fcgiEnd()), false)
 	f.Add([]byte(fcgiRecord(fcgiStderr, "warn")+fcgiRecord(fcgiStdout, "X: 1\r\n\r\nbody")+fcgiEnd()), true)
 	f.Add([]byte(fcgiRecord(fcgiStdout, "X: 1\r")+fcgiRecord(fcgiStdout, "\n\r\n")+fcgiEnd()+"x"), false)
-	fc := NewFastCGI(Options{}, FastCGIOptions{Root: "/srv", Index: "index.php"})
+	fc := NewFastCGI(Options{}, FastCGIOptions{Root: "/srv", Index: "index.php", KeepConn: true})
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
 		pc, _ := memConnOf(fc.base, data)
 		req := testRequest("")

@@ -265,3 +265,44 @@ func TestHugeResponseHeadRefused(t *testing.T) {
 		t.Fatalf("a 60 KB head was refused: %v", err)
 	}
 }
+
+// TestIdleConnectionsClosedOnExpiry: an idle connection is closed once its
+// keep-alive time is over, even when no request comes to take it (it may
+// hold one of the upstream's workers).
+func TestIdleConnectionsClosedOnExpiry(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				closed <- struct{}{}
+				return
+			}
+			_, _ = io.WriteString(c, okAnswer("ok"))
+		}
+	}()
+	c := New(Options{ConnectTimeout: time.Second, KeepAliveTimeout: 100 * time.Millisecond})
+	if _, _, err := do(t, c, ln.Addr().String(), "GET", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection was never closed")
+	}
+	c.conns.mu.Lock()
+	defer c.conns.mu.Unlock()
+	if len(c.conns.idle) != 0 || c.conns.reaperArmed {
+		t.Errorf("idle %v, reaper armed %v", c.conns.idle, c.conns.reaperArmed)
+	}
+}
