@@ -77,10 +77,6 @@ func (c *Client) CloseIdleConnections() { c.conns.closeIdle() }
 // host name came to resolve to other addresses.
 func (c *Client) CloseIdleConnectionsTo(addr Addr) { c.conns.closeIdleTo(addr) }
 
-// errStale marks a reused connection that the upstream had closed before
-// any response: the request can be sent again on a fresh connection.
-var errStale = errors.New("idle upstream connection was closed")
-
 // RoundTrip sends req and reads the response head. The response body must
 // be read to its end (or closed) to release the connection.
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -127,54 +123,7 @@ func (t traceInformer) Informational(code int, h http.Header) error {
 // must be read to its end (or closed) to release the connection.
 // Cancelling ctx aborts the exchange.
 func (c *Client) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
-	pc, err := c.conns.get(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.exchange(ctx, pc, req)
-	if err == nil {
-		return res, nil
-	}
-	c.conns.discard(pc)
-	if errors.Is(err, errStale) && ctx.Err() == nil && rewind(req) {
-		// The upstream had closed the pooled connection: send again on
-		// a new one, never on another pooled one, which may be as stale.
-		if pc, err = c.conns.dial(ctx, addr); err != nil {
-			return nil, err
-		}
-		if res, err = c.exchange(ctx, pc, req); err == nil {
-			return res, nil
-		}
-		c.conns.discard(pc)
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return nil, ctxErr
-	}
-	return nil, err
-}
-
-// doOneShot sends req to addr on a connection of its own in format wf and
-// reads the response head; the connection is closed after the response.
-func (c *Client) doOneShot(ctx context.Context, addr Addr, req *Request, wf *wireFormat) (*http.Response, error) {
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
-	pc, err := c.conns.dial(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.exchangeAs(ctx, pc, req, wf)
-	if err == nil {
-		return res, nil
-	}
-	c.conns.discard(pc)
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return nil, ctxErr
-	}
-	return nil, err
+	return c.conns.send(ctx, addr, req, true, c)
 }
 
 // rewind prepares req's body for a second sending, when it can be replayed.
@@ -201,7 +150,7 @@ type wireFormat struct {
 // httpFormat is HTTP/1.1.
 var httpFormat = wireFormat{write: writeRequest, readHead: readHead}
 
-// exchange writes req on pc and reads the response head.
+// exchange writes req on pc in HTTP/1.1 and reads the response head.
 func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
 	return c.exchangeAs(ctx, pc, req, &httpFormat)
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +124,54 @@ type ConnectError struct {
 
 func (e *ConnectError) Error() string { return "connect to " + e.Addr + ": " + e.Err.Error() }
 func (e *ConnectError) Unwrap() error { return e.Err }
+
+// exchanger writes a request on a connection and reads the response head:
+// one of the protocol clients.
+type exchanger interface {
+	exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error)
+}
+
+// errStale marks a reused connection that the upstream had closed before
+// any response: the request can be sent again on a new connection.
+var errStale = errors.New("idle upstream connection was closed")
+
+// send has x exchange req on a connection to addr: a pooled one when
+// reuse is set, else a new one. When a pooled connection turns out closed
+// by the upstream before any answer and req can be replayed, the request
+// goes once more on a new connection, never on another pooled one, which
+// may be as stale. A connection whose exchange failed is closed; req's
+// body is closed when send returns.
+func (p *conns) send(ctx context.Context, addr Addr, req *Request, reuse bool, x exchanger) (*http.Response, error) {
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	get := p.dial
+	if reuse {
+		get = p.get
+	}
+	pc, err := get(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	res, err := x.exchange(ctx, pc, req)
+	if err == nil {
+		return res, nil
+	}
+	p.discard(pc)
+	if errors.Is(err, errStale) && ctx.Err() == nil && rewind(req) {
+		if pc, err = p.dial(ctx, addr); err != nil {
+			return nil, err
+		}
+		if res, err = x.exchange(ctx, pc, req); err == nil {
+			return res, nil
+		}
+		p.discard(pc)
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, ctxErr
+	}
+	return nil, err
+}
 
 // get returns an idle connection to addr that is fit for a request, or
 // dials a new one.

@@ -82,39 +82,7 @@ func (f *FastCGI) CloseIdleConnectionsTo(addr Addr) { f.base.CloseIdleConnection
 
 // Do sends req to addr and reads the response head, like Client.Do.
 func (f *FastCGI) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
-	sv, err := f.script(req.Gateway.Path)
-	if err != nil {
-		return nil, err
-	}
-	get := f.base.conns.dial
-	if f.opt.KeepConn {
-		get = f.base.conns.get
-	}
-	pc, err := get(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	res, err := f.exchange(ctx, pc, req, sv)
-	if err == nil {
-		return res, nil
-	}
-	f.base.conns.discard(pc)
-	if errors.Is(err, errStale) && ctx.Err() == nil && rewind(req) {
-		if pc, err = f.base.conns.dial(ctx, addr); err != nil {
-			return nil, err
-		}
-		if res, err = f.exchange(ctx, pc, req, sv); err == nil {
-			return res, nil
-		}
-		f.base.conns.discard(pc)
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return nil, ctxErr
-	}
-	return nil, err
+	return f.base.conns.send(ctx, addr, req, f.opt.KeepConn, f)
 }
 
 // script maps a request path to the script that serves it: the path
@@ -141,7 +109,11 @@ func (f *FastCGI) script(p string) (scriptVars, error) {
 }
 
 // exchange writes req on pc and reads the response head.
-func (f *FastCGI) exchange(ctx context.Context, pc *conn, req *Request, sv scriptVars) (*http.Response, error) {
+func (f *FastCGI) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
+	sv, err := f.script(req.Gateway.Path)
+	if err != nil {
+		return nil, err
+	}
 	stop := afterCancel(ctx, pc.onCancel)
 	if err := f.write(pc.bw, req, sv); err != nil {
 		stop()

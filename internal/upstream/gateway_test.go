@@ -252,8 +252,8 @@ func TestFastCGIResponses(t *testing.T) {
 			pc, _ := memConnOf(f.base, []byte(tc.output))
 			req := testRequest("")
 			req.Method, req.Body, req.ContentLength = tc.method, nil, 0
-			sv, _ := f.script("/index.php")
-			res, err := f.exchange(context.Background(), pc, req, sv)
+			req.Gateway.Path = "/index.php"
+			res, err := f.exchange(context.Background(), pc, req)
 			if err != nil {
 				if !tc.fail {
 					t.Fatal(err)
@@ -351,8 +351,8 @@ func FuzzFastCGIResponse(f *testing.F) {
 		if head {
 			req.Method = "HEAD"
 		}
-		sv, _ := fc.script("/index.php")
-		res, err := fc.exchange(context.Background(), pc, req, sv)
+		req.Gateway.Path = "/index.php"
+		res, err := fc.exchange(context.Background(), pc, req)
 		if err != nil {
 			return
 		}

@@ -28,7 +28,13 @@ func NewSCGI(opt Options, gw GatewayOptions) *SCGI {
 
 // Do sends req to addr and reads the response head, like Client.Do.
 func (s *SCGI) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
-	return s.base.doOneShot(ctx, addr, req, &s.wf)
+	return s.base.conns.send(ctx, addr, req, false, s)
+}
+
+// exchange writes req on a connection of its own and reads the response
+// head.
+func (s *SCGI) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
+	return s.base.exchangeAs(ctx, pc, req, &s.wf)
 }
 
 // CloseIdleConnections does nothing: no connection outlives its request.

@@ -32,7 +32,13 @@ func NewUWSGI(opt Options, gw GatewayOptions) *UWSGI {
 
 // Do sends req to addr and reads the response head, like Client.Do.
 func (u *UWSGI) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
-	return u.base.doOneShot(ctx, addr, req, &u.wf)
+	return u.base.conns.send(ctx, addr, req, false, u)
+}
+
+// exchange writes req on a connection of its own and reads the response
+// head.
+func (u *UWSGI) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
+	return u.base.exchangeAs(ctx, pc, req, &u.wf)
 }
 
 // CloseIdleConnections does nothing: no connection outlives its request.
