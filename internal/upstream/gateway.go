@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -18,6 +19,38 @@ type GatewayOptions struct {
 	// request path below it is PATH_INFO.
 	ScriptName string
 }
+
+// oneShot is what the clients of the CGI-style protocols that send one
+// request per connection (uwsgi, SCGI) share: they differ only in how
+// they write a request.
+type oneShot struct {
+	base *Client
+	gw   GatewayOptions
+	wf   wireFormat
+	bufs varBuffers
+}
+
+func (o *oneShot) init(opt Options, gw GatewayOptions, write func(*bufio.Writer, *Request) error) {
+	o.base, o.gw = New(opt), gw
+	o.wf = wireFormat{write: write, readHead: readGatewayHead, oneShot: true}
+}
+
+// Do sends req to addr and reads the response head, like Client.Do.
+func (o *oneShot) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
+	return o.base.conns.send(ctx, addr, req, false, o)
+}
+
+// exchange writes req on a connection of its own and reads the response
+// head.
+func (o *oneShot) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
+	return o.base.exchangeAs(ctx, pc, req, &o.wf)
+}
+
+// CloseIdleConnections does nothing: no connection outlives its request.
+func (o *oneShot) CloseIdleConnections() {}
+
+// CloseIdleConnectionsTo does nothing: no connection outlives its request.
+func (o *oneShot) CloseIdleConnectionsTo(Addr) {}
 
 // varEncoder is how one protocol frames a CGI-style variable: what comes
 // before its name, between name and value, and after the value.

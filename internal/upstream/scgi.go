@@ -2,8 +2,6 @@ package upstream
 
 import (
 	"bufio"
-	"context"
-	"net/http"
 	"strconv"
 )
 
@@ -12,36 +10,14 @@ import (
 // SCGI=1 and the rest, each name and value ended by a NUL) and the body
 // after it; the answer is a CGI response (or an HTTP/1.x one) read until
 // the server closes.
-type SCGI struct {
-	base *Client
-	gw   GatewayOptions
-	wf   wireFormat
-	bufs varBuffers
-}
+type SCGI struct{ oneShot }
 
 // NewSCGI returns an SCGI client with opt's timeouts.
 func NewSCGI(opt Options, gw GatewayOptions) *SCGI {
-	s := &SCGI{base: New(opt), gw: gw}
-	s.wf = wireFormat{write: s.write, readHead: readGatewayHead, oneShot: true}
+	s := &SCGI{}
+	s.init(opt, gw, s.write)
 	return s
 }
-
-// Do sends req to addr and reads the response head, like Client.Do.
-func (s *SCGI) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
-	return s.base.conns.send(ctx, addr, req, false, s)
-}
-
-// exchange writes req on a connection of its own and reads the response
-// head.
-func (s *SCGI) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
-	return s.base.exchangeAs(ctx, pc, req, &s.wf)
-}
-
-// CloseIdleConnections does nothing: no connection outlives its request.
-func (s *SCGI) CloseIdleConnections() {}
-
-// CloseIdleConnectionsTo does nothing: no connection outlives its request.
-func (s *SCGI) CloseIdleConnectionsTo(Addr) {}
 
 // write sends the netstring of variables and the body.
 func (s *SCGI) write(bw *bufio.Writer, req *Request) error {

@@ -2,9 +2,7 @@ package upstream
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"net/http"
 )
 
 // UWSGI is a client for the uwsgi protocol, uWSGI's own: each request on
@@ -12,12 +10,7 @@ import (
 // CGI-style variables (modifier 0, a 16-bit little-endian size) and the
 // body after it; the answer is an HTTP/1.x response read until the
 // server closes (or as long as its framing says).
-type UWSGI struct {
-	base *Client
-	gw   GatewayOptions
-	wf   wireFormat
-	bufs varBuffers
-}
+type UWSGI struct{ oneShot }
 
 // maxUWSGIVars is the most the variables of one uwsgi packet can take:
 // its size field has 16 bits.
@@ -25,27 +18,10 @@ const maxUWSGIVars = 1<<16 - 1
 
 // NewUWSGI returns a uwsgi client with opt's timeouts.
 func NewUWSGI(opt Options, gw GatewayOptions) *UWSGI {
-	u := &UWSGI{base: New(opt), gw: gw}
-	u.wf = wireFormat{write: u.write, readHead: readGatewayHead, oneShot: true}
+	u := &UWSGI{}
+	u.init(opt, gw, u.write)
 	return u
 }
-
-// Do sends req to addr and reads the response head, like Client.Do.
-func (u *UWSGI) Do(ctx context.Context, addr Addr, req *Request) (*http.Response, error) {
-	return u.base.conns.send(ctx, addr, req, false, u)
-}
-
-// exchange writes req on a connection of its own and reads the response
-// head.
-func (u *UWSGI) exchange(ctx context.Context, pc *conn, req *Request) (*http.Response, error) {
-	return u.base.exchangeAs(ctx, pc, req, &u.wf)
-}
-
-// CloseIdleConnections does nothing: no connection outlives its request.
-func (u *UWSGI) CloseIdleConnections() {}
-
-// CloseIdleConnectionsTo does nothing: no connection outlives its request.
-func (u *UWSGI) CloseIdleConnectionsTo(Addr) {}
 
 // write sends the variables packet and the body.
 func (u *UWSGI) write(bw *bufio.Writer, req *Request) error {
