@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 net/http's client refuses the :protocol pseudo-header; x/net's deprecated HTTP/2 Transport is the Go client that sends an extended CONNECT.
+
 package e2e
 
 import (
