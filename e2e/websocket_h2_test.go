@@ -135,6 +135,35 @@ func readWSFrame(r io.Reader) (op byte, payload []byte, err error) {
 	return hdr[0] & 0x0f, payload, nil
 }
 
+// announcesExtendedConnect opens an h2c connection to addr and reports
+// whether the server's SETTINGS hold SETTINGS_ENABLE_CONNECT_PROTOCOL=1.
+func announcesExtendedConnect(t *testing.T, addr string) bool {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fr := http2.NewFramer(c, c)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, ok := f.(*http2.SettingsFrame)
+	if !ok {
+		t.Fatalf("first frame %v", f)
+	}
+	v, ok := sf.Value(http2.SettingEnableConnectProtocol)
+	return ok && v == 1
+}
+
 // TestWebSocketOverHTTP2 opens WebSockets over HTTP/2 (RFC 8441 extended
 // CONNECT) from a Go client, on an https listener and on an h2c one, to
 // an upstream that speaks WebSocket over HTTP/1.1 only; messages go both
@@ -145,7 +174,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	ca := newTestCA(t)
 	cert, key := ca.issue("ws.test")
 	up := startWebSocketEcho(t)
-	httpsAddr, h2cAddr := freeAddr(t), freeAddr(t)
+	httpsAddr, h2cAddr, plainAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	startGatehouse(t, fmt.Sprintf(`admin: "off"
 client: {rate_grace: 1s}
 sites:
@@ -157,7 +186,18 @@ sites:
         proxy: {to: "http://%s"}
       - path: /
         respond: {status: 200, body: "not a tunnel"}
-`, httpsAddr, h2cAddr, cert, key, up), httpsAddr, h2cAddr)
+  - listen: ["http://%s"]
+    routes:
+      - path: /
+        respond: {status: 200, body: "no tunnels here"}
+`, httpsAddr, h2cAddr, cert, key, up, plainAddr), httpsAddr, h2cAddr, plainAddr)
+
+	// Extended CONNECT is announced only where a route can take it.
+	for addr, want := range map[string]bool{h2cAddr: true, plainAddr: false} {
+		if got := announcesExtendedConnect(t, addr); got != want {
+			t.Errorf("%s announces extended CONNECT: %v, want %v", addr, got, want)
+		}
+	}
 
 	for name, tr := range map[string]*http2.Transport{
 		"https": {TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "ws.test"}},

@@ -81,7 +81,8 @@ func New(route config.Route, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Opti
 		// A gRPC call streams: nothing is buffered either way.
 		h.grpc = true
 		h.opt.BufferRequests, h.opt.BufferResponses = false, false
-	case "http", "https", "h2c":
+	case "http", "https":
+		// HTTP/1.1 upstreams; an HTTP/2 one has no Upgrade.
 		h.upgrades = true
 	case "uwsgi", "scgi", "fastcgi":
 		h.cgi = true
@@ -96,6 +97,10 @@ func New(route config.Route, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Opti
 // Streams reports whether the proxy's request bodies are streams that may
 // idle (gRPC calls), rather than uploads.
 func (h *Handler) Streams() bool { return h.grpc }
+
+// Tunnels reports whether the proxy can switch protocols (WebSockets): its
+// upstreams speak HTTP.
+func (h *Handler) Tunnels() bool { return h.upgrades }
 
 // Close drops the idle upstream connections; called when a config retires.
 func (h *Handler) Close() error {

@@ -117,7 +117,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	for addr, l := range in.listeners {
 		if h, ok := g.Handlers[addr]; ok {
 			l.handler.Store(&h)
-			l.configure(cfg.Client, g.TLS[addr], in.log)
+			l.configure(cfg.Client, g.TLS[addr], g.Listeners[addr].WebSockets, in.log)
 		}
 	}
 

@@ -43,29 +43,6 @@ func (l *listener) options(c config.Client, log *slog.Logger) http1.Options {
 	return o
 }
 
-// newH2Server returns the HTTP/2 server of a listener: over TLS for an
-// https listener, h2c with prior knowledge for a plain one. Its limits are
-// fixed when the listener opens: net/http reads them without
-// synchronization.
-func (l *listener) newH2Server(client config.Client, log *slog.Logger) *http.Server {
-	srv := &http.Server{
-		Handler:           l,
-		ReadHeaderTimeout: client.HeaderTimeout.Std(),
-		IdleTimeout:       client.IdleTimeout.Std(),
-		MaxHeaderBytes:    int(client.MaxHeaderSize),
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		// The protocol's default frame size, as nginx uses: Go's
-		// 1 MB default lets a client send 1 MB header frames.
-		HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
-	}
-	if l.scheme == "http" {
-		var protos http.Protocols
-		protos.SetUnencryptedHTTP2(true)
-		srv.Protocols = &protos
-	}
-	return srv
-}
-
 // refusalLogger is implemented by handlers that record refused heads.
 type refusalLogger interface {
 	Refused(http1.Refusal)
@@ -82,16 +59,23 @@ type listener struct {
 	handler atomic.Pointer[http.Handler]
 	done    chan struct{}
 
+	// The HTTP/2 server (over TLS, or h2c with prior knowledge on a
+	// plain listener) and the queue that takes connections to it;
+	// webSockets tells whether a route of the listener takes WebSockets,
+	// for only then do its HTTP/2 connections announce extended CONNECT.
+	h2         *http.Server
+	h2q        *connQueue
+	webSockets atomic.Bool
+
 	// https only: the TLS settings of the current config (certificates
-	// chosen by server name), the handshake bound, and the queues that
-	// take handshaken connections to the HTTP/1.1 front end and to the
-	// HTTP/2 server. tlsOuter lives as long as the listener so that
-	// session tickets stay valid across reloads.
+	// chosen by server name), the handshake bound, and the queue that
+	// takes handshaken connections to the HTTP/1.1 front end. tlsOuter
+	// lives as long as the listener so that session tickets stay valid
+	// across reloads.
 	tlsConf          atomic.Pointer[tls.Config]
 	tlsOuter         *tls.Config
 	handshakeTimeout atomic.Int64
-	h1, h2q          *connQueue
-	h2               *http.Server
+	h1               *connQueue
 	// https only: HTTP/3 on the UDP port of the same number.
 	udp net.PacketConn
 	h3  *http3.Server
@@ -120,10 +104,11 @@ func openListener(spec site.Listener, client config.Client, log *slog.Logger) (*
 	return l, nil
 }
 
-// configure applies a (re)loaded client config and TLS settings to the
-// listener.
-func (l *listener) configure(client config.Client, tlsConf *tls.Config, log *slog.Logger) {
+// configure applies a (re)loaded client config, TLS settings and whether
+// the listener's routes take WebSockets.
+func (l *listener) configure(client config.Client, tlsConf *tls.Config, webSockets bool, log *slog.Logger) {
 	l.srv.SetOptions(l.options(client, log))
+	l.webSockets.Store(webSockets)
 	if l.scheme == "https" {
 		l.tlsConf.Store(tlsConf)
 		l.handshakeTimeout.Store(int64(client.HeaderTimeout.Std()))

@@ -61,11 +61,15 @@ type Graph struct {
 	maintenance *atomic.Bool
 }
 
-// Listener is what opening one listen address takes.
+// Listener is what opening and serving one listen address takes.
 type Listener struct {
 	config.Listen
 	// UnixMode is the permission bits of a unix socket's file.
 	UnixMode os.FileMode
+	// WebSockets tells whether a route of a site on the listener can
+	// switch protocols: only then do its HTTP/2 connections announce
+	// extended CONNECT.
+	WebSockets bool
 }
 
 // site is one virtual host's compiled routes.
@@ -87,6 +91,8 @@ type site struct {
 	// no route answers (404, maintenance, the redirect to HTTPS); a
 	// route's output already merges them.
 	out *routeOutput
+	// webSockets is set when a route can switch protocols.
+	webSockets bool
 }
 
 // Deps are the long-lived things a graph uses but does not own.
@@ -161,6 +167,11 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 				listeners[addr.Addr] = lh
 				g.Handlers[addr.Addr] = lh
 				g.Listeners[addr.Addr] = Listener{Listen: addr, UnixMode: os.FileMode(sc.UnixMode)}
+			}
+			if s.webSockets {
+				l := g.Listeners[addr.Addr]
+				l.WebSockets = true
+				g.Listeners[addr.Addr] = l
 			}
 			if err := lh.addSite(sc.Hosts, s); err != nil {
 				g.Close()
@@ -239,7 +250,7 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		h, streams, err := g.buildHandler(cfg, rc, log)
+		h, kind, err := g.buildHandler(cfg, rc, log)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
@@ -251,45 +262,54 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		if err := s.routes.Add(p, &routeEntry{handler: phases(cfg, rc, h, streams), out: out, tunnels: rc.Proxy != nil}); err != nil {
+		s.webSockets = s.webSockets || kind.tunnels
+		if err := s.routes.Add(p, &routeEntry{handler: phases(cfg, rc, h, kind.streams), out: out, tunnels: kind.tunnels}); err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 	}
 	return s, nil
 }
 
-// buildHandler returns the handler that ends a route's chain, and whether
-// its request bodies are streams (gRPC calls) rather than uploads.
-func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, bool, error) {
+// handlerKind is what the site needs to know of a route's handler.
+type handlerKind struct {
+	// streams: its request bodies are streams (gRPC calls), not uploads.
+	streams bool
+	// tunnels: it can switch protocols (WebSockets).
+	tunnels bool
+}
+
+// buildHandler returns the handler that ends a route's chain, and its
+// kind.
+func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, handlerKind, error) {
 	switch {
 	case rc.Proxy != nil:
 		gp, err := g.poolFor(cfg, rc.Proxy, log)
 		if err != nil {
-			return nil, false, err
+			return nil, handlerKind{}, err
 		}
 		p, err := proxy.New(*rc, gp.pool, gp.cfg.TLS, proxy.Options{
 			Log: log, Spool: g.spool,
 			BufferRequests: *rc.Buffer.Request, BufferResponses: *rc.Buffer.Response,
 		})
 		if err != nil {
-			return nil, false, err
+			return nil, handlerKind{}, err
 		}
 		g.closers = append(g.closers, p)
-		return p, p.Streams(), nil
+		return p, handlerKind{streams: p.Streams(), tunnels: p.Tunnels()}, nil
 	case rc.Respond != nil:
-		return respond.New(*rc.Respond), false, nil
+		return respond.New(*rc.Respond), handlerKind{}, nil
 	case rc.Redirect != nil:
 		h, err := redirect.New(*rc.Redirect)
-		return h, false, err
+		return h, handlerKind{}, err
 	case rc.Static != nil:
 		st, err := static.New(*rc.Static)
 		if err != nil {
-			return nil, false, err
+			return nil, handlerKind{}, err
 		}
 		g.closers = append(g.closers, st)
-		return st, false, nil
+		return st, handlerKind{}, nil
 	}
-	return nil, false, errors.New("route has no handler")
+	return nil, handlerKind{}, errors.New("route has no handler")
 }
 
 // httpsPort returns the port part of an https listen address for redirects:
