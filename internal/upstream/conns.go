@@ -181,7 +181,7 @@ func (p *conns) get(ctx context.Context, addr Addr) (*conn, error) {
 		if pc == nil {
 			return p.dial(ctx, addr)
 		}
-		if pc.sock == nil || pc.sock.Quiet() {
+		if (pc.sock == nil || pc.sock.Quiet()) && tlsQuiet(pc) {
 			pc.reused = true
 			return pc, nil
 		}
@@ -189,6 +189,25 @@ func (p *conns) get(ctx context.Context, addr Addr) (*conn, error) {
 		// way its next bytes would not be our answer.
 		p.discard(pc)
 	}
+}
+
+// tlsQuiet reports whether a TLS connection holds no input already read
+// off its socket (a record, or part of one, beyond the last response),
+// which the socket's own look cannot see. It reads with a deadline that
+// has passed: data is there, or the read times out at once (and the TLS
+// state survives a timeout). Other connections are quiet.
+func tlsQuiet(pc *conn) bool {
+	tc, ok := pc.nc.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	_ = tc.SetReadDeadline(time.Unix(1, 0))
+	var b [1]byte
+	n, err := tc.Read(b[:])
+	_ = tc.SetReadDeadline(time.Time{})
+	pc.readDeadline = time.Time{}
+	var ne net.Error
+	return n == 0 && errors.As(err, &ne) && ne.Timeout()
 }
 
 // takeIdle removes and returns the most recently used unexpired idle

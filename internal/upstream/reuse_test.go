@@ -2,8 +2,14 @@ package upstream
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -304,5 +310,80 @@ func TestIdleConnectionsClosedOnExpiry(t *testing.T) {
 	defer c.conns.mu.Unlock()
 	if len(c.conns.idle) != 0 || c.conns.reaperArmed {
 		t.Errorf("idle %v, reaper armed %v", c.conns.idle, c.conns.reaperArmed)
+	}
+}
+
+// selfSigned returns a TLS certificate for 127.0.0.1.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestBytesBeyondResponseOverTLS: extra bytes that arrive with the
+// response are read ahead into the TLS layer, where a look at the socket
+// cannot see them; they retire the connection all the same.
+func TestBytesBeyondResponseOverTLS(t *testing.T) {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns, requests atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if requests.Add(1) > 1 {
+						_, _ = io.WriteString(c, okAnswer("mine"))
+						continue
+					}
+					// The answer and a forged one, in records of their
+					// own that arrive together: the second is read
+					// ahead into the TLS layer with the first.
+					tc := c.(*tls.Conn)
+					_ = tc.NetConn().(*net.TCPConn).SetNoDelay(false)
+					_, _ = io.WriteString(c, okAnswer("ok"))
+					_, _ = io.WriteString(c, okAnswer("EVIL!"))
+					_ = tc.NetConn().(*net.TCPConn).SetNoDelay(true)
+				}
+			}()
+		}
+	}()
+	c := New(Options{ConnectTimeout: time.Second, KeepAliveTimeout: time.Minute, TLS: &tls.Config{InsecureSkipVerify: true}})
+	addr := ln.Addr().String()
+	for i, want := range []string{"ok", "mine", "mine"} {
+		req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+		res, err := c.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != want {
+			t.Fatalf("request %d got %q, want %q", i, body, want)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (the first retired, the second reused)", n)
 	}
 }
