@@ -111,14 +111,22 @@ var echoService = grpc.ServiceDesc{
 }
 
 // startGRPC serves echoService and the standard health service on a new
-// loopback port.
-func startGRPC(t *testing.T) string {
+// loopback port, over TLS with certificate cert and key when given.
+func startGRPC(t *testing.T, certKey ...string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20), grpc.MaxSendMsgSize(16 << 20)}
+	if len(certKey) == 2 {
+		cert, err := tls.LoadX509KeyPair(certKey[0], certKey[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+	}
+	srv := grpc.NewServer(opts...)
 	srv.RegisterService(&echoService, struct{}{})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	go func() { _ = srv.Serve(ln) }()
@@ -136,8 +144,10 @@ func TestGRPC(t *testing.T) {
 	ca := newTestCA(t)
 	cert, key := ca.issue("grpc.test")
 	backend := startGRPC(t)
+	bcert, bkey := ca.issue("backend.internal")
+	tlsBackend := startGRPC(t, bcert, bkey)
 	down := freeAddr(t)
-	httpsAddr, h2cAddr := freeAddr(t), freeAddr(t)
+	httpsAddr, h2cAddr, viaTLS := freeAddr(t), freeAddr(t), freeAddr(t)
 	g := startGatehouse(t, fmt.Sprintf(`admin: "off"
 client: {rate_grace: 1s}
 upstreams:
@@ -153,7 +163,11 @@ sites:
         proxy: {to: echo}
       - path: /
         proxy: {to: "grpc://%s", connect_timeout: 1s}
-`, backend, httpsAddr, h2cAddr, cert, key, down), httpsAddr, h2cAddr)
+  - listen: ["http://%s"]
+    routes:
+      - path: /
+        proxy: {to: "grpcs://%s", tls: {ca: "%s", server_name: backend.internal}}
+`, backend, httpsAddr, h2cAddr, cert, key, down, viaTLS, tlsBackend, ca.File), httpsAddr, h2cAddr, viaTLS)
 
 	opts := []grpc.CallOption{grpc.ForceCodec(rawCodec{}), grpc.MaxCallRecvMsgSize(16 << 20), grpc.MaxCallSendMsgSize(16 << 20)}
 	for name, creds := range map[string]credentials.TransportCredentials{
@@ -279,6 +293,21 @@ sites:
 			}
 		})
 	}
+	// A backend over TLS (grpcs://), verified against its CA.
+	viaConn, err := grpc.NewClient(viaTLS, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaConn.Close()
+	in, out := []byte("secure"), []byte(nil)
+	if err := viaConn.Invoke(context.Background(), "/test.Echo/Unary", &in, &out, opts...); err != nil || string(out) != "echo:secure" {
+		t.Errorf("grpcs backend: %q %v", out, err)
+	}
+	in = []byte("fail")
+	if st, _ := status.FromError(viaConn.Invoke(context.Background(), "/test.Echo/Unary", &in, &out, opts...)); st.Code() != codes.NotFound {
+		t.Errorf("grpcs backend error status: %v", st)
+	}
+
 	// A stream that idles far past the rate grace lives on: a call is no
 	// upload, and its pace is the application's.
 	conn, err := grpc.NewClient(h2cAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

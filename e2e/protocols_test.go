@@ -73,6 +73,11 @@ func TestWSGIOverEveryProtocolMatchesHTTP(t *testing.T) {
 		fmt.Fprintf(&cfg, "      - path: %s/\n        rewrite: [{from: \"^%s(/.*)$\", to: \"$1\"}]\n        proxy: {to: \"%s\"}\n",
 			r.prefix, r.prefix, r.upstream)
 	}
+	// An app mounted below a prefix, with variables of the route's own.
+	fmt.Fprintf(&cfg, `      - path: /mounted/
+        proxy: {to: "uwsgi://%s"}
+        uwsgi: {script_name: /mounted, params: {APP_TIER: edge, SEEN_FROM: "{client_ip} {method}"}}
+`, uwsgiTCP)
 	g := startGatehouse(t, cfg.String(), addr)
 	base := "http://" + addr
 	client := &http.Client{Timeout: 60 * time.Second}
@@ -177,6 +182,10 @@ func TestWSGIOverEveryProtocolMatchesHTTP(t *testing.T) {
 				t.Errorf("over %s: %s=%q reached the app", r.upstream, k, v)
 			}
 		}
+	}
+	if m := env("/mounted"); m["SCRIPT_NAME"] != "/mounted" || m["PATH_INFO"] != "/x+y z/headers" ||
+		m["APP_TIER"] != "edge" || m["SEEN_FROM"] != "127.0.0.1 GET" {
+		t.Errorf("mounted app: SCRIPT_NAME %q PATH_INFO %q APP_TIER %q SEEN_FROM %q", m["SCRIPT_NAME"], m["PATH_INFO"], m["APP_TIER"], m["SEEN_FROM"])
 	}
 	if strings.Contains(g.stderr.String(), "level=ERROR") {
 		t.Errorf("errors logged:\n%s", g.stderr.String())
