@@ -189,6 +189,39 @@ func TestKeepAliveTimeouts(t *testing.T) {
 	}
 }
 
+// serveFirstThenMine serves on ln: the first request of all gets what
+// first writes, every later one okAnswer("mine"). It returns the count of
+// connections accepted.
+func serveFirstThenMine(t *testing.T, ln net.Listener, first func(net.Conn)) *atomic.Int32 {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	var conns, requests atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if requests.Add(1) == 1 {
+						first(c)
+						continue
+					}
+					_, _ = io.WriteString(c, okAnswer("mine"))
+				}
+			}()
+		}
+	}()
+	return &conns
+}
+
 // TestBytesBeyondResponseRetireConnection: an upstream that sends more
 // than the response it was asked for never gets those bytes read as the
 // next request's answer: the connection is closed.
@@ -208,35 +241,13 @@ func TestBytesBeyondResponseRetireConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ln.Close()
-			var conns, requests atomic.Int32
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					conns.Add(1)
-					go func() {
-						defer c.Close()
-						br := bufio.NewReader(c)
-						for {
-							if _, err := http.ReadRequest(br); err != nil {
-								return
-							}
-							if requests.Add(1) == 1 {
-								_, _ = io.WriteString(c, tc.first)
-								if tc.delayed != "" {
-									time.Sleep(30 * time.Millisecond)
-									_, _ = io.WriteString(c, tc.delayed)
-								}
-								continue
-							}
-							_, _ = io.WriteString(c, okAnswer("mine"))
-						}
-					}()
+			conns := serveFirstThenMine(t, ln, func(c net.Conn) {
+				_, _ = io.WriteString(c, tc.first)
+				if tc.delayed != "" {
+					time.Sleep(30 * time.Millisecond)
+					_, _ = io.WriteString(c, tc.delayed)
 				}
-			}()
+			})
 			c := New(Options{ConnectTimeout: time.Second, KeepAliveTimeout: time.Minute})
 			if _, _, err := do(t, c, ln.Addr().String(), tc.method, nil); err != nil {
 				t.Fatal(err)
@@ -337,38 +348,16 @@ func TestBytesBeyondResponseOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	var conns, requests atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					if requests.Add(1) > 1 {
-						_, _ = io.WriteString(c, okAnswer("mine"))
-						continue
-					}
-					// The answer and a forged one, in records of their
-					// own that arrive together: the second is read
-					// ahead into the TLS layer with the first.
-					tc := c.(*tls.Conn)
-					_ = tc.NetConn().(*net.TCPConn).SetNoDelay(false)
-					_, _ = io.WriteString(c, okAnswer("ok"))
-					_, _ = io.WriteString(c, okAnswer("EVIL!"))
-					_ = tc.NetConn().(*net.TCPConn).SetNoDelay(true)
-				}
-			}()
-		}
-	}()
+	conns := serveFirstThenMine(t, ln, func(c net.Conn) {
+		// The answer and a forged one, in records of their own that
+		// arrive together: the second is read ahead into the TLS layer
+		// with the first.
+		tcp := c.(*tls.Conn).NetConn().(*net.TCPConn)
+		_ = tcp.SetNoDelay(false)
+		_, _ = io.WriteString(c, okAnswer("ok"))
+		_, _ = io.WriteString(c, okAnswer("EVIL!"))
+		_ = tcp.SetNoDelay(true)
+	})
 	c := New(Options{ConnectTimeout: time.Second, KeepAliveTimeout: time.Minute, TLS: &tls.Config{InsecureSkipVerify: true}})
 	addr := ln.Addr().String()
 	for i, want := range []string{"ok", "mine", "mine"} {
