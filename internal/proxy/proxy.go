@@ -52,8 +52,8 @@ type Handler struct {
 	// ways, grpc-timeout bounds the exchange, and failures are answered
 	// with gRPC statuses.
 	grpc bool
-	// upgrades is set when the upstreams speak HTTP, the protocol that
-	// can switch to another (WebSocket).
+	// upgrades is set when the upstreams speak HTTP/1.1, which can
+	// switch to another protocol (WebSocket).
 	upgrades bool
 	// cgi is set for upstreams that take CGI-style variables (uwsgi,
 	// SCGI, FastCGI); params are the route's extra ones.
@@ -99,7 +99,7 @@ func New(route config.Route, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Opti
 func (h *Handler) Streams() bool { return h.grpc }
 
 // Tunnels reports whether the proxy can switch protocols (WebSockets): its
-// upstreams speak HTTP.
+// upstreams speak HTTP/1.1.
 func (h *Handler) Tunnels() bool { return h.upgrades }
 
 // Close drops the idle upstream connections; called when a config retires.
