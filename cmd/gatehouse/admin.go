@@ -17,10 +17,14 @@ import (
 
 // adminCall sends a request to the running instance's admin API and
 // returns the body of a 200 answer.
-func adminCall(addr, method, path string) ([]byte, error) {
+func adminCall(admin config.Admin, method, path string) ([]byte, error) {
+	addr := admin.Addr()
 	req, err := http.NewRequest(method, "http://"+addr+path, nil)
 	if err != nil {
 		return nil, err
+	}
+	if admin.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+admin.Token)
 	}
 	client := &http.Client{Timeout: 60 * time.Second}
 	res, err := client.Do(req)
@@ -36,23 +40,20 @@ func adminCall(addr, method, path string) ([]byte, error) {
 }
 
 // adminAddr parses the flags of an admin command and returns the admin
-// address of the config.
-func adminAddr(name string, fs *flag.FlagSet, args []string, stderr io.Writer) (string, bool) {
+// settings of the config.
+func adminAddr(name string, fs *flag.FlagSet, args []string, stderr io.Writer) (config.Admin, bool) {
 	load := configFlag(fs, true)
 	if err := fs.Parse(args); err != nil {
-		return "", false
+		return config.Admin{}, false
 	}
 	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return "", false
+		return config.Admin{}, false
 	}
-	switch cfg.Admin {
-	case "off":
+	if cfg.Admin.Off() {
 		fmt.Fprintf(stderr, "gatehouse %s: the config has admin: off; the admin API is needed\n", name)
-		return "", false
-	case "":
-		return config.DefaultAdmin, true
+		return config.Admin{}, false
 	}
 	return cfg.Admin, true
 }

@@ -172,12 +172,8 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 		}
 		*pidFile = cfg.PIDFile
 	}
-	if cfg != nil && cfg.Admin != "off" {
-		addr := cfg.Admin
-		if addr == "" {
-			addr = config.DefaultAdmin
-		}
-		if err := reloadViaAdmin(addr, stdout); err == nil {
+	if cfg != nil && !cfg.Admin.Off() {
+		if err := reloadViaAdmin(cfg.Admin, stdout); err == nil {
 			return 0
 		} else if *pidFile == "" {
 			fmt.Fprintln(stderr, "gatehouse reload:", err)
@@ -196,8 +192,8 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func reloadViaAdmin(addr string, stdout io.Writer) error {
-	body, err := adminCall(addr, http.MethodPost, "/reload")
+func reloadViaAdmin(admin config.Admin, stdout io.Writer) error {
+	body, err := adminCall(admin, http.MethodPost, "/reload")
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,11 @@ type Record struct {
 	RequestID    string
 	UserAgent    string
 	Referer      string
+	// Route is the configured path of the route that answered ("" for
+	// none); TraceID the trace the request belongs to, when tracing is
+	// on.
+	Route   string
+	TraceID string
 }
 
 // Logger writes records to one output. A nil *Logger logs nothing. Lines
@@ -168,8 +173,16 @@ func (l *Logger) appendJSON(b []byte, r *Record) []byte {
 		b = append(b, `,"upstream_time_ms":`...)
 		b = strconv.AppendFloat(b, float64(r.UpstreamTime.Microseconds())/1000, 'f', 3, 64)
 	}
+	if r.Route != "" {
+		b = append(b, `,"route":`...)
+		b = appendJSONString(b, r.Route)
+	}
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, r.RequestID)
+	if r.TraceID != "" {
+		b = append(b, `,"trace_id":`...)
+		b = appendJSONString(b, r.TraceID)
+	}
 	b = append(b, `,"user_agent":`...)
 	b = appendJSONString(b, r.UserAgent)
 	b = append(b, `,"referer":`...)

@@ -6,8 +6,11 @@ package config
 
 // Config is the whole configuration file.
 type Config struct {
-	// Admin is the address of the admin API ("off" disables it).
-	Admin string `yaml:"admin"`
+	// Admin is where the admin API (and the dashboard) listens: a
+	// host:port, "off", or {listen, token}.
+	Admin Admin `yaml:"admin"`
+	// AdminToken is admin.token written at the top level.
+	AdminToken string `yaml:"admin_token"`
 	// PIDFile, when set, receives the process ID so that `gatehouse reload`
 	// can signal the running instance.
 	PIDFile string `yaml:"pid_file"`
@@ -30,6 +33,8 @@ type Config struct {
 	Buffering Buffering `yaml:"buffering"`
 	// Certificates holds the process-wide certificate maintenance settings.
 	Certificates Certificates `yaml:"certificates"`
+	// Metrics configures Prometheus metrics and the dashboard's counters.
+	Metrics Metrics `yaml:"metrics"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -39,6 +44,28 @@ type Config struct {
 	File string `yaml:"-"`
 	// Dir is the directory relative paths are resolved against.
 	Dir string `yaml:"-"`
+}
+
+// Admin configures the admin API.
+type Admin struct {
+	// Listen is host:port, or "off" (default 127.0.0.1:2019).
+	Listen string `yaml:"listen"`
+	// Token, when set, must come with every admin request but /health
+	// and the dashboard's page itself, as "Authorization: Bearer TOKEN".
+	// It is required when Listen is not a loopback address.
+	Token string `yaml:"token"`
+}
+
+// Metrics configures what is counted and where /metrics is served besides
+// the admin address.
+type Metrics struct {
+	// Listen, when set, serves GET /metrics on this address too, for
+	// scrapers that must not reach the admin API. Like admin, it applies
+	// at start.
+	Listen string `yaml:"listen"`
+	// Off stops counting requests per route and attempts per upstream
+	// server (the process, listener and pool metrics remain).
+	Off bool `yaml:"off"`
 }
 
 // Log configures the error log written to stderr.

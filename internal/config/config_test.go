@@ -82,7 +82,7 @@ func TestParseDuration(t *testing.T) {
 
 func TestQuick(t *testing.T) {
 	cfg, err := Quick(":8080", []string{"http://127.0.0.1:8000"})
-	if err != nil || cfg.Admin != "off" || cfg.Sites[0].Routes[0].Proxy.ResponseTimeout == 0 {
+	if err != nil || !cfg.Admin.Off() || cfg.Sites[0].Routes[0].Proxy.ResponseTimeout == 0 {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 	if _, err := Quick(":8080", []string{"ftp://x"}); err == nil {

@@ -6,7 +6,7 @@ package config
 func Quick(listen string, to []string) (*Config, error) {
 	return Finish(&Config{
 		File:  "<proxy command line>",
-		Admin: "off",
+		Admin: Admin{Listen: "off"},
 		Sites: []Site{{
 			Listen: []string{listen},
 			Routes: []Route{{Path: "/", Proxy: &Proxy{To: Targets(to)}}},

@@ -71,6 +71,32 @@ func ParseDuration(s string) (time.Duration, error) {
 // Std returns the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
+// UnmarshalYAML accepts "host:port", "off" or {listen, token}.
+func (a *Admin) UnmarshalYAML(node ast.Node) error {
+	if isScalar(node) {
+		*a = Admin{Listen: scalarString(node)}
+		return nil
+	}
+	type plain Admin
+	var p plain
+	if err := yaml.NodeToValue(node, &p); err != nil {
+		return err
+	}
+	*a = Admin(p)
+	return nil
+}
+
+// Off reports whether the admin API is switched off.
+func (a Admin) Off() bool { return a.Listen == "off" }
+
+// Addr is the address the admin API listens on: Listen, or the default.
+func (a Admin) Addr() string {
+	if a.Listen == "" {
+		return DefaultAdmin
+	}
+	return a.Listen
+}
+
 // FileMode is a file's permission bits, written in octal: 0660, "0660"
 // or 0o660.
 type FileMode uint32

@@ -137,9 +137,10 @@ func ptr[T any](v T) *T { return &v }
 
 // validate reports every semantic problem of a decoded config.
 func validate(c *Config, report func(keyPath, string)) {
-	if c.Admin != "" && c.Admin != "off" {
-		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
-			report(keyPath{"admin"}, fmt.Sprintf("want host:port or \"off\", got %q", c.Admin))
+	validateAdmin(c, report)
+	if m := c.Metrics.Listen; m != "" {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			report(keyPath{"metrics", "listen"}, fmt.Sprintf("want host:port, got %q", m))
 		}
 	}
 	for i, p := range c.TrustedProxies {
@@ -432,6 +433,42 @@ func ParseListen(s string) (Listen, error) {
 	}
 	hp := net.JoinHostPort(host, port)
 	return Listen{Scheme: scheme, Network: "tcp", Address: hp, Addr: hp}, nil
+}
+
+// validateAdmin checks the admin address, and that an admin API reachable
+// beyond this machine asks for a token.
+func validateAdmin(c *Config, report func(keyPath, string)) {
+	at := keyPath{"admin"}
+	if c.AdminToken != "" {
+		if c.Admin.Token != "" && c.Admin.Token != c.AdminToken {
+			report(keyPath{"admin_token"}, "admin.token is set too, to another value: set one of them")
+		}
+		c.Admin.Token = c.AdminToken
+	}
+	if c.Admin.Off() {
+		return
+	}
+	host, _, err := net.SplitHostPort(c.Admin.Addr())
+	if err != nil {
+		report(at, fmt.Sprintf("want host:port or \"off\", got %q", c.Admin.Listen))
+		return
+	}
+	if c.Admin.Token == "" && !IsLoopback(host) {
+		report(at, fmt.Sprintf("the admin API on %s is reachable beyond this machine: set admin_token (or admin: {listen, token}), or listen on 127.0.0.1", c.Admin.Addr()))
+	}
+	if t := c.Admin.Token; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		report(keyPath{"admin_token"}, "want a token of at least 16 characters without spaces (e.g. the output of `openssl rand -hex 24`)")
+	}
+}
+
+// IsLoopback reports whether a listen host is this machine only: a
+// loopback address or localhost.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // TrustUnix in trusted_proxies trusts peers on unix socket listeners, as

@@ -149,6 +149,13 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	return c
 }
 
+// OpenConns counts the connections being served (hijacked ones no more).
+func (s *Server) OpenConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -16,6 +17,8 @@ type Server struct {
 	Addr upstream.Addr
 	// Endpoint is Addr as text (host:port or unix:PATH), for logs.
 	Endpoint string
+	// Stats counts the attempts sent to the server (nil: metrics off).
+	Stats *metrics.Server
 	// Weight, Backup and MaxConns are as configured.
 	Weight   int
 	Backup   bool

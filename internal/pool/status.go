@@ -11,7 +11,9 @@ type Status struct {
 
 // ServerStatus is one server's state.
 type ServerStatus struct {
-	URL       string `json:"url"`
+	URL string `json:"url"`
+	// Endpoint is where it is reached: host:port or unix:PATH.
+	Endpoint  string `json:"endpoint"`
 	State     string `json:"state"`
 	Weight    int    `json:"weight"`
 	Backup    bool   `json:"backup,omitempty"`
@@ -31,7 +33,7 @@ func (p *Pool) Status() Status {
 		lastErr := s.lastError
 		s.mu.Unlock()
 		st.Servers = append(st.Servers, ServerStatus{
-			URL: s.URL.String(), State: s.state(now), Weight: s.Weight, Backup: s.Backup, MaxConns: s.MaxConns,
+			URL: s.URL.String(), Endpoint: s.Endpoint, State: s.state(now), Weight: s.Weight, Backup: s.Backup, MaxConns: s.MaxConns,
 			InFlight: s.InFlight(), Requests: s.requests.Load(), Failures: s.failures.Load(), LastError: lastErr,
 		})
 	}

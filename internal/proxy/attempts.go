@@ -66,6 +66,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 		res, err := h.client.Do(r.Context(), srv.Addr, out)
 		info.UpstreamTime = time.Since(now)
 		if err != nil {
+			if r.Context().Err() == nil {
+				srv.Stats.Observe(0, info.UpstreamTime)
+			}
 			srv.Release()
 			if r.Context().Err() == nil && !isClientBodyError(err) {
 				h.pool.Failed(srv, err)
@@ -83,6 +86,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 			h.fail(w, r, err)
 			return
 		}
+		srv.Stats.Observe(res.StatusCode, info.UpstreamTime)
 		if h.pool.CountsAsFailure(res.StatusCode) {
 			h.pool.Failed(srv, fmt.Errorf("status %d", res.StatusCode))
 		}

@@ -78,6 +78,13 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, info *req
 	start := time.Now()
 	res, err := h.client.Do(r.Context(), srv.Addr, out)
 	info.UpstreamTime = time.Since(start)
+	status := 0
+	if err == nil {
+		status = res.StatusCode
+	}
+	if r.Context().Err() == nil {
+		srv.Stats.Observe(status, info.UpstreamTime)
+	}
 	if err != nil {
 		if r.Context().Err() == nil && !isClientBodyError(err) {
 			h.pool.Failed(srv, err)

@@ -39,6 +39,10 @@ type Info struct {
 	UpstreamTime time.Duration
 	// Status overrides the logged status, e.g. 499 when the client left.
 	Status int
+	// Route is the path of the route that answered, as configured.
+	Route string
+	// TraceID is the request's trace ID when tracing is on.
+	TraceID string
 	// BodyError is set when reading the client's request body failed.
 	BodyError error
 }

@@ -1,32 +1,33 @@
 package server
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/dashboard"
 )
 
 // startAdmin serves the admin API: POST /reload, GET /health, GET /status
-// (pools and maintenance as JSON) and POST /maintenance/on|off. When the
-// address was left at its default and is taken (another instance), the
-// admin API is skipped with a warning.
-func startAdmin(addr string, r *reloader, log *slog.Logger) (*http.Server, error) {
-	defaulted := addr == ""
-	if defaulted {
-		addr = config.DefaultAdmin
-	}
-	if addr == "off" {
+// (pools and maintenance as JSON), POST /maintenance/on|off, GET /metrics
+// (Prometheus), GET /stats (the dashboard's JSON) and the dashboard under
+// /dashboard/. When the address was left at its default and is taken
+// (another instance), the admin API is skipped with a warning.
+func startAdmin(admin config.Admin, r *reloader, log *slog.Logger) (*http.Server, error) {
+	if admin.Off() {
 		return nil, nil
 	}
+	addr := admin.Addr()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		if defaulted {
+		if admin.Listen == "" {
 			log.Warn("admin API not started (set admin: to another address, or off)", "addr", addr, "error", err)
 			return nil, nil
 		}
@@ -44,10 +45,7 @@ func startAdmin(addr string, r *reloader, log *slog.Logger) (*http.Server, error
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(r.in.Status())
+		writeJSON(w, r.in.Status())
 	})
 	mux.HandleFunc("POST /maintenance/{state}", func(w http.ResponseWriter, req *http.Request) {
 		switch req.PathValue("state") {
@@ -62,21 +60,90 @@ func startAdmin(addr string, r *reloader, log *slog.Logger) (*http.Server, error
 		log.Info("maintenance switched", "state", req.PathValue("state"))
 		_, _ = io.WriteString(w, "maintenance "+req.PathValue("state")+"\n")
 	})
-	srv := &http.Server{Handler: sameOriginOnly(mux), ReadHeaderTimeout: 5 * time.Second}
+	mux.Handle("GET /metrics", r.in.Metrics().Handler())
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, r.in.Metrics().Stats())
+	})
+	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard", dashboard.Handler()))
+	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
+	guard := adminGuard{next: mux, token: admin.Token, loopbackOnly: admin.Token == ""}
+	srv := &http.Server{Handler: guard, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("admin API listening", "addr", ln.Addr().String())
 	return srv, nil
 }
 
-// sameOriginOnly refuses requests that a web browser made on behalf of a
-// page (they carry Origin or Sec-Fetch-Site), so that no site a user visits
-// can drive the admin API on their machine.
-func sameOriginOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
-			http.Error(w, "the admin API does not accept browser requests", http.StatusForbidden)
+// startMetrics serves GET /metrics alone on addr (metrics.listen), for
+// scrapers that must not reach the admin API.
+func startMetrics(addr string, r *reloader, log *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", r.in.Metrics().Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// adminGuard keeps web pages and strangers away from the admin API:
+//   - requests a browser makes for another site's page (Sec-Fetch-Site
+//     cross-site or same-site, or an Origin that is not the admin's own)
+//     are refused, so no site a user visits can drive it; a typed address
+//     (none) and the dashboard's own requests (same-origin) pass;
+//   - without a token (the admin API is on loopback), the Host must name
+//     this machine (an IP address or localhost), so that a web page whose
+//     name was rebound to 127.0.0.1 cannot reach it as "same origin";
+//   - with a token, every request but /health and the dashboard's page
+//     itself must carry it (Authorization: Bearer), compared in constant
+//     time.
+type adminGuard struct {
+	next         http.Handler
+	token        string
+	loopbackOnly bool
+}
+
+func (g adminGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "none", "same-origin":
+	default:
+		http.Error(w, "the admin API does not serve other sites' pages", http.StatusForbidden)
+		return
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
+		http.Error(w, "the admin API does not serve other sites' pages", http.StatusForbidden)
+		return
+	}
+	if g.loopbackOnly {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host != "localhost" && net.ParseIP(strings.Trim(host, "[]")) == nil {
+			http.Error(w, "the admin API answers to its address only", http.StatusMisdirectedRequest)
 			return
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	if g.token != "" && r.URL.Path != "/health" && !strings.HasPrefix(r.URL.Path, "/dashboard/") && r.URL.Path != "/" {
+		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(g.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse admin"`)
+			http.Error(w, "admin token missing or wrong", http.StatusUnauthorized)
+			return
+		}
+	}
+	g.next.ServeHTTP(w, r)
 }

@@ -39,6 +39,14 @@ func (l *listener) newH2Server(client config.Client, log *slog.Logger) *http.Ser
 		protos.SetUnencryptedHTTP2(true)
 		srv.Protocols = &protos
 	}
+	srv.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			l.h2Conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			l.h2Conns.Add(-1)
+		}
+	}
 	h2 := &http2.Server{MaxReadFrameSize: 16 << 10}
 	// Graceful shutdown of the HTTP/2 connections, and the TLSNextProto
 	// entries replaced below.

@@ -6,6 +6,9 @@
 package server
 
 import (
+	"sort"
+	"strings"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/site"
 )
@@ -36,6 +40,10 @@ type Instance struct {
 	// maintenance is the switch of `gatehouse maintenance on|off`; it
 	// outlives reloads.
 	maintenance atomic.Bool
+
+	// metrics counts for the life of the process; graphs count into it
+	// unless the config turns metrics off.
+	metrics *metrics.Registry
 }
 
 // Status is what `gatehouse status` shows: the maintenance switch and the
@@ -57,13 +65,61 @@ func (in *Instance) Status() Status {
 	return st
 }
 
+// UpstreamServers reports every server of the running config's pools.
+func (in *Instance) UpstreamServers(f func(metrics.ServerState)) {
+	in.mu.Lock()
+	g := in.graph
+	in.mu.Unlock()
+	if g == nil {
+		return
+	}
+	for _, p := range g.PoolStatus() {
+		for _, s := range p.Servers {
+			f(metrics.ServerState{Pool: p.Name, Server: s.Endpoint, State: s.State, Up: !strings.HasPrefix(s.State, "down"),
+				InFlight: s.InFlight, Failures: s.Failures})
+		}
+	}
+}
+
+// Listeners reports every open listener and its client connections.
+func (in *Instance) Listeners(f func(metrics.ListenerState)) {
+	in.mu.Lock()
+	ls := make([]*listener, 0, len(in.listeners))
+	for _, l := range in.listeners {
+		ls = append(ls, l)
+	}
+	in.mu.Unlock()
+	sort.Slice(ls, func(i, j int) bool { return ls[i].addr < ls[j].addr })
+	for _, l := range ls {
+		f(metrics.ListenerState{Addr: l.addr, Scheme: l.scheme, Open: l.openConns()})
+	}
+}
+
+// Routes reports the route counters of the running config.
+func (in *Instance) Routes(f func(*metrics.Route)) {
+	in.mu.Lock()
+	g := in.graph
+	in.mu.Unlock()
+	if g != nil {
+		g.RouteStats(f)
+	}
+}
+
+// SpoolBytes is what the buffer spool holds now.
+func (in *Instance) SpoolBytes() int64 { return in.spool.Used() }
+
 // SetMaintenance switches maintenance mode for every site.
 func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
 
 // NewInstance returns an instance with no listeners.
 func NewInstance(log *slog.Logger) *Instance {
-	return &Instance{log: log, listeners: map[string]*listener{}, spool: buffer.NewBudget(0)}
+	in := &Instance{log: log, listeners: map[string]*listener{}, spool: buffer.NewBudget(0), metrics: metrics.New()}
+	in.metrics.SetGauges(in)
+	return in
 }
+
+// Metrics is the instance's registry.
+func (in *Instance) Metrics() *metrics.Registry { return in.metrics }
 
 // Apply builds cfg's graph and makes it current: new listeners open, kept
 // ones switch handler, removed ones drain and close. On any error nothing
@@ -78,7 +134,11 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	if o := in.certs.Options(); o.RenewInterval != cfg.Certificates.RenewInterval.Std() || o.OCSPInterval != cfg.Certificates.OCSPInterval.Std() {
 		in.log.Warn("certificates settings changed; they take effect after a restart")
 	}
-	g, err := site.Build(cfg, site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance})
+	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics}
+	if cfg.Metrics.Off {
+		deps.Metrics = nil
+	}
+	g, err := site.Build(cfg, deps)
 	if err != nil {
 		return fmt.Errorf("build config: %w", err)
 	}
@@ -100,7 +160,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		if _, ok := in.listeners[addr]; ok {
 			continue
 		}
-		l, err := openListener(g.Listeners[addr], cfg.Client, in.log)
+		l, err := openListener(g.Listeners[addr], cfg.Client, in.metrics.Listener(addr), in.log)
 		if err != nil {
 			for _, o := range opened {
 				o.closeUnserved()

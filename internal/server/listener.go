@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/http1"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/site"
 )
 
@@ -66,6 +67,10 @@ type listener struct {
 	h2         *http.Server
 	h2q        *connQueue
 	webSockets atomic.Bool
+	// h2Conns counts the HTTP/2 server's connections; stats counts TLS
+	// handshakes.
+	h2Conns atomic.Int64
+	stats   *metrics.Listener
 
 	// https only: the TLS settings of the current config (certificates
 	// chosen by server name), the handshake bound, and the queue that
@@ -81,13 +86,13 @@ type listener struct {
 	h3  *http3.Server
 }
 
-func openListener(spec site.Listener, client config.Client, log *slog.Logger) (*listener, error) {
+func openListener(spec site.Listener, client config.Client, stats *metrics.Listener, log *slog.Logger) (*listener, error) {
 	addr, scheme := spec.Addr, spec.Scheme
 	ln, err := listen(spec)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{})}
+	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{}), stats: stats}
 	l.h2q = newConnQueue(ln.Addr())
 	l.h2 = l.newH2Server(client, log)
 	l.srv = http1.New(l, l.options(client, log))
@@ -140,6 +145,11 @@ func (l *listener) serve(log *slog.Logger) {
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("listener stopped", "addr", l.addr, "error", err)
 	}
+}
+
+// openConns counts the client connections being served.
+func (l *listener) openConns() int {
+	return l.srv.OpenConns() + int(l.h2Conns.Load())
 }
 
 // ServeHTTP hands the request to the handler current at arrival.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -36,6 +37,7 @@ func Run(ctx context.Context, opt Options) error {
 	if err := in.Apply(cfg); err != nil {
 		return err
 	}
+	in.Metrics().Reloaded(nil)
 	r := &reloader{in: in, load: opt.Load, log: log, level: level}
 	if cfg.PIDFile != "" {
 		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -46,6 +48,14 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	admin, err := startAdmin(cfg.Admin, r, log)
 	if err != nil {
+		in.Shutdown()
+		return err
+	}
+	metricsSrv, err := startMetrics(cfg.Metrics.Listen, r, log)
+	if err != nil {
+		if admin != nil {
+			_ = admin.Close()
+		}
 		in.Shutdown()
 		return err
 	}
@@ -65,8 +75,10 @@ func Run(ctx context.Context, opt Options) error {
 		}
 		break
 	}
-	if admin != nil {
-		_ = admin.Close()
+	for _, s := range []*http.Server{admin, metricsSrv} {
+		if s != nil {
+			_ = s.Close()
+		}
 	}
 	in.Shutdown()
 	log.Info("gatehouse stopped")
@@ -91,6 +103,7 @@ func (r *reloader) reload() error {
 	if err == nil {
 		err = r.in.Apply(cfg)
 	}
+	r.in.Metrics().Reloaded(err)
 	if err != nil {
 		var problems config.Problems
 		if errors.As(err, &problems) {

@@ -62,6 +62,7 @@ func (l *listener) handshake(nc net.Conn, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.handshakeTimeout.Load()))
 	err := tc.HandshakeContext(ctx)
 	cancel()
+	l.stats.Handshake(err == nil)
 	if err != nil {
 		log.Debug("TLS handshake failed", "addr", l.addr, "client", nc.RemoteAddr().String(), "error", err)
 		_ = nc.Close()

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/redirect"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
@@ -51,6 +52,11 @@ type Graph struct {
 	acme         []*certs.ACME
 	manageCtx    context.Context
 	stopManaging context.CancelFunc
+
+	// metrics counts what the graph serves (nil: metrics off); routeStats
+	// are the counters its sites and routes use.
+	metrics    *metrics.Registry
+	routeStats []*metrics.Route
 
 	// pools are every upstream pool of the graph; named are those under
 	// upstreams:, by name.
@@ -93,6 +99,9 @@ type site struct {
 	out *routeOutput
 	// webSockets is set when a route can switch protocols.
 	webSockets bool
+	// stats counts the responses no route gave (404, maintenance, the
+	// redirect to HTTPS).
+	stats *metrics.Route
 }
 
 // Deps are the long-lived things a graph uses but does not own.
@@ -104,6 +113,9 @@ type Deps struct {
 	Certs *certs.Manager
 	// Maintenance, when set and true, puts every site in maintenance.
 	Maintenance *atomic.Bool
+	// Metrics, when set, counts requests per route and attempts per
+	// upstream server (it outlives reloads).
+	Metrics *metrics.Registry
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -112,7 +124,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	g := &Graph{
 		Handlers: map[string]http.Handler{}, Listeners: map[string]Listener{}, TLS: map[string]*tls.Config{},
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
-		certs: deps.Certs, log: log, maintenance: deps.Maintenance,
+		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics,
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)
@@ -221,7 +233,8 @@ func (l *listenerHandler) addSite(hosts []string, s *site) error {
 }
 
 func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger) (*site, error) {
-	s := &site{routes: route.NewTable[*routeEntry]()}
+	name := SiteName(sc)
+	s := &site{routes: route.NewTable[*routeEntry](), stats: g.routeCounter(name, "")}
 	if err := g.buildCerts(sc, s); err != nil {
 		return nil, err
 	}
@@ -263,7 +276,9 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 		s.webSockets = s.webSockets || kind.tunnels
-		if err := s.routes.Add(p, &routeEntry{handler: phases(cfg, rc, h, kind.streams), out: out, tunnels: kind.tunnels}); err != nil {
+		entry := &routeEntry{handler: phases(cfg, rc, h, kind.streams), out: out, tunnels: kind.tunnels,
+			stats: g.routeCounter(name, rc.Path), path: rc.Path}
+		if err := s.routes.Add(p, entry); err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 	}
@@ -310,6 +325,32 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Log
 		return st, handlerKind{}, nil
 	}
 	return nil, handlerKind{}, errors.New("route has no handler")
+}
+
+// routeCounter returns the counters of a site's route and remembers them
+// as the graph's.
+func (g *Graph) routeCounter(site, path string) *metrics.Route {
+	rt := g.metrics.Route(site, path)
+	if rt != nil {
+		g.routeStats = append(g.routeStats, rt)
+	}
+	return rt
+}
+
+// RouteStats calls f for every route counter of the graph.
+func (g *Graph) RouteStats(f func(*metrics.Route)) {
+	for _, rt := range g.routeStats {
+		f(rt)
+	}
+}
+
+// SiteName is how metrics and the dashboard name a site: its first host,
+// or default for a site without hosts.
+func SiteName(sc *config.Site) string {
+	if len(sc.Hosts) == 0 {
+		return "default"
+	}
+	return sc.Hosts[0]
 }
 
 // httpsPort returns the port part of an https listen address for redirects:

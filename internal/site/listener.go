@@ -71,7 +71,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.pages, rw.intercept = s.pages, s.intercept
-	rw.out = s.out
+	rw.out, rw.stats = s.out, s.stats
 	challenge := strings.HasPrefix(r.URL.Path, acmeChallengePath)
 	if ch, ok := s.certs.(challengeHandler); ok && challenge && ch.HandleHTTPChallenge(rw, r) {
 		return
@@ -94,7 +94,7 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.Captures = captures
-	rw.out = e.out
+	rw.out, rw.stats, info.Route = e.out, e.stats, e.path
 	if r.Method == http.MethodConnect && !e.tunnels {
 		errpage.Write(rw, http.StatusNotImplemented)
 		return
@@ -174,11 +174,13 @@ func (l *listenerHandler) finish(rw *responseWriter, r *http.Request, info *reqi
 	case status == 0:
 		status = http.StatusOK
 	}
+	duration := time.Since(info.Start)
+	rw.stats.Observe(status, duration, rw.bytes)
 	l.access.Log(&accesslog.Record{
 		Time: info.Start, Remote: info.ClientIP, Method: r.Method, Host: r.Host, URI: r.RequestURI,
-		Proto: r.Proto, Status: status, Bytes: rw.bytes, Duration: time.Since(info.Start),
+		Proto: r.Proto, Status: status, Bytes: rw.bytes, Duration: duration,
 		Upstream: info.Upstream, UpstreamTime: info.UpstreamTime, RequestID: info.ID,
-		UserAgent: r.UserAgent(), Referer: r.Referer(),
+		UserAgent: r.UserAgent(), Referer: r.Referer(), Route: info.Route, TraceID: info.TraceID,
 	})
 	if p != nil {
 		panic(p)

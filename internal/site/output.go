@@ -2,6 +2,7 @@ package site
 
 import (
 	"fmt"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/internal/compress"
@@ -19,6 +20,10 @@ type routeEntry struct {
 	// tunnels is set for proxy routes, the only ones an HTTP/2 extended
 	// CONNECT (a WebSocket) may reach.
 	tunnels bool
+	// stats counts the route's responses; path is the route's path as
+	// configured, for the access log.
+	stats *metrics.Route
+	path  string
 }
 
 // routeOutput is applied by the response writer when a route's response

@@ -53,6 +53,9 @@ func (g *Graph) addPool(name string, u config.Upstream, log *slog.Logger) (*grap
 	if err != nil {
 		return nil, err
 	}
+	for _, s := range p.Servers() {
+		s.Stats = g.metrics.Server(name, s.Endpoint)
+	}
 	gp := &graphPool{pool: p, cfg: u}
 	g.pools = append(g.pools, gp)
 	g.closers = append(g.closers, p)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/compress"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 )
 
@@ -35,6 +36,9 @@ type responseWriter struct {
 	req  *http.Request
 	info *reqinfo.Info
 	enc  compress.Encoder
+	// stats counts the response: the route's, or the site's for a
+	// response no route gave.
+	stats *metrics.Route
 
 	// Pacing of slow readers: once rateGrace has passed since start, the
 	// client must have taken the response at minRate bytes per second.
