@@ -3,11 +3,10 @@
 package accesslog
 
 import (
-	"bufio"
-	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,21 +38,23 @@ type Record struct {
 	TraceID string
 }
 
-// Logger writes records to one output. A nil *Logger logs nothing. Lines
-// are collected in a buffer written out every flushEvery (and when it
-// fills, and on Close), so a busy server makes a few large writes instead
-// of one system call per request.
+// Logger writes records to one output. A nil *Logger logs nothing.
 type Logger struct {
-	mu       sync.Mutex
-	out      *bufio.Writer
-	closer   io.Closer
+	out      output
 	combined bool
 	bufPool  sync.Pool
-	stop     chan struct{}
-	done     chan struct{}
 	// second is the JSON time stamp of the current second, up to its
 	// fraction, formatted once per second.
 	second atomic.Pointer[secondStamp]
+}
+
+// output takes whole lines.
+type output interface {
+	// write takes one line, ended by a newline; it must not keep line.
+	write(line []byte)
+	// reopen opens a file output again (after log rotation).
+	reopen() error
+	close() error
 }
 
 // secondStamp is "2006-01-02T15:04:05." for one second of UTC time.
@@ -62,48 +63,56 @@ type secondStamp struct {
 	text []byte
 }
 
-// flushEvery bounds how long a line waits in the buffer.
-const flushEvery = 100 * time.Millisecond
+// Options are what a logger takes besides its config.
+type Options struct {
+	// Log receives the logger's own problems (a syslog server that
+	// cannot be reached, records dropped).
+	Log *slog.Logger
+	// Dropped is called for every record dropped because the output could
+	// not take it (a syslog server that cannot keep up).
+	Dropped func()
+}
 
-// New opens the output named by cfg: stdout, stderr, off, or a file path
-// (appended to, created 0640).
-func New(cfg config.AccessLog) (*Logger, error) {
-	l := &Logger{combined: cfg.Format == "combined", stop: make(chan struct{}), done: make(chan struct{})}
-	l.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
-	var w io.Writer
-	switch cfg.Output {
-	case "off":
-		return nil, nil
-	case "", "stdout":
-		w = os.Stdout
-	case "stderr":
-		w = os.Stderr
-	default:
-		f, err := os.OpenFile(cfg.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			return nil, fmt.Errorf("open access log: %w", err)
-		}
-		w, l.closer = f, f
+// New opens the output named by cfg: stdout, stderr, off, a file path
+// (appended to, created 0640), or syslog://HOST:PORT (UDP) and
+// syslog+tcp://HOST:PORT (RFC 5424 messages).
+func New(cfg config.AccessLog, opt Options) (*Logger, error) {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	l.out = bufio.NewWriterSize(w, 64<<10)
-	go l.flushLoop()
+	l := &Logger{combined: cfg.Format == "combined"}
+	l.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
+	switch {
+	case cfg.Output == "off":
+		return nil, nil
+	case cfg.Output == "" || cfg.Output == "stdout":
+		l.out = newStreamOutput(os.Stdout, "")
+	case cfg.Output == "stderr":
+		l.out = newStreamOutput(os.Stderr, "")
+	case strings.HasPrefix(cfg.Output, "syslog://") || strings.HasPrefix(cfg.Output, "syslog+tcp://"):
+		out, err := newSyslogOutput(cfg.Output, opt)
+		if err != nil {
+			return nil, err
+		}
+		l.out = out
+	default:
+		f, err := openLogFile(cfg.Output)
+		if err != nil {
+			return nil, err
+		}
+		l.out = newStreamOutput(f, cfg.Output)
+	}
 	return l, nil
 }
 
-func (l *Logger) flushLoop() {
-	defer close(l.done)
-	t := time.NewTicker(flushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			l.mu.Lock()
-			_ = l.out.Flush()
-			l.mu.Unlock()
-		}
+// Reopen opens a file output again, for log rotation (SIGUSR1): lines
+// written before go to the old file, whole, and lines after to the new.
+// Other outputs need nothing.
+func (l *Logger) Reopen() error {
+	if l == nil {
+		return nil
 	}
+	return l.out.reopen()
 }
 
 // Close writes out what is buffered and closes a file output.
@@ -111,17 +120,7 @@ func (l *Logger) Close() error {
 	if l == nil {
 		return nil
 	}
-	close(l.stop)
-	<-l.done
-	l.mu.Lock()
-	err := l.out.Flush()
-	l.mu.Unlock()
-	if l.closer != nil {
-		if cerr := l.closer.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
+	return l.out.close()
 }
 
 // Log writes one record.
@@ -136,14 +135,7 @@ func (l *Logger) Log(r *Record) {
 	} else {
 		b = l.appendJSON(b, r)
 	}
-	l.mu.Lock()
-	// Flush before a line that does not fit, so that every write holds
-	// whole lines: during a reload two loggers append to the same file.
-	if l.out.Available() < len(b) {
-		_ = l.out.Flush()
-	}
-	_, _ = l.out.Write(b)
-	l.mu.Unlock()
+	l.out.write(b)
 	*bp = b
 	l.bufPool.Put(bp)
 }

@@ -51,7 +51,7 @@ func TestCombinedLineCannotBeForged(t *testing.T) {
 
 func TestFileOutputIsWrittenOnClose(t *testing.T) {
 	path := t.TempDir() + "/access.log"
-	l, err := New(config.AccessLog{Format: "json", Output: path})
+	l, err := New(config.AccessLog{Format: "json", Output: path}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,9 @@ type Log struct {
 type AccessLog struct {
 	// Format is json (default) or combined.
 	Format string `yaml:"format"`
-	// Output is stdout (default), stderr, off, or a file path.
+	// Output is stdout (default), stderr, off, a file path (reopened on
+	// SIGUSR1), or syslog://HOST:PORT (UDP) or syslog+tcp://HOST:PORT
+	// (RFC 5424 messages).
 	Output string `yaml:"output"`
 }
 

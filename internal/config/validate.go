@@ -154,6 +154,15 @@ func validate(c *Config, report func(keyPath, string)) {
 	oneOf(report, keyPath{"log", "level"}, c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(report, keyPath{"log", "format"}, c.Log.Format, "text", "json")
 	oneOf(report, keyPath{"access_log", "format"}, c.AccessLog.Format, "json", "combined")
+	if out := c.AccessLog.Output; strings.Contains(out, "://") {
+		rest, ok := strings.CutPrefix(out, "syslog://")
+		if !ok {
+			rest, ok = strings.CutPrefix(out, "syslog+tcp://")
+		}
+		if _, _, err := net.SplitHostPort(rest); !ok || err != nil {
+			report(keyPath{"access_log", "output"}, fmt.Sprintf("want stdout, stderr, off, a file path, syslog://HOST:PORT or syslog+tcp://HOST:PORT, got %q", out))
+		}
+	}
 	if c.Client.MaxURILength >= c.Client.MaxHeaderSize {
 		report(keyPath{"client", "max_uri_length"}, "must be smaller than client.max_header_size, which includes the request line")
 	}

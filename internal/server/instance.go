@@ -108,6 +108,17 @@ func (in *Instance) Routes(f func(*metrics.Route)) {
 // SpoolBytes is what the buffer spool holds now.
 func (in *Instance) SpoolBytes() int64 { return in.spool.Used() }
 
+// ReopenLogs opens the running config's access log file again.
+func (in *Instance) ReopenLogs() error {
+	in.mu.Lock()
+	g := in.graph
+	in.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	return g.ReopenLogs()
+}
+
 // SetMaintenance switches maintenance mode for every site.
 func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
 

@@ -25,7 +25,8 @@ type Options struct {
 }
 
 // Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP
-// and on POST /reload to the admin address.
+// and on POST /reload to the admin address, and reopening the access log
+// file on SIGUSR1 (log rotation).
 func Run(ctx context.Context, opt Options) error {
 	cfg, err := opt.Load()
 	if err != nil {
@@ -60,15 +61,23 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	log.Info("gatehouse started", "config", cfg.File, "pid", os.Getpid())
 	for {
 		select {
 		case <-ctx.Done():
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch sig {
+			case syscall.SIGHUP:
 				_ = r.reload()
+				continue
+			case syscall.SIGUSR1:
+				if err := in.ReopenLogs(); err != nil {
+					log.Error("access log not reopened", "error", err)
+				} else {
+					log.Info("access log reopened")
+				}
 				continue
 			}
 			log.Info("stopping: draining requests in flight", "signal", sig.String())

@@ -44,6 +44,7 @@ type Graph struct {
 
 	inflight atomic.Int64
 	closers  []io.Closer
+	access   *accesslog.Logger
 	spool    *buffer.Spool
 
 	// certs keeps automatic certificates; acme are this graph's sources,
@@ -143,11 +144,12 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		}
 		prefixes = append(prefixes, p)
 	}
-	access, err := accesslog.New(cfg.AccessLog)
+	access, err := accesslog.New(cfg.AccessLog, accesslog.Options{Log: log, Dropped: deps.Metrics.AccessLogDropped})
 	if err != nil {
 		return nil, err
 	}
 	g.closers = append(g.closers, access)
+	g.access = access
 	if err := g.buildPools(cfg, log); err != nil {
 		g.Close()
 		return nil, err
@@ -381,6 +383,9 @@ func hstsValue(h *config.HSTS) string {
 	}
 	return v
 }
+
+// ReopenLogs opens the access log file again (after log rotation).
+func (g *Graph) ReopenLogs() error { return g.access.Reopen() }
 
 // Drain waits until the graph serves no request or timeout passes.
 func (g *Graph) Drain(timeout time.Duration) {
