@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go: the real peers it runs
 # against (Gunicorn, uWSGI with its Python plugin, php-fpm and nginx from
-# Debian; curl, gtlsclient for HTTP/3 and testssl.sh as clients; h2spec),
-# and the linters (staticcheck). Safe to run again; it installs only what is
+# Debian; curl, gtlsclient for HTTP/3, testssl.sh and headless Chromium as
+# clients; h2spec; promtool from Debian's prometheus to check /metrics), and
+# the linters (staticcheck). Safe to run again; it installs only what is
 # missing.
 set -euo pipefail
 
@@ -22,6 +23,8 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v gtlsclient >/dev/null 2>&1 || missing+=(ngtcp2-client)
 command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq

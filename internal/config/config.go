@@ -35,6 +35,8 @@ type Config struct {
 	Certificates Certificates `yaml:"certificates"`
 	// Metrics configures Prometheus metrics and the dashboard's counters.
 	Metrics Metrics `yaml:"metrics"`
+	// Tracing configures OpenTelemetry traces (off by default).
+	Tracing Tracing `yaml:"tracing"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -66,6 +68,18 @@ type Metrics struct {
 	// Off stops counting requests per route and attempts per upstream
 	// server (the process, listener and pool metrics remain).
 	Off bool `yaml:"off"`
+}
+
+// Tracing exports spans of requests and upstream attempts over OTLP/HTTP.
+type Tracing struct {
+	// OTLP is the collector's base URL (e.g. http://127.0.0.1:4318);
+	// spans go to OTLP/v1/traces. Empty: tracing off.
+	OTLP string `yaml:"otlp"`
+	// SampleRatio is the share of new traces recorded (default 1.0); a
+	// trace that arrives sampled, or not, stays so.
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// ServiceName names Gatehouse in the traces (default gatehouse).
+	ServiceName string `yaml:"service_name"`
 }
 
 // Log configures the error log written to stderr.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -79,6 +80,10 @@ func applyDefaults(c *Config) {
 	if c.AccessLog.Output == "" {
 		c.AccessLog.Output = "stdout"
 	}
+	if c.Tracing.SampleRatio == nil {
+		c.Tracing.SampleRatio = ptr(1.0)
+	}
+	setDefault(&c.Tracing.ServiceName, "gatehouse")
 	for name, u := range c.Upstreams {
 		UpstreamDefaults(c.Dir, &u)
 		c.Upstreams[name] = u
@@ -138,6 +143,14 @@ func ptr[T any](v T) *T { return &v }
 // validate reports every semantic problem of a decoded config.
 func validate(c *Config, report func(keyPath, string)) {
 	validateAdmin(c, report)
+	if t := c.Tracing; t.OTLP != "" {
+		if u, err := url.Parse(t.OTLP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			report(keyPath{"tracing", "otlp"}, fmt.Sprintf("want the collector's URL, e.g. http://127.0.0.1:4318, got %q", t.OTLP))
+		}
+	}
+	if r := *c.Tracing.SampleRatio; r < 0 || r > 1 {
+		report(keyPath{"tracing", "sample_ratio"}, "must be between 0 and 1")
+	}
 	if m := c.Metrics.Listen; m != "" {
 		if _, _, err := net.SplitHostPort(m); err != nil {
 			report(keyPath{"metrics", "listen"}, fmt.Sprintf("want host:port, got %q", m))

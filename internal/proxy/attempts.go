@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
+	"github.com/gatehouse/gatehouse/internal/tracing"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -41,6 +42,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 	var triedBuf [maxAttempts]*pool.Server
 	tried := triedBuf[:0]
 	var lastErr error
+	extra := len(out.Extra)
 	for attempt := 0; ; attempt++ {
 		srv, err := h.pool.Pick(r, info.ClientIP, tried)
 		if err != nil {
@@ -63,9 +65,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 		more := attempt+1 < min(rc.Tries, maxAttempts) && now.Before(deadline)
 
 		srv.Acquire()
+		span := h.traceAttempt(r, srv, out, extra)
 		res, err := h.client.Do(r.Context(), srv.Addr, out)
 		info.UpstreamTime = time.Since(now)
 		if err != nil {
+			span.End(0, err)
 			if r.Context().Err() == nil {
 				srv.Stats.Observe(0, info.UpstreamTime)
 			}
@@ -86,6 +90,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 			h.fail(w, r, err)
 			return
 		}
+		span.End(res.StatusCode, nil)
 		srv.Stats.Observe(res.StatusCode, info.UpstreamTime)
 		if h.pool.CountsAsFailure(res.StatusCode) {
 			h.pool.Failed(srv, fmt.Errorf("status %d", res.StatusCode))
@@ -107,6 +112,20 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 		h.respondFrom(srv, w, r, res)
 		return
 	}
+}
+
+// traceAttempt starts the span of an attempt to srv and sets the
+// traceparent the upstream gets, after the first extra fields of out.
+func (h *Handler) traceAttempt(r *http.Request, srv *pool.Server, out *upstream.Request, extra int) tracing.Attempt {
+	if h.opt.Tracer == nil {
+		return tracing.Attempt{}
+	}
+	span, parent, state := h.opt.Tracer.StartAttempt(r.Context(), r.Method, h.pool.Name(), srv.Endpoint)
+	out.Extra = append(out.Extra[:extra], upstream.Field{Name: "Traceparent", Value: parent})
+	if state != "" {
+		out.Extra = append(out.Extra, upstream.Field{Name: "Tracestate", Value: state})
+	}
+	return span
 }
 
 // respondFrom sends the response of srv, which stays counted as busy until

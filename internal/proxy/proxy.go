@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/limits"
 	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
+	"github.com/gatehouse/gatehouse/internal/tracing"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 	Spool           *buffer.Spool
 	BufferRequests  bool
 	BufferResponses bool
+	// Tracer, when set, makes a span per upstream attempt and sends the
+	// upstream its traceparent.
+	Tracer *tracing.Tracer
 }
 
 // Handler proxies to one pool of upstream servers.
@@ -142,6 +146,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// gRPC servers want to know trailers are understood; TE is
 		// hop-by-hop and never passed on as the client sent it.
 		out.Extra = append(out.Extra, upstream.Field{Name: "Te", Value: "trailers"})
+	}
+	if h.opt.Tracer != nil {
+		// Each attempt sends a traceparent of its own.
+		skip := out.Skip
+		out.Skip = func(name string) bool { return name == "Traceparent" || name == "Tracestate" || skip(name) }
 	}
 	if h.cgi {
 		if strings.IndexByte(r.URL.Path, 0) >= 0 {

@@ -58,6 +58,10 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, info *req
 	out := &ex.out
 	out.Method, out.Target, out.Host, out.Header = http.MethodGet, r.URL.RequestURI(), r.Host, r.Header
 	out.Skip, out.Into = skipFor(r.Header), w.Header()
+	if h.opt.Tracer != nil {
+		skip := out.Skip
+		out.Skip = func(name string) bool { return name == "Traceparent" || name == "Tracestate" || skip(name) }
+	}
 	out.Extra = append(ex.forwarded(r, info),
 		upstream.Field{Name: "Connection", Value: "Upgrade"}, upstream.Field{Name: "Upgrade", Value: proto})
 	key := ""
@@ -76,12 +80,14 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, info *req
 	srv.Acquire()
 	defer srv.Release()
 	start := time.Now()
+	span := h.traceAttempt(r, srv, out, len(out.Extra))
 	res, err := h.client.Do(r.Context(), srv.Addr, out)
 	info.UpstreamTime = time.Since(start)
 	status := 0
 	if err == nil {
 		status = res.StatusCode
 	}
+	span.End(status, err)
 	if r.Context().Err() == nil {
 		srv.Stats.Observe(status, info.UpstreamTime)
 	}

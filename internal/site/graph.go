@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/respond"
 	"github.com/gatehouse/gatehouse/internal/route"
 	"github.com/gatehouse/gatehouse/internal/static"
+	"github.com/gatehouse/gatehouse/internal/tracing"
 )
 
 // Graph is the handler graph of one config.
@@ -45,6 +46,8 @@ type Graph struct {
 	inflight atomic.Int64
 	closers  []io.Closer
 	access   *accesslog.Logger
+	// tracer makes the spans of the graph's requests (nil: tracing off).
+	tracer *tracing.Tracer
 	spool    *buffer.Spool
 
 	// certs keeps automatic certificates; acme are this graph's sources,
@@ -150,6 +153,13 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	}
 	g.closers = append(g.closers, access)
 	g.access = access
+	if g.tracer, err = tracing.New(cfg.Tracing); err != nil {
+		g.Close()
+		return nil, err
+	}
+	if g.tracer != nil {
+		g.closers = append(g.closers, g.tracer)
+	}
 	if err := g.buildPools(cfg, log); err != nil {
 		g.Close()
 		return nil, err
@@ -305,7 +315,7 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Log
 			return nil, handlerKind{}, err
 		}
 		p, err := proxy.New(*rc, gp.pool, gp.cfg.TLS, proxy.Options{
-			Log: log, Spool: g.spool,
+			Log: log, Spool: g.spool, Tracer: g.tracer,
 			BufferRequests: *rc.Buffer.Request, BufferResponses: *rc.Buffer.Response,
 		})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/http1"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/route"
+	"github.com/gatehouse/gatehouse/internal/tracing"
 )
 
 // listenerHandler serves every request arriving on one listen address.
@@ -38,8 +39,9 @@ type listenerHandler struct {
 // requestState is what the site layer keeps for one request, in one
 // allocation.
 type requestState struct {
-	info reqinfo.Info
-	rw   responseWriter
+	info  reqinfo.Info
+	rw    responseWriter
+	trace tracing.Request
 }
 
 func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -56,8 +58,9 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ctx := reqinfo.With(r.Context(), info); ctx != r.Context() {
 		r = r.WithContext(ctx)
 	}
+	r, st.trace, info.TraceID = l.graph.tracer.StartRequest(r)
 	rw.req, rw.info = r, info
-	defer l.finish(rw, r, info)
+	defer l.finish(st, r)
 
 	if r.Method == http.MethodConnect && len(r.Header[":protocol"]) == 0 {
 		// Gatehouse is no forward proxy; only an HTTP/2 extended
@@ -150,7 +153,8 @@ func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
 
 // finish logs the request and turns a handler panic into a 500 (or an
 // aborted connection when the response had started).
-func (l *listenerHandler) finish(rw *responseWriter, r *http.Request, info *reqinfo.Info) {
+func (l *listenerHandler) finish(st *requestState, r *http.Request) {
+	rw, info := &st.rw, &st.info
 	p := recover()
 	if p == nil {
 		rw.finishEncoding()
@@ -176,6 +180,7 @@ func (l *listenerHandler) finish(rw *responseWriter, r *http.Request, info *reqi
 	}
 	duration := time.Since(info.Start)
 	rw.stats.Observe(status, duration, rw.bytes)
+	st.trace.End(info.Route, info.ClientIP, status)
 	l.access.Log(&accesslog.Record{
 		Time: info.Start, Remote: info.ClientIP, Method: r.Method, Host: r.Host, URI: r.RequestURI,
 		Proto: r.Proto, Status: status, Bytes: rw.bytes, Duration: duration,
