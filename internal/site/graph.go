@@ -48,7 +48,7 @@ type Graph struct {
 	access   *accesslog.Logger
 	// tracer makes the spans of the graph's requests (nil: tracing off).
 	tracer *tracing.Tracer
-	spool    *buffer.Spool
+	spool  *buffer.Spool
 
 	// certs keeps automatic certificates; acme are this graph's sources,
 	// managed from Start until the graph is closed.
