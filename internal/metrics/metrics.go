@@ -272,47 +272,33 @@ func (r *Registry) AccessLogDropped() {
 
 // sortedRoutes returns the routes in site, path order.
 func (r *Registry) sortedRoutes() []*Route {
-	r.mu.Lock()
-	out := make([]*Route, 0, len(r.routes))
-	for _, rt := range r.routes {
-		out = append(out, rt)
-	}
-	r.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Site != out[j].Site {
-			return out[i].Site < out[j].Site
-		}
-		return out[i].Path < out[j].Path
+	return sorted(r, r.routes, func(a, b *Route) bool {
+		return a.Site < b.Site || a.Site == b.Site && a.Path < b.Path
 	})
-	return out
 }
 
 // sortedServers returns the upstream servers in pool, server order.
 func (r *Registry) sortedServers() []*Server {
-	r.mu.Lock()
-	out := make([]*Server, 0, len(r.servers))
-	for _, s := range r.servers {
-		out = append(out, s)
-	}
-	r.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Pool != out[j].Pool {
-			return out[i].Pool < out[j].Pool
-		}
-		return out[i].Server < out[j].Server
+	return sorted(r, r.servers, func(a, b *Server) bool {
+		return a.Pool < b.Pool || a.Pool == b.Pool && a.Server < b.Server
 	})
-	return out
 }
 
 // sortedListeners returns the listeners in address order.
 func (r *Registry) sortedListeners() []*Listener {
+	return sorted(r, r.listeners, func(a, b *Listener) bool { return a.Addr < b.Addr })
+}
+
+// sorted returns the values of one of r's maps, read under its lock, in
+// the order of less.
+func sorted[K comparable, V any](r *Registry, m map[K]*V, less func(a, b *V) bool) []*V {
 	r.mu.Lock()
-	out := make([]*Listener, 0, len(r.listeners))
-	for _, l := range r.listeners {
-		out = append(out, l)
+	out := make([]*V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
 	}
 	r.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
+	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
 	return out
 }
 
