@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,13 +16,24 @@ import (
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 
-// adminCall sends a request to the running instance's admin API and
-// returns the body of a 200 answer.
-func adminCall(admin config.Admin, method, path string) ([]byte, error) {
+// adminCall sends a request (with a JSON body, when body is not nil) to
+// the running instance's admin API and returns the body of a 200 answer.
+func adminCall(admin config.Admin, method, path string, body any) ([]byte, error) {
 	addr := admin.Addr()
-	req, err := http.NewRequest(method, "http://"+addr+path, nil)
+	var in io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		in = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, in)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if admin.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+admin.Token)
@@ -32,11 +44,11 @@ func adminCall(admin config.Admin, method, path string) ([]byte, error) {
 		return nil, fmt.Errorf("reach the admin API at %s: %w", addr, err)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	out, _ := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if res.StatusCode != http.StatusOK {
-		return nil, errors.New(strings.TrimSpace(string(body)))
+		return nil, errors.New(strings.TrimSpace(string(out)))
 	}
-	return body, nil
+	return out, nil
 }
 
 // adminAddr parses the flags of an admin command and returns the admin
@@ -66,7 +78,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	body, err := adminCall(addr, http.MethodGet, "/status")
+	body, err := adminCall(addr, http.MethodGet, "/status", nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse status:", err)
 		return 1
@@ -121,11 +133,47 @@ func cmdMaintenance(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	body, err := adminCall(addr, http.MethodPost, "/maintenance/"+args[0])
+	body, err := adminCall(addr, http.MethodPost, "/maintenance/"+args[0], nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse maintenance:", err)
 		return 1
 	}
 	_, _ = stdout.Write(body)
+	return 0
+}
+
+// cmdCache runs `gatehouse cache purge [-c FILE] URL`: the running
+// instance drops what it stores for URL (a URL ending in * is a prefix).
+func cmdCache(args []string, stdout, stderr io.Writer) int {
+	const use = "usage: gatehouse cache purge [-c FILE] URL   (a URL ending in * purges every URL it starts)"
+	if len(args) == 0 || args[0] != "purge" {
+		fmt.Fprintln(stderr, use)
+		return 2
+	}
+	fs := flag.NewFlagSet("cache purge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	admin, ok := adminAddr("cache purge", fs, args[1:], stderr)
+	if !ok {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, use)
+		return 2
+	}
+	req := server.PurgeRequest{URL: fs.Arg(0)}
+	if p, ok := strings.CutSuffix(req.URL, "*"); ok {
+		req = server.PurgeRequest{Prefix: p}
+	}
+	body, err := adminCall(admin, http.MethodPost, "/cache/purge", req)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse cache purge:", err)
+		return 1
+	}
+	var res server.PurgeResponse
+	if err := json.Unmarshal(body, &res); err != nil {
+		fmt.Fprintln(stderr, "gatehouse cache purge:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "purged %d\n", res.Purged)
 	return 0
 }

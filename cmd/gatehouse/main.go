@@ -39,6 +39,8 @@ Usage:
                                      show the upstream pools: each server's health, requests in flight, failures
   gatehouse maintenance on|off [-c FILE]
                                      answer every site with 503 and its maintenance page, or stop
+  gatehouse cache purge [-c FILE] URL
+                                     drop the cached responses of URL (ending in *: of every URL it starts)
   gatehouse version                  print the version
 `
 
@@ -70,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "maintenance":
 		return cmdMaintenance(rest, stdout, stderr)
+	case "cache":
+		return cmdCache(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", version())
 		return 0
@@ -193,7 +197,7 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 }
 
 func reloadViaAdmin(admin config.Admin, stdout io.Writer) error {
-	body, err := adminCall(admin, http.MethodPost, "/reload")
+	body, err := adminCall(admin, http.MethodPost, "/reload", nil)
 	if err != nil {
 		return err
 	}

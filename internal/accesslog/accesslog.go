@@ -33,9 +33,10 @@ type Record struct {
 	Referer      string
 	// Route is the configured path of the route that answered ("" for
 	// none); TraceID the trace the request belongs to, when tracing is
-	// on.
+	// on; Cache what the HTTP cache did ("" where none applies).
 	Route   string
 	TraceID string
+	Cache   string
 }
 
 // Logger writes records to one output. A nil *Logger logs nothing.
@@ -174,6 +175,10 @@ func (l *Logger) appendJSON(b []byte, r *Record) []byte {
 	if r.TraceID != "" {
 		b = append(b, `,"trace_id":`...)
 		b = appendJSONString(b, r.TraceID)
+	}
+	if r.Cache != "" {
+		b = append(b, `,"cache":`...)
+		b = appendJSONString(b, r.Cache)
 	}
 	b = append(b, `,"user_agent":`...)
 	b = appendJSONString(b, r.UserAgent)

@@ -37,6 +37,9 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Tracing configures OpenTelemetry traces (off by default).
 	Tracing Tracing `yaml:"tracing"`
+	// Cache is where the HTTP cache keeps responses; sites and routes
+	// turn caching on with cache: {}.
+	Cache CacheStorage `yaml:"cache"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -289,6 +292,8 @@ type Site struct {
 	// Compress lists the encodings offered for the site's responses, in
 	// order of preference (zstd, br, gzip); none by default.
 	Compress []string `yaml:"compress"`
+	// Cache turns shared HTTP caching on for the site's routes.
+	Cache *Cache `yaml:"cache"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.
@@ -363,6 +368,9 @@ type Route struct {
 	RequestHeaders *HeaderRules `yaml:"request_headers"`
 	// Compress overrides the site's compression encodings ([] for none).
 	Compress []string `yaml:"compress"`
+	// Cache turns shared HTTP caching on (or, with off, off) for the
+	// route, replacing the site's setting.
+	Cache *Cache `yaml:"cache"`
 	// UWSGI, SCGI and FastCGI configure the variables sent to uwsgi://,
 	// scgi:// and fastcgi:// upstreams of the route's proxy.
 	UWSGI   *Gateway `yaml:"uwsgi"`

@@ -84,6 +84,7 @@ func applyDefaults(c *Config) {
 		c.Tracing.SampleRatio = ptr(1.0)
 	}
 	setDefault(&c.Tracing.ServiceName, "gatehouse")
+	cacheDefaults(c.Dir, &c.Cache)
 	for name, u := range c.Upstreams {
 		UpstreamDefaults(c.Dir, &u)
 		c.Upstreams[name] = u
@@ -143,6 +144,7 @@ func ptr[T any](v T) *T { return &v }
 // validate reports every semantic problem of a decoded config.
 func validate(c *Config, report func(keyPath, string)) {
 	validateAdmin(c, report)
+	validateCacheStorage(&c.Cache, report)
 	if t := c.Tracing; t.OTLP != "" {
 		if u, err := url.Parse(t.OTLP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			report(keyPath{"tracing", "otlp"}, fmt.Sprintf("want the collector's URL, e.g. http://127.0.0.1:4318, got %q", t.OTLP))
@@ -268,6 +270,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	validateHeaderRules(s.Headers, at.key("headers"), report)
 	validateHeaderRules(s.RequestHeaders, at.key("request_headers"), report)
 	validateCompress(s.Compress, at.key("compress"), report)
+	validateCache(s.Cache, at.key("cache"), report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -333,6 +336,7 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 		}
 	}
 	validateRouteOutput(r, at, report)
+	validateCache(r.Cache, at.key("cache"), report)
 }
 
 // validateTargets checks a proxy's to: a pool name, or URLs, which it

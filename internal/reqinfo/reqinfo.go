@@ -43,6 +43,9 @@ type Info struct {
 	Route string
 	// TraceID is the request's trace ID when tracing is on.
 	TraceID string
+	// Cache is what the HTTP cache did (hit, miss, stale, revalidated,
+	// collapsed, bypass), empty where no cache applies.
+	Cache string
 	// BodyError is set when reading the client's request body failed.
 	BodyError error
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/dashboard"
 )
@@ -60,7 +61,10 @@ func startAdmin(admin config.Admin, r *reloader, log *slog.Logger) (*http.Server
 		log.Info("maintenance switched", "state", req.PathValue("state"))
 		_, _ = io.WriteString(w, "maintenance "+req.PathValue("state")+"\n")
 	})
-	mux.Handle("GET /metrics", r.in.Metrics().Handler())
+	mux.Handle("GET /metrics", r.in.MetricsHandler())
+	mux.HandleFunc("POST /cache/purge", func(w http.ResponseWriter, req *http.Request) {
+		purgeCache(w, req, r.in, log)
+	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, r.in.Metrics().Stats())
@@ -85,11 +89,47 @@ func startMetrics(addr string, r *reloader, log *slog.Logger) (*http.Server, err
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", r.in.Metrics().Handler())
+	mux.Handle("GET /metrics", r.in.MetricsHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("metrics listening", "addr", ln.Addr().String())
 	return srv, nil
+}
+
+// PurgeRequest is the body of POST /cache/purge: a URL, or a prefix of
+// URLs, whose stored responses go.
+type PurgeRequest struct {
+	URL    string `json:"url,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// PurgeResponse answers POST /cache/purge: how many URLs had responses
+// stored (all the variants of one URL count once).
+type PurgeResponse struct {
+	Purged int `json:"purged"`
+}
+
+// purgeCache serves POST /cache/purge.
+func purgeCache(w http.ResponseWriter, req *http.Request, in *Instance, log *slog.Logger) {
+	var p PurgeRequest
+	dec := json.NewDecoder(io.LimitReader(req.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil || (p.URL == "") == (p.Prefix == "") {
+		http.Error(w, `want a JSON body {"url": "http://host/path"} or {"prefix": "http://host/dir/"}`, http.StatusBadRequest)
+		return
+	}
+	target, prefix := p.URL, false
+	if p.Prefix != "" {
+		target, prefix = p.Prefix, true
+	}
+	u, err := cache.ParseURL(target)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	n := in.PurgeCache(u, prefix)
+	log.Info("cache purged", "url", u, "prefix", prefix, "purged", n)
+	writeJSON(w, PurgeResponse{Purged: n})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

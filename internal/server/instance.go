@@ -6,17 +6,19 @@
 package server
 
 import (
-	"sort"
-	"strings"
-
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/buffer"
+	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
@@ -44,6 +46,13 @@ type Instance struct {
 	// metrics counts for the life of the process; graphs count into it
 	// unless the config turns metrics off.
 	metrics *metrics.Registry
+
+	// cache is the HTTP cache's store, made by the first config that
+	// caches and kept for the life of the process (reloads keep what is
+	// stored); cacheStorage are the settings it was made with.
+	cacheMu      sync.Mutex
+	cache        *cache.Store
+	cacheStorage config.CacheStorage
 }
 
 // Status is what `gatehouse status` shows: the maintenance switch and the
@@ -132,6 +141,64 @@ func NewInstance(log *slog.Logger) *Instance {
 // Metrics is the instance's registry.
 func (in *Instance) Metrics() *metrics.Registry { return in.metrics }
 
+// MetricsHandler serves the instance's metrics, the cache's included.
+func (in *Instance) MetricsHandler() http.Handler {
+	return in.metrics.Handler(cache.NewCollector(in.cacheStore))
+}
+
+// cacheStore is the cache's store, nil when no config has cached yet.
+func (in *Instance) cacheStore() *cache.Store {
+	in.cacheMu.Lock()
+	defer in.cacheMu.Unlock()
+	return in.cache
+}
+
+// openCache makes the cache's store when cfg is the first config that
+// needs it. Storage settings apply from then on: a reload that changes
+// them is told that they need a restart.
+func (in *Instance) openCache(cfg *config.Config) (*cache.Store, error) {
+	in.cacheMu.Lock()
+	defer in.cacheMu.Unlock()
+	if in.cache != nil {
+		if !reflect.DeepEqual(in.cacheStorage, cfg.Cache) {
+			in.log.Warn("cache storage settings changed; they take effect after a restart")
+		}
+		return in.cache, nil
+	}
+	if !cfg.UsesCache() && cfg.Cache.Disk == nil {
+		return nil, nil
+	}
+	opt := cache.Options{Memory: int64(cfg.Cache.Memory), MaxObject: int64(cfg.Cache.MaxObject)}
+	if d := cfg.Cache.Disk; d != nil {
+		opt.DiskPath, opt.DiskSize = d.Path, int64(d.MaxSize)
+	}
+	st, err := cache.NewStore(opt)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	in.cache, in.cacheStorage = st, cfg.Cache
+	if d := cfg.Cache.Disk; d != nil {
+		in.log.Info("cache disk tier loaded", "path", d.Path, "objects", st.Objects())
+	}
+	return st, nil
+}
+
+// PurgeCache drops what the cache stores for url, or for every URL that
+// starts with it when prefix is set, and returns how many URLs that was.
+func (in *Instance) PurgeCache(url string, prefix bool) int {
+	st := in.cacheStore()
+	if st == nil {
+		return 0
+	}
+	if prefix {
+		return st.PurgePrefix(url)
+	}
+	if st.Purge(url) {
+		return 1
+	}
+	return 0
+}
+
 // Apply builds cfg's graph and makes it current: new listeners open, kept
 // ones switch handler, removed ones drain and close. On any error nothing
 // changes.
@@ -145,7 +212,12 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	if o := in.certs.Options(); o.RenewInterval != cfg.Certificates.RenewInterval.Std() || o.OCSPInterval != cfg.Certificates.OCSPInterval.Std() {
 		in.log.Warn("certificates settings changed; they take effect after a restart")
 	}
-	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics}
+	store, err := in.openCache(cfg)
+	if err != nil {
+		return err
+	}
+	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics,
+		Cache: store}
 	if cfg.Metrics.Off {
 		deps.Metrics = nil
 	}
@@ -248,5 +320,10 @@ func (in *Instance) Shutdown() {
 	}
 	if in.certs != nil {
 		in.certs.Close()
+	}
+	if st := in.cacheStore(); st != nil {
+		if err := st.Close(); err != nil {
+			in.log.Error("cache close", "error", err)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/buffer"
+	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
@@ -69,6 +70,8 @@ type Graph struct {
 	log   *slog.Logger
 	// maintenance is the process-wide maintenance switch.
 	maintenance *atomic.Bool
+	// cache is the HTTP cache's store, for the routes that cache.
+	cache *cache.Store
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -120,6 +123,9 @@ type Deps struct {
 	// Metrics, when set, counts requests per route and attempts per
 	// upstream server (it outlives reloads).
 	Metrics *metrics.Registry
+	// Cache is the HTTP cache's store (it outlives reloads); nil when no
+	// route caches.
+	Cache *cache.Store
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -128,7 +134,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	g := &Graph{
 		Handlers: map[string]http.Handler{}, Listeners: map[string]Listener{}, TLS: map[string]*tls.Config{},
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
-		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics,
+		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)
@@ -278,6 +284,9 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		h, kind, err := g.buildHandler(cfg, rc, log)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		if rule := config.EffectiveCache(sc, rc); rule != nil && rc.Proxy != nil && !kind.streams && g.cache != nil {
+			h = cache.New(rule, g.cache, h, log)
 		}
 		h, err = requestPhase(sc, rc, h)
 		if err != nil {

@@ -180,8 +180,10 @@ func bodyFraming(method string, h *head) (framing, error) {
 		case chunked > 0:
 			return framing{}, malformed("transfer codings %q combine chunked with others", te)
 		}
-		// Other codings without chunked: the body runs to the close.
-		return framing{length: -1, toClose: true}, nil
+		// Other codings without chunked would run the body to the
+		// close, which a server keeping the connection open never
+		// sends: like nginx, refuse it rather than hang.
+		return framing{}, malformed("unsupported transfer coding %q", te)
 	}
 	if hasCL {
 		n := int64(-1)
