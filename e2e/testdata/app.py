@@ -14,6 +14,11 @@ Endpoints (matched on the last path segment, so /prefix/echo is /echo):
   /whoami         the APP_NAME this Gunicorn was started with (gunicorn --env APP_NAME=...)
   /code?c=N       answers status N with body "status N from APP_NAME"; with count=FILE, appends a line to FILE first
   /cookies        sets three cookies (three Set-Cookie fields)
+  /cached?cc=CC&n=N&s=S&count=FILE&etag=E
+                  a cacheable answer: appends a line to FILE (when given), sleeps S seconds, then
+                  answers "response K" (K: the lines in FILE) or N bytes of the pattern, with
+                  Cache-Control CC (default max-age=60); with etag=E, ETag "E", and a 304 to
+                  If-None-Match "E"; with vary=F, Vary F and the request's F in the body
   anything else   "hello from the app PATH", with headers that reveal software
 """
 import hashlib
@@ -83,6 +88,31 @@ def app(environ, start_response):
                 f.write("%s %s\n" % (environ["REQUEST_METHOD"], os.environ.get("APP_NAME", "app")))
         body = ("status %d from %s" % (code, os.environ.get("APP_NAME", "app"))).encode()
         start_response("%d X" % code, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/cached":
+        count = qs.get("count", [""])[0]
+        k = 0
+        if count:
+            with open(count, "a") as f:
+                f.write("%s\n" % environ["REQUEST_METHOD"])
+            with open(count) as f:
+                k = len(f.readlines())
+        time.sleep(float(qs.get("s", ["0"])[0]))
+        n = int(qs.get("n", ["0"])[0])
+        body = (PATTERN * (n // len(PATTERN) + 1))[:n] if n else ("response %d" % k).encode()
+        headers = [("Cache-Control", qs.get("cc", ["max-age=60"])[0])]
+        vary = qs.get("vary", [""])[0]
+        if vary:
+            headers.append(("Vary", vary))
+            body += (" for %s" % environ.get("HTTP_" + vary.upper().replace("-", "_"), "")).encode()
+        etag = qs.get("etag", [""])[0]
+        if etag:
+            headers.append(("ETag", '"%s"' % etag))
+            if environ.get("HTTP_IF_NONE_MATCH") == '"%s"' % etag:
+                start_response("304 Not Modified", headers)
+                return [b""]
+        start_response("200 OK", headers + [("Content-Type", "application/octet-stream"),
+                                            ("Content-Length", str(len(body)))])
         return [body]
     if path == "/cookies":
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2"),

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -22,16 +23,19 @@ import (
 // key's hash and a random suffix, so that a new copy never takes the name
 // of one still being read): the body
 // first, so that it streams to the file as it arrives, then the metadata
-// as JSON, then a footer of the metadata's length and a magic number.
+// as JSON, then a footer of the metadata's length, its CRC-32C and a
+// magic number.
 // Files are written under a temporary name and renamed when complete, so
 // a half-written entry is never found; one whose footer, metadata or
 // length does not add up is deleted when the tier loads, never served.
 const (
 	diskMagic   = "GHC1"
-	footerSize  = 8 // uint32 metadata length, then the magic
+	footerSize  = 12 // uint32 metadata length, uint32 CRC-32C of it, the magic
 	tmpPrefix   = ".tmp-"
 	maxMetaSize = 1 << 20
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // diskFile is one entry's file.
 type diskFile struct {
@@ -158,7 +162,7 @@ func readMeta(r io.ReaderAt, size int64) (*Meta, error) {
 	if _, err := r.ReadAt(foot[:], size-footerSize); err != nil {
 		return nil, err
 	}
-	if string(foot[4:]) != diskMagic {
+	if string(foot[8:]) != diskMagic {
 		return nil, errors.New("bad magic")
 	}
 	n := int64(binary.BigEndian.Uint32(foot[:4]))
@@ -168,6 +172,9 @@ func readMeta(r io.ReaderAt, size int64) (*Meta, error) {
 	buf := make([]byte, n)
 	if _, err := r.ReadAt(buf, size-footerSize-n); err != nil {
 		return nil, err
+	}
+	if crc32.Checksum(buf, castagnoli) != binary.BigEndian.Uint32(foot[4:8]) {
+		return nil, errors.New("metadata checksum mismatch")
 	}
 	var m Meta
 	if err := json.Unmarshal(buf, &m); err != nil {
@@ -214,7 +221,8 @@ func trailer(m *Meta) ([]byte, error) {
 	}
 	var foot [footerSize]byte
 	binary.BigEndian.PutUint32(foot[:4], uint32(len(meta)))
-	copy(foot[4:], diskMagic)
+	binary.BigEndian.PutUint32(foot[4:8], crc32.Checksum(meta, castagnoli))
+	copy(foot[8:], diskMagic)
 	return append(meta, foot[:]...), nil
 }
 
@@ -351,8 +359,9 @@ func (d *disk) evict() {
 	}
 	d.mu.Unlock()
 	for _, m := range gone {
-		if !d.has(m.Primary) {
-			d.store.mem.Invalidate(m.Primary)
+		// A copy in the memory tier stays (it is served from there);
+		// the URL is forgotten once neither tier has the key.
+		if _, inMemory := d.store.mem.GetIfPresent(m.Primary); !inMemory && !d.has(m.Primary) {
 			d.store.unindex(m.URL, m.Primary)
 		}
 	}

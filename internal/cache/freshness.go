@@ -88,14 +88,20 @@ func ageValue(h http.Header) (time.Duration, bool) {
 // CurrentAge is the response's age at now (RFC 9111 section 4.2.3); ok is
 // false when its Age field is invalid.
 func (m *Meta) CurrentAge(now time.Time) (time.Duration, bool) {
+	initial, ok := m.initialAge()
+	return initial + now.Sub(m.ResponseTime), ok
+}
+
+// initialAge is the response's corrected initial age: its age when it
+// arrived, from Age, Date and the time the exchange took.
+func (m *Meta) initialAge() (time.Duration, bool) {
 	age, ok := ageValue(m.Header)
 	if !ok {
 		return 0, false
 	}
 	apparent := max(0, m.ResponseTime.Sub(m.dateValue()))
 	delay := m.ResponseTime.Sub(m.RequestTime)
-	corrected := max(apparent, age+delay)
-	return corrected + now.Sub(m.ResponseTime), true
+	return max(apparent, age+delay), true
 }
 
 // Lifetime is the response's freshness lifetime for a shared cache:

@@ -247,8 +247,9 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, info *r
 // miss fetches a response nothing is stored for; with the lock on, one
 // request per key goes to the origin and the others wait for its answer.
 func (h *Handler) miss(w http.ResponseWriter, r *http.Request, info *reqinfo.Info, req *request) {
-	if !h.lock || r.Method != http.MethodGet || r.Header["Range"] != nil {
-		h.fetch(w, r, r, info, req, nil, nil)
+	up := widen(r)
+	if !h.lock || r.Method != http.MethodGet {
+		h.fetch(w, r, up, info, req, nil, nil)
 		return
 	}
 	h.mu.Lock()
@@ -263,7 +264,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, info *reqinfo.Inf
 			h.mu.Unlock()
 			fl.release()
 		}()
-		h.fetch(w, r, r, info, req, nil, fl)
+		h.fetch(w, r, up, info, req, nil, fl)
 		return
 	}
 	h.mu.Unlock()
@@ -285,7 +286,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, info *reqinfo.Inf
 		}
 	}
 	// What the first request got could not be shared: go to the origin.
-	h.fetch(w, r, r, info, req, nil, nil)
+	h.fetch(w, r, up, info, req, nil, nil)
 }
 
 // revalidate sends a conditional request for a stored response and

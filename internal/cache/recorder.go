@@ -18,7 +18,7 @@ import (
 // fl, when set, is the flight other requests for the key wait on.
 func (h *Handler) fetch(w http.ResponseWriter, client, up *http.Request, info *reqinfo.Info, req *request, st *stale, fl *flight) {
 	rec := &recorder{h: h, w: w, client: client, up: up, info: info, req: req, st: st, fl: fl,
-		requestTime: time.Now(), head: client.Method == http.MethodHead}
+		requestTime: time.Now(), head: client.Method == http.MethodHead, narrowed: up != client && narrows(client)}
 	completed := false
 	defer func() { rec.finish(completed) }()
 	h.next.ServeHTTP(rec, up)
@@ -48,6 +48,10 @@ type recorder struct {
 	// head: the client asked HEAD, so the body goes nowhere but the
 	// store.
 	head bool
+	// narrowed: the client's conditions or range were left out of up;
+	// view cuts a 200 back to what the client asked for.
+	narrowed bool
+	view     clientView
 
 	wroteHeader bool
 	mode        int
@@ -126,7 +130,22 @@ func (rc *recorder) WriteHeader(code int) {
 		}
 	}
 	h.setStatus(hdr, rc.info, outcome, params)
+	if rc.narrowed && code == http.StatusOK {
+		code = rc.view.prepare(rc.client, hdr)
+	} else {
+		rc.view.end = -1
+	}
 	rc.w.WriteHeader(code)
+}
+
+// narrows reports whether r has fields a miss leaves out.
+func narrows(r *http.Request) bool {
+	for _, name := range narrowedFields {
+		if r.Header[name] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func serverError(code int) bool {
@@ -181,7 +200,14 @@ func (rc *recorder) Write(p []byte) (int, error) {
 	if rc.head {
 		return len(p), nil
 	}
-	return rc.w.Write(p)
+	out := rc.view.cut(p)
+	if len(out) == 0 {
+		return len(p), nil
+	}
+	if _, err := rc.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // keep adds p to the body being stored, giving up on storing once it is

@@ -42,7 +42,7 @@ func (h *Handler) serveStored(w http.ResponseWriter, r *http.Request, e *Entry, 
 	if bodyless(e.Meta.Status) {
 		delete(hdr, "Content-Length")
 	} else {
-		hdr["Content-Length"] = []string{strconv.FormatInt(e.Meta.Size, 10)}
+		hdr["Content-Length"] = e.contentLength
 	}
 	w.WriteHeader(e.Meta.Status)
 	if r.Method == http.MethodHead || bodyless(e.Meta.Status) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,19 +21,29 @@ type Entry struct {
 	Meta Meta
 	body []byte    // the memory tier's copy, nil when on disk only
 	file *diskFile // the disk tier's copy, nil when in memory only
-	cc   Directives
+
+	// Worked out once by init from the fields: the Cache-Control
+	// directives, the corrected initial age (and whether Age was
+	// valid), the freshness lifetime, the Content-Length value.
+	cc            Directives
+	initialAge    time.Duration
+	ageInvalid    bool
+	lifetime      time.Duration
+	contentLength []string
 }
 
-// init works out what the entry's fields say once: its Cache-Control.
-func (e *Entry) init() { e.cc = ParseDirectives(e.Meta.Header["Cache-Control"]) }
+// init works out what the entry's fields say, once.
+func (e *Entry) init() {
+	e.cc = ParseDirectives(e.Meta.Header["Cache-Control"])
+	age, ok := e.Meta.initialAge()
+	e.initialAge, e.ageInvalid = age, !ok
+	e.lifetime = e.Meta.Lifetime(&e.cc)
+	e.contentLength = []string{strconv.FormatInt(e.Meta.Size, 10)}
+}
 
 // freshness computes where the entry stands at now.
 func (e *Entry) freshness(now time.Time) Freshness {
-	f := Freshness{CC: e.cc}
-	age, ok := e.Meta.CurrentAge(now)
-	f.Age, f.AgeInvalid = age, !ok
-	f.Lifetime = e.Meta.Lifetime(&f.CC)
-	return f
+	return Freshness{Age: e.initialAge + now.Sub(e.Meta.ResponseTime), Lifetime: e.lifetime, AgeInvalid: e.ageInvalid, CC: e.cc}
 }
 
 // weight is what an entry costs the memory tier: its body and, roughly,
@@ -116,7 +127,7 @@ func NewStore(opt Options) (*Store, error) {
 			if e.WasEvicted() {
 				s.Stats.Evictions.Add(1)
 			}
-			if e.Cause != otter.CauseReplacement && s.disk == nil {
+			if e.Cause != otter.CauseReplacement && (s.disk == nil || !s.disk.has(e.Key)) {
 				s.forget(e.Value)
 			}
 		},
@@ -154,7 +165,8 @@ func (s *Store) lookup(primary string, r *http.Request) *Entry {
 			if e.Meta.Size <= s.memoryObjectLimit() {
 				// Small enough for the memory tier: bring it up.
 				if body, err := e.file.read(); err == nil {
-					up := &Entry{Meta: e.Meta, body: body, file: e.file, cc: e.cc}
+					up := &Entry{Meta: e.Meta, body: body, file: e.file}
+					up.init()
 					s.putMemory(up)
 					return up
 				}
