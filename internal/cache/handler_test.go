@@ -153,11 +153,17 @@ func TestStaleWhileRevalidateRefreshesOnce(t *testing.T) {
 
 func TestResponsesNotStored(t *testing.T) {
 	cases := map[string]func(http.ResponseWriter){
-		"no-store":   func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "max-age=60, no-store") },
-		"private":    func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "max-age=60, private") },
-		"set-cookie": func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "max-age=60"); w.Header().Set("Set-Cookie", "a=b") },
-		"vary star":  func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "max-age=60"); w.Header().Set("Vary", "*") },
-		"nothing":    func(w http.ResponseWriter) {},
+		"no-store": func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "max-age=60, no-store") },
+		"private":  func(w http.ResponseWriter) { w.Header().Set("Cache-Control", "max-age=60, private") },
+		"set-cookie": func(w http.ResponseWriter) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("Set-Cookie", "a=b")
+		},
+		"vary star": func(w http.ResponseWriter) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("Vary", "*")
+		},
+		"nothing": func(w http.ResponseWriter) {},
 		"302 w/o freshness": func(w http.ResponseWriter) {
 			w.Header().Set("Location", "/y")
 			w.Header().Set("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
