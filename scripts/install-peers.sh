@@ -2,8 +2,9 @@
 # Installs what the test suite needs beyond Go: the real peers it runs
 # against (Gunicorn, uWSGI with its Python plugin, php-fpm and nginx from
 # Debian; curl, gtlsclient for HTTP/3, testssl.sh and headless Chromium as
-# clients; h2spec; promtool from Debian's prometheus to check /metrics), and
-# the linters (staticcheck). Safe to run again; it installs only what is
+# clients; h2spec; promtool from Debian's prometheus to check /metrics; Node
+# and the HTTP caching test suite, pinned in e2e/cachetests), and the
+# linters (staticcheck). Safe to run again; it installs only what is
 # missing.
 set -euo pipefail
 
@@ -25,6 +26,8 @@ command -v gtlsclient >/dev/null 2>&1 || missing+=(ngtcp2-client)
 command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq
@@ -39,4 +42,13 @@ fi
 if [ ! -x "$gobin/h2spec" ]; then
 	echo "installing h2spec $H2SPEC_VERSION"
 	GOFLAGS= go install "github.com/summerwind/h2spec/cmd/h2spec@$H2SPEC_VERSION"
+fi
+
+# The HTTP caching test suite (http-cache-tests, pinned by the lock file).
+cachetests="$(dirname "$0")/../e2e/cachetests"
+if [ ! -e "$cachetests/node_modules/http-cache-tests/package.json" ] ||
+	! cmp -s "$cachetests/package-lock.json" "$cachetests/node_modules/.gatehouse-lock"; then
+	echo "installing http-cache-tests (npm ci)"
+	(cd "$cachetests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+		cp package-lock.json node_modules/.gatehouse-lock)
 fi
