@@ -37,8 +37,11 @@ type Handler struct {
 	bypass       []config.CacheBypass
 	statusHeader bool
 
+	// mu guards flights, the origin requests others wait on, and
+	// passes, the keys whose responses could not be stored lately.
 	mu      sync.Mutex
 	flights map[string]*flight
+	passes  map[string]time.Time
 }
 
 // collapseWait bounds how long a request waits for another's origin
@@ -50,7 +53,8 @@ const collapseWait = 30 * time.Second
 func New(rule *config.Cache, store *Store, next http.Handler, log *slog.Logger) *Handler {
 	h := &Handler{store: store, next: next, log: log, ttl: map[int]time.Duration{},
 		swr: rule.StaleWhileRevalidate.Std(), sie: rule.StaleIfError.Std(), lock: *rule.Lock,
-		bypass: rule.BypassRules, statusHeader: *rule.StatusHeader, flights: map[string]*flight{}}
+		bypass: rule.BypassRules, statusHeader: *rule.StatusHeader, flights: map[string]*flight{},
+		passes: map[string]time.Time{}}
 	for code, d := range rule.TTL {
 		h.ttl[code] = d.Std()
 	}
@@ -253,6 +257,12 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, info *reqinfo.Inf
 		return
 	}
 	h.mu.Lock()
+	if until, ok := h.passes[req.primary]; ok && time.Now().Before(until) {
+		// Lately uncacheable: no point waiting on each other.
+		h.mu.Unlock()
+		h.fetch(w, r, up, info, req, nil, nil)
+		return
+	}
 	fl := h.flights[req.primary]
 	if fl == nil {
 		fl = newFlight()

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/errpage"
@@ -124,6 +123,9 @@ func (rc *recorder) WriteHeader(code int) {
 		params += "; stored"
 	} else {
 		rc.release()
+		if code < 500 && rc.up.Method == http.MethodGet {
+			h.markPass(rc.req.primary)
+		}
 		if rc.st != nil && rc.st.entry != nil && code < 500 {
 			// The origin has moved on from what is stored.
 			h.store.removeEntry(rc.st.entry)
@@ -286,6 +288,7 @@ func (rc *recorder) commit(ok bool) {
 	}
 	e.init()
 	s.put(e)
+	rc.h.clearPass(e.Meta.Primary)
 }
 
 // release lets the requests waiting for this one's answer go: to the
@@ -321,14 +324,3 @@ func (rc *recorder) ErrorPage(status int) []byte {
 	}
 	return nil
 }
-
-// flight is an origin request that others with the same key wait for.
-type flight struct {
-	done chan struct{}
-	once sync.Once
-}
-
-func newFlight() *flight { return &flight{done: make(chan struct{})} }
-
-// release wakes the waiters (once).
-func (f *flight) release() { f.once.Do(func() { close(f.done) }) }
