@@ -25,20 +25,27 @@ type cacheSuiteScore struct {
 // runCacheSuite runs the HTTP caching test suite's client
 // (http-cache-tests, pinned in e2e/cachetests) against the cache at base,
 // which fronts the suite's origin server, and scores the results.
-func runCacheSuite(t *testing.T, node, base string) cacheSuiteScore {
+// When the client does not finish, stuck (if set) runs first, to show
+// what the cache was doing.
+func runCacheSuite(t *testing.T, node, base string, stuck func()) cacheSuiteScore {
 	t.Helper()
 	dir, err := filepath.Abs("cachetests")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cli := exec.CommandContext(ctx, node, "--no-warnings", "cli.mjs")
 	cli.Dir = filepath.Join(dir, "node_modules", "http-cache-tests")
 	cli.Env = append(os.Environ(), "npm_config_base="+base, "npm_package_config_id=")
+	var stderr syncBuffer
+	cli.Stderr = &stderr
 	out, err := cli.Output()
 	if err != nil {
-		t.Fatalf("the suite's client: %v", err)
+		if ctx.Err() != nil && stuck != nil {
+			stuck()
+		}
+		t.Fatalf("the suite's client: %v\n%s", err, stderr.String())
 	}
 	results := filepath.Join(t.TempDir(), "results.json")
 	if err := os.WriteFile(results, out, 0o644); err != nil {
@@ -91,7 +98,7 @@ func TestHTTPCachingTestSuite(t *testing.T) {
 	t.Parallel()
 	origin, node := startCacheSuiteOrigin(t)
 	addr := freeAddr(t)
-	startGatehouse(t, fmt.Sprintf(`admin: "off"
+	g := startGatehouse(t, fmt.Sprintf(`admin: "off"
 access_log: {output: "off"}
 sites:
   - listen: ["%s"]
@@ -100,7 +107,11 @@ sites:
       - path: /
         proxy: {to: "http://%s"}
 `, addr, origin), addr)
-	s := runCacheSuite(t, node, "http://"+addr)
+	s := runCacheSuite(t, node, "http://"+addr, func() {
+		// A goroutine dump in the log that the failed test shows.
+		_ = g.cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(time.Second)
+	})
 	t.Logf("http-cache-tests 0.4.5, %d required: %d pass, %d fail, %d setup failures, %d dependency failures, %d untested",
 		s.Required, s.Pass, s.Fail, s.Setup, s.Dependency, s.Untested)
 	for _, o := range s.Others {
