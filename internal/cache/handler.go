@@ -320,7 +320,7 @@ func (h *Handler) revalidate(w http.ResponseWriter, r *http.Request, info *reqin
 		r2.Method = http.MethodGet
 	}
 	st := &stale{entry: e, freshness: f}
-	if !f.AgeInvalid && f.mayServeStaleIfError() {
+	if !f.AgeInvalid && f.mayServeStale() {
 		st.ifError = staleWindow(f.CC.StaleIfError, e.Meta.SIE)
 	}
 	if !conditional {
@@ -345,11 +345,6 @@ type stale struct {
 	unconditional bool
 }
 
-// mayServeStaleIfError reports whether directives allow serving stale on
-// an error at all.
-func (f *Freshness) mayServeStaleIfError() bool {
-	return !f.CC.MustRevalidate && !f.CC.ProxyRevalidate && f.CC.SMaxAge < 0
-}
 
 // refreshInBackground revalidates a stale entry once, outside the
 // request, for stale-while-revalidate.

@@ -48,7 +48,7 @@ func (h *Handler) serveStored(w http.ResponseWriter, r *http.Request, e *Entry, 
 	if r.Method == http.MethodHead || bodyless(e.Meta.Status) {
 		return
 	}
-	if e.body != nil {
+	if e.body != nil && (e.file == nil || e.Meta.Size < sendfileFrom) {
 		_, _ = w.Write(e.body)
 		return
 	}
@@ -60,6 +60,11 @@ func (h *Handler) serveStored(w http.ResponseWriter, r *http.Request, e *Entry, 
 	}
 	_, _ = io.Copy(w, body)
 }
+
+// sendfileFrom is the body size from which a stored response that is in
+// both tiers is sent from its file (sendfile, no copy) rather than from
+// memory.
+const sendfileFrom = 64 << 10
 
 // needsServeContent reports whether answering r takes more than sending
 // the stored response: a range or a condition of the client's.

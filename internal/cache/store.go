@@ -59,12 +59,18 @@ func (e *Entry) weight() int64 {
 	return n
 }
 
-// Body opens the entry's body for reading.
+// Body opens the entry's body for reading: its file when it has one and
+// the body is large (or not in memory), else the memory copy.
 func (e *Entry) Body() (io.ReadSeeker, io.Closer, error) {
-	if e.body != nil || e.file == nil {
+	if e.file == nil || e.body != nil && e.Meta.Size < sendfileFrom {
 		return bytes.NewReader(e.body), nopCloser{}, nil
 	}
-	return e.file.open()
+	r, c, err := e.file.open()
+	if err != nil && e.body != nil {
+		// The file went (evicted from the disk tier); memory has it.
+		return bytes.NewReader(e.body), nopCloser{}, nil
+	}
+	return r, c, err
 }
 
 type nopCloser struct{}

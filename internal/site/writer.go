@@ -150,8 +150,11 @@ func (w *responseWriter) finishEncoding() {
 // checks.
 const sendChunk = 1 << 20
 
-// ReadFrom keeps net/http's sendfile path for static files, in chunks so
-// that slow readers are paced as with Write.
+// ReadFrom keeps the sendfile path for files (static files, the cache's
+// disk tier), in chunks so that slow readers are paced as with Write.
+// Each chunk reaches the connection as one io.LimitedReader over the file
+// itself: the kernel's sendfile is only used for a file behind at most
+// one such reader.
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
@@ -159,19 +162,33 @@ func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.enc != nil {
 		return io.Copy(w.enc, r)
 	}
+	src, limit := r, int64(-1)
+	lr, limited := r.(*io.LimitedReader)
+	if limited {
+		src, limit = lr.R, lr.N
+	}
 	var total int64
-	for {
-		w.pace(sendChunk)
-		n, err := io.CopyN(w.ResponseWriter, r, sendChunk)
+	for limit != 0 {
+		want := int64(sendChunk)
+		if limit > 0 {
+			want = min(want, limit)
+		}
+		w.pace(int(want))
+		n, err := io.Copy(w.ResponseWriter, &io.LimitedReader{R: src, N: want})
 		w.bytes += n
 		total += n
-		if err == io.EOF {
-			return total, nil
+		if limited {
+			lr.N -= n
+			limit = lr.N
 		}
 		if err != nil {
 			return total, err
 		}
+		if n < want {
+			return total, nil // the end of src
+		}
 	}
+	return total, nil
 }
 
 // Unwrap gives http.ResponseController access to Flush and deadlines.
