@@ -345,7 +345,6 @@ type stale struct {
 	unconditional bool
 }
 
-
 // refreshInBackground revalidates a stale entry once, outside the
 // request, for stale-while-revalidate.
 func (h *Handler) refreshInBackground(r *http.Request, req *request, e *Entry) {
