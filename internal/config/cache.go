@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/placeholder"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 )
 
 // CacheStorage is where the HTTP cache keeps responses (top level). It
@@ -61,6 +63,29 @@ type Cache struct {
 	// Parsed by validation: the key template and the bypass rules.
 	KeyTemplate placeholder.Value `yaml:"-"`
 	BypassRules []CacheBypass     `yaml:"-"`
+}
+
+// UnmarshalYAML accepts a mapping, or the scalars off (caching off, as
+// {off: true}) and on (as {}).
+func (c *Cache) UnmarshalYAML(node ast.Node) error {
+	if isScalar(node) {
+		switch strings.ToLower(scalarString(node)) {
+		case "off", "false":
+			*c = Cache{Off: true}
+		case "on", "true":
+			*c = Cache{}
+		default:
+			return &nodeError{node, fmt.Sprintf("want {} (with options), on or off, got %q", scalarString(node))}
+		}
+		return nil
+	}
+	type plain Cache
+	var p plain
+	if err := yaml.NodeToValue(node, &p); err != nil {
+		return err
+	}
+	*c = Cache(p)
+	return nil
 }
 
 // CacheBypass is one bypass rule: a request cookie or header field whose

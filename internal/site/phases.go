@@ -13,8 +13,11 @@ import (
 //	access → limits → WAF → auth → rewrite → cache → handler
 //
 // Access (request ID, client identity, framing checks, logging) runs in
-// listenerHandler for every request, before a site is chosen. The later
-// phases join this list, in this order, as they are built.
+// listenerHandler for every request, before a site is chosen. Rewrite
+// (with request_headers) and cache wrap the handler in buildSite, in that
+// order, so that the cache keys and stores what the rewritten request
+// asks for. The later phases join this list, in this order, as they are
+// built.
 //
 // streams is set for routes whose request bodies are streams that may
 // idle (gRPC), which the minimum upload rate does not apply to.
