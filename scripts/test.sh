@@ -33,6 +33,9 @@ for target in \
 	internal/upstream:FuzzGatewayResponse \
 	internal/upstream:FuzzFastCGIResponse \
 	internal/tmpl:FuzzTemplate \
+	internal/cache:FuzzParseDirectives \
+	internal/cache:FuzzParseRange \
+	internal/cache:FuzzDiskLoad \
 	internal/placeholder:FuzzParse; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then

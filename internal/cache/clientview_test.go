@@ -69,3 +69,21 @@ func TestClientViewCut(t *testing.T) {
 		t.Errorf("cut %q", got)
 	}
 }
+
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-9", "bytes=-5", "bytes=5-", "bytes=1-0", "bytes=0-1,2-3", "bytes= 1 - 2"} {
+		f.Add(s, int64(100))
+	}
+	f.Fuzz(func(t *testing.T, v string, size int64) {
+		if size < 0 {
+			return
+		}
+		start, end, ok := parseRange(v, size)
+		if !ok {
+			return
+		}
+		if start < 0 || end > size || start > end && !(start == 0 && end == 0) {
+			t.Fatalf("%q of %d: %d-%d", v, size, start, end)
+		}
+	})
+}
