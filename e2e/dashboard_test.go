@@ -52,6 +52,9 @@ sites:
         proxy: {to: app}
       - path: /static/
         respond: {body: "static"}
+      - path: /cached/
+        cache: {}
+        proxy: {to: app}
 `, admin, up, addr), addr, admin)
 	host := map[string]string{"Host": "shop.test"}
 	for i := 0; i < 7; i++ {
@@ -61,11 +64,16 @@ sites:
 		get(t, "http://"+addr+"/static/x", host)
 	}
 	get(t, "http://"+addr+"/api/code?c=503", host)
+	for i := 0; i < 4; i++ { // one miss, three hits
+		get(t, "http://"+addr+"/cached/cached", host)
+	}
 
 	dom := chromium(t, "http://"+admin+"/dashboard/", "--dump-dom")
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`id="status-text">live<`),
-		regexp.MustCompile(`id="total-requests"[^>]*data-value="11"`),
+		regexp.MustCompile(`id="total-requests"[^>]*data-value="15"`),
+		regexp.MustCompile(`id="cache-hits"[^>]*>75.0 %<`),
+		regexp.MustCompile(`id="cache-held"[^>]*>since start · 1 object · `),
 		regexp.MustCompile(`data-route="/api/"[^>]*>.*?data-requests="8"`),
 		regexp.MustCompile(`data-route="/static/"[^>]*>.*?data-requests="3"`),
 		regexp.MustCompile(`data-site="shop.test"`),

@@ -21,6 +21,24 @@ var (
 		"Bytes the cache holds now, by tier (memory, disk).", []string{"tier"}, nil)
 )
 
+// Snapshot reports the store's counters and contents for the
+// dashboard's /stats.
+func (s *Store) Snapshot() *metrics.CacheStats {
+	st := &s.Stats
+	out := &metrics.CacheStats{
+		Requests: map[string]uint64{"hit": st.Hits.Load(), "stale": st.Stale.Load(), "revalidated": st.Revalidated.Load(),
+			"collapsed": st.Collapsed.Load(), "miss": st.Misses.Load(), "bypass": st.Bypassed.Load()},
+		ServedBytes: st.BytesServed.Load(), Objects: s.Objects(), MemoryBytes: s.MemoryBytes(),
+	}
+	if s.disk != nil {
+		out.DiskBytes = s.disk.bytes()
+	}
+	return out
+}
+
+// outcomes are the values of the outcome label, in the order reported.
+var outcomes = [...]string{"hit", "stale", "revalidated", "collapsed", "miss", "bypass"}
+
 // Collector reports a Store's metrics to Prometheus. Its store may come
 // later than the collector (the first config that caches makes it).
 type Collector struct {
@@ -44,20 +62,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if s == nil {
 		return
 	}
-	st := &s.Stats
-	for _, o := range []struct {
-		name string
-		n    uint64
-	}{{"hit", st.Hits.Load()}, {"stale", st.Stale.Load()}, {"revalidated", st.Revalidated.Load()},
-		{"collapsed", st.Collapsed.Load()}, {"miss", st.Misses.Load()}, {"bypass", st.Bypassed.Load()}} {
-		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(o.n), o.name)
+	snap := s.Snapshot()
+	for _, outcome := range outcomes {
+		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(snap.Requests[outcome]), outcome)
 	}
-	ch <- prometheus.MustNewConstMetric(descServed, prometheus.CounterValue, float64(st.BytesServed.Load()))
-	ch <- prometheus.MustNewConstMetric(descStores, prometheus.CounterValue, float64(st.Stores.Load()))
-	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(st.Evictions.Load()))
-	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(s.Objects()))
-	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(s.MemoryBytes()), "memory")
+	ch <- prometheus.MustNewConstMetric(descServed, prometheus.CounterValue, float64(snap.ServedBytes))
+	ch <- prometheus.MustNewConstMetric(descStores, prometheus.CounterValue, float64(s.Stats.Stores.Load()))
+	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(s.Stats.Evictions.Load()))
+	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(snap.Objects))
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(snap.MemoryBytes), "memory")
 	if s.disk != nil {
-		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(s.disk.bytes()), "disk")
+		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(snap.DiskBytes), "disk")
 	}
 }

@@ -162,6 +162,8 @@ type Gauges interface {
 	SpoolBytes() int64
 	// Routes calls f for every route counter the running config uses.
 	Routes(f func(*Route))
+	// Cache reports the HTTP cache, nil when none is in use.
+	Cache() *CacheStats
 }
 
 // Registry holds every counter of the process. A nil *Registry hands out

@@ -18,6 +18,8 @@ func (f fakeGauges) Listeners(fn func(ListenerState)) {
 	fn(ListenerState{Addr: ":8080", Scheme: "http", Open: 7})
 }
 func (f fakeGauges) SpoolBytes() int64 { return 4096 }
+
+func (f fakeGauges) Cache() *CacheStats { return nil }
 func (f fakeGauges) Routes(fn func(*Route)) {
 	for _, r := range f.routes {
 		fn(r)

@@ -18,6 +18,20 @@ type Stats struct {
 	Pools      []PoolStats     `json:"pools"`
 	Listeners  []ListenerStats `json:"listeners"`
 	SpoolBytes int64           `json:"spool_bytes"`
+	// Cache is the HTTP cache's state, absent when no route caches.
+	Cache *CacheStats `json:"cache,omitempty"`
+}
+
+// CacheStats is the HTTP cache's counters since the start and what it
+// holds now.
+type CacheStats struct {
+	// Requests counts the requests the cache handled by outcome (hit,
+	// stale, revalidated, collapsed, miss, bypass).
+	Requests    map[string]uint64 `json:"requests"`
+	ServedBytes uint64            `json:"served_bytes"`
+	Objects     int               `json:"objects"`
+	MemoryBytes uint64            `json:"memory_bytes"`
+	DiskBytes   int64             `json:"disk_bytes"`
 }
 
 // ConfigStats tells how config loads went.
@@ -149,6 +163,7 @@ func (r *Registry) Stats() Stats {
 			st.Listeners = append(st.Listeners, out)
 		})
 		st.SpoolBytes = g.SpoolBytes()
+		st.Cache = g.Cache()
 	}
 	return st
 }

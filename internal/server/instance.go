@@ -114,6 +114,14 @@ func (in *Instance) Routes(f func(*metrics.Route)) {
 	}
 }
 
+// Cache reports the HTTP cache for /stats, nil when no config has cached.
+func (in *Instance) Cache() *metrics.CacheStats {
+	if st := in.cacheStore(); st != nil {
+		return st.Snapshot()
+	}
+	return nil
+}
+
 // SpoolBytes is what the buffer spool holds now.
 func (in *Instance) SpoolBytes() int64 { return in.spool.Used() }
 

@@ -263,9 +263,31 @@ function draw() {
   $("upstreams-up").classList.toggle("bad-text", up < servers);
   $("in-flight").textContent = plural(inflight, "request") + " in flight";
 
+  drawCache(s);
   drawSites(s);
   drawPools(s);
   drawListeners(s);
+}
+
+// drawCache shows the share of the cache's requests answered from the
+// store over the last seconds, and what it holds.
+function drawCache(s) {
+  $("cache-card").hidden = !s.cache;
+  if (!s.cache) return;
+  const served = (r) => r.hit + r.stale + r.revalidated + r.collapsed;
+  const total = (r) => served(r) + r.miss;
+  const from = past(WINDOW_S).s.cache;
+  const now = s.cache.requests;
+  let n = total(now) - (from ? total(from.requests) : 0);
+  let h = served(now) - (from ? served(from.requests) : 0);
+  let when = "last 10 s";
+  if (n <= 0) { // nothing lately: since the start
+    n = total(now); h = served(now); when = "since start";
+  }
+  $("cache-hits").textContent = n > 0 ? (100 * h / n).toFixed(1) + " %" : "–";
+  let held = when + " · " + plural(s.cache.objects, "object") + " · " + fmtBytes(s.cache.memory_bytes) + " in memory";
+  if (s.cache.disk_bytes) held += " · " + fmtBytes(s.cache.disk_bytes) + " on disk";
+  $("cache-held").textContent = held;
 }
 
 function drawSites(s) {
