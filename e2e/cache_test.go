@@ -334,23 +334,6 @@ func pattern251() []byte {
 	return p
 }
 
-// rssKB is a process's resident set size.
-func rssKB(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.Fields(v)[0])
-			return n
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
-}
-
 func TestCacheMemoryStaysBounded(t *testing.T) {
 	t.Parallel()
 	up := startGunicorn(t, 2)
@@ -360,14 +343,14 @@ func TestCacheMemoryStaysBounded(t *testing.T) {
 	const n, size = 400, 256 << 10
 	client := &http.Client{Timeout: 30 * time.Second}
 	get(t, fmt.Sprintf("http://%s/warm/cached?n=%d", addr, size), nil)
-	before := rssKB(t, g.cmd.Process.Pid)
+	before := procStatusKB(t, g.cmd.Process.Pid, "VmRSS")
 	for i := 0; i < n; i++ {
 		r := fetch(client, fmt.Sprintf("http://%s/fill/%d/cached?n=%d", addr, i, size), nil)
 		if r.err != nil || r.status != 200 || len(r.body) != size {
 			t.Fatalf("fill %d: %v %d", i, r.err, r.status)
 		}
 	}
-	after := rssKB(t, g.cmd.Process.Pid)
+	after := procStatusKB(t, g.cmd.Process.Pid, "VmRSS")
 	text := scrape(t, "http://"+admin+"/metrics")
 	held := metricValue(t, text, "gatehouse_cache_bytes", map[string]string{"tier": "memory"})
 	objects := metricValue(t, text, "gatehouse_cache_objects", nil)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/compress"
 )
 
 // parseVary returns the request fields a response varies on (canonical
@@ -69,19 +71,11 @@ func varyValues(names []string, h http.Header) []string {
 // codings accepted (q above 0), in lower case.
 func normalizeEncodings(vs []string) string {
 	var codings []string
-	for _, v := range vs {
-		for _, p := range strings.Split(v, ",") {
-			name, params, _ := strings.Cut(strings.TrimSpace(p), ";")
-			name = strings.ToLower(strings.TrimSpace(name))
-			if name == "" {
-				continue
-			}
-			if q, ok := strings.CutPrefix(strings.ReplaceAll(strings.ToLower(params), " ", ""), "q="); ok && (q == "0" || strings.Trim(q, "0.") == "") {
-				continue
-			}
+	compress.ForEachAccepted(vs, func(name string, q float64) {
+		if q > 0 {
 			codings = append(codings, name)
 		}
-	}
+	})
 	sort.Strings(codings)
 	return strings.Join(dedupe(codings), ",")
 }

@@ -31,6 +31,34 @@ func Negotiate(acceptEncoding []string, offered []string) string {
 	best, bestQ := "", 0.0
 	star := -1.0
 	q := map[string]float64{}
+	ForEachAccepted(acceptEncoding, func(name string, v float64) {
+		if name == "*" {
+			star = v
+			return
+		}
+		if prev, ok := q[name]; !ok || v > prev {
+			q[name] = v
+		}
+	})
+	for _, enc := range offered {
+		v, ok := q[enc]
+		if !ok {
+			if star < 0 {
+				continue
+			}
+			v = star
+		}
+		if v > bestQ {
+			best, bestQ = enc, v
+		}
+	}
+	return best
+}
+
+// ForEachAccepted calls f for each coding an Accept-Encoding field lists
+// (its lines and comma-separated items), with its name in lower case and
+// its q-value (1 when absent, 0 when malformed or out of range).
+func ForEachAccepted(acceptEncoding []string, f func(name string, q float64)) {
 	for _, line := range acceptEncoding {
 		for _, item := range strings.Split(line, ",") {
 			name, params, _ := strings.Cut(strings.TrimSpace(item), ";")
@@ -49,28 +77,9 @@ func Negotiate(acceptEncoding []string, offered []string) string {
 					v = f
 				}
 			}
-			if name == "*" {
-				star = v
-				continue
-			}
-			if prev, ok := q[name]; !ok || v > prev {
-				q[name] = v
-			}
+			f(name, v)
 		}
 	}
-	for _, enc := range offered {
-		v, ok := q[enc]
-		if !ok {
-			if star < 0 {
-				continue
-			}
-			v = star
-		}
-		if v > bestQ {
-			best, bestQ = enc, v
-		}
-	}
-	return best
 }
 
 // minSize is the smallest body (by Content-Length) worth compressing.
