@@ -418,5 +418,3 @@ func (d *disk) bytes() int64 {
 	defer d.mu.Unlock()
 	return d.size
 }
-
-func (d *disk) close() error { return nil }

@@ -10,6 +10,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -161,11 +162,7 @@ func ParseURL(raw string) (string, error) {
 	return NormalizeURL(u.Scheme, u.Host, u.RequestURI()), nil
 }
 
-var errBadURL = errorString("want an absolute http:// or https:// URL")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errBadURL = errors.New("want an absolute http:// or https:// URL")
 
 func pragmaNoCache(h http.Header) bool {
 	for _, v := range h["Pragma"] {

@@ -97,7 +97,8 @@ type Stats struct {
 
 // Store keeps responses: a memory tier bounded in bytes, and optionally a
 // disk tier. It lives as long as the process: reloads keep what is
-// stored.
+// stored. Nothing is ever pending: a response is in its tier's file by the
+// time it is stored, so a stop loses nothing and needs no closing.
 type Store struct {
 	mem       *otter.Cache[string, *variants]
 	disk      *disk
@@ -148,15 +149,6 @@ func NewStore(opt Options) (*Store, error) {
 		}
 	}
 	return s, nil
-}
-
-// Close writes out what the disk tier owes (nothing is pending: entries
-// are on disk when stored) and stops it.
-func (s *Store) Close() error {
-	if s.disk != nil {
-		return s.disk.close()
-	}
-	return nil
 }
 
 // lookup returns the variant of key that the request matches, or nil.

@@ -329,9 +329,4 @@ func (in *Instance) Shutdown() {
 	if in.certs != nil {
 		in.certs.Close()
 	}
-	if st := in.cacheStore(); st != nil {
-		if err := st.Close(); err != nil {
-			in.log.Error("cache close", "error", err)
-		}
-	}
 }
