@@ -37,6 +37,12 @@ type Record struct {
 	Route   string
 	TraceID string
 	Cache   string
+	// WAF, WAFRules and WAFScore are what the WAF did, the ids of the
+	// rules that matched and the anomaly score ("" and 0 when no rule
+	// matched).
+	WAF      string
+	WAFRules string
+	WAFScore int
 }
 
 // Logger writes records to one output. A nil *Logger logs nothing.
@@ -179,6 +185,14 @@ func (l *Logger) appendJSON(b []byte, r *Record) []byte {
 	if r.Cache != "" {
 		b = append(b, `,"cache":`...)
 		b = appendJSONString(b, r.Cache)
+	}
+	if r.WAF != "" {
+		b = append(b, `,"waf":`...)
+		b = appendJSONString(b, r.WAF)
+		b = append(b, `,"waf_rules":`...)
+		b = appendJSONString(b, r.WAFRules)
+		b = append(b, `,"waf_score":`...)
+		b = strconv.AppendInt(b, int64(r.WAFScore), 10)
 	}
 	b = append(b, `,"user_agent":`...)
 	b = appendJSONString(b, r.UserAgent)

@@ -40,6 +40,12 @@ type Config struct {
 	// Cache is where the HTTP cache keeps responses; sites and routes
 	// turn caching on with cache: {}.
 	Cache CacheStorage `yaml:"cache"`
+	// WAFLog, when set, is a file that gets one JSON line for each
+	// request a WAF rule matched (the audit log).
+	WAFLog string `yaml:"waf_log"`
+	// WAFPatches, when set, is the file virtual patches are kept in:
+	// loaded at start, rewritten on every change.
+	WAFPatches string `yaml:"waf_patches"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -294,6 +300,8 @@ type Site struct {
 	Compress []string `yaml:"compress"`
 	// Cache turns shared HTTP caching on for the site's routes.
 	Cache *Cache `yaml:"cache"`
+	// WAF inspects the site's requests with the OWASP Core Rule Set.
+	WAF *WAF `yaml:"waf"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.
@@ -371,6 +379,9 @@ type Route struct {
 	// Cache turns shared HTTP caching on (or, with off, off) for the
 	// route, replacing the site's setting.
 	Cache *Cache `yaml:"cache"`
+	// WAF's settings override the site's, field by field; its exclude
+	// and rules add to the site's.
+	WAF *WAF `yaml:"waf"`
 	// UWSGI, SCGI and FastCGI configure the variables sent to uwsgi://,
 	// scgi:// and fastcgi:// upstreams of the route's proxy.
 	UWSGI   *Gateway `yaml:"uwsgi"`

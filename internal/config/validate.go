@@ -85,6 +85,8 @@ func applyDefaults(c *Config) {
 	}
 	setDefault(&c.Tracing.ServiceName, "gatehouse")
 	cacheDefaults(c.Dir, &c.Cache)
+	c.WAFLog = resolvePath(c.Dir, c.WAFLog)
+	c.WAFPatches = resolvePath(c.Dir, c.WAFPatches)
 	for name, u := range c.Upstreams {
 		UpstreamDefaults(c.Dir, &u)
 		c.Upstreams[name] = u
@@ -271,6 +273,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	validateHeaderRules(s.RequestHeaders, at.key("request_headers"), report)
 	validateCompress(s.Compress, at.key("compress"), report)
 	validateCache(s.Cache, at.key("cache"), report)
+	validateWAF(c.Dir, s.WAF, at.key("waf"), report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -337,6 +340,7 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	}
 	validateRouteOutput(r, at, report)
 	validateCache(r.Cache, at.key("cache"), report)
+	validateWAF(c.Dir, r.WAF, at.key("waf"), report)
 }
 
 // validateTargets checks a proxy's to: a pool name, or URLs, which it

@@ -56,3 +56,25 @@ func StatusText(status int) string {
 	}
 	return "Error"
 }
+
+// Forwarder gives a response writer that wraps another the wrapped one's
+// error pages and interception, for embedding in such wrappers.
+type Forwarder struct {
+	// W is the wrapped writer.
+	W http.ResponseWriter
+}
+
+// InterceptsError reports whether the wrapped writer's site replaces an
+// upstream response with status by its own page.
+func (f Forwarder) InterceptsError(status int) bool {
+	ic, ok := f.W.(Interceptor)
+	return ok && ic.InterceptsError(status)
+}
+
+// ErrorPage returns the wrapped writer's page for status, or nil.
+func (f Forwarder) ErrorPage(status int) []byte {
+	if p, ok := f.W.(Pages); ok {
+		return p.ErrorPage(status)
+	}
+	return nil
+}

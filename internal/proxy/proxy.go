@@ -165,10 +165,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		// CGI-style protocols need the body's length up front: a body
 		// of unknown length is buffered even where buffering is off.
-		if h.opt.BufferRequests || h.cgi && r.ContentLength < 0 {
+		if body, ok := r.Body.(*buffer.Body); ok && body.Len() >= 0 {
+			// An earlier phase (the WAF) buffered the body already; it
+			// closes it.
+			if err := body.Rewind(); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			out.Body, out.ContentLength = keepOpen{body}, body.Len()
+		} else if h.opt.BufferRequests || h.cgi && r.ContentLength < 0 {
 			body, err := h.opt.Spool.Fill(r.Body, false)
 			if err != nil {
-				h.refuseBody(w, r, err)
+				buffer.Refuse(w, r, err, h.opt.Log)
 				return
 			}
 			defer body.Close()
@@ -344,21 +352,6 @@ func (ex *exchange) forwarded(in *http.Request, info *reqinfo.Info) []upstream.F
 		upstream.Field{Name: "X-Forwarded-Host", Value: host},
 		upstream.Field{Name: "X-Real-IP", Value: info.ClientIP},
 		upstream.Field{Name: "X-Request-ID", Value: info.ID})
-}
-
-// refuseBody answers a request whose body could not be received.
-func (h *Handler) refuseBody(w http.ResponseWriter, r *http.Request, err error) {
-	info := reqinfo.From(r.Context())
-	info.BodyError = err
-	status := limits.Status(err)
-	if errors.Is(err, buffer.ErrSpoolFull) {
-		status = http.StatusServiceUnavailable
-		h.opt.Log.Error("request body not buffered", "request_id", info.ID, "error", err)
-	}
-	// Answered even when the client seems gone: one that only half-closed
-	// its side is still reading.
-	w.Header().Set("Connection", "close")
-	errpage.Write(w, status)
 }
 
 // bufferable reports whether a response is read whole before it is sent:

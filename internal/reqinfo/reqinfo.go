@@ -46,6 +46,12 @@ type Info struct {
 	// Cache is what the HTTP cache did (hit, miss, stale, revalidated,
 	// collapsed, bypass), empty where no cache applies.
 	Cache string
+	// WAF is what the WAF did when a rule matched: block, detect (would
+	// have blocked) or pass; WAFRules are the ids of the rules that
+	// matched, comma-separated; WAFScore the inbound anomaly score.
+	WAF      string
+	WAFRules string
+	WAFScore int
 	// BodyError is set when reading the client's request body failed.
 	BodyError error
 }

@@ -65,6 +65,7 @@ func startAdmin(admin config.Admin, r *reloader, log *slog.Logger) (*http.Server
 	mux.HandleFunc("POST /cache/purge", func(w http.ResponseWriter, req *http.Request) {
 		purgeCache(w, req, r.in, log)
 	})
+	handleWAF(mux, r.in, log)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, r.in.Metrics().Stats())

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/site"
+	"github.com/gatehouse/gatehouse/internal/waf"
 )
 
 // Instance is a running set of listeners and the graph serving them.
@@ -53,6 +55,11 @@ type Instance struct {
 	cacheMu      sync.Mutex
 	cache        *cache.Store
 	cacheStorage config.CacheStorage
+
+	// waf is the WAF's state (compiled rule sets, virtual patches), made
+	// by the first config and kept for the life of the process.
+	wafMu sync.Mutex
+	waf   *waf.Service
 }
 
 // Status is what `gatehouse status` shows: the maintenance switch and the
@@ -125,7 +132,8 @@ func (in *Instance) Cache() *metrics.CacheStats {
 // SpoolBytes is what the buffer spool holds now.
 func (in *Instance) SpoolBytes() int64 { return in.spool.Used() }
 
-// ReopenLogs opens the running config's access log file again.
+// ReopenLogs opens the running config's access log file, and the WAF's
+// audit log, again.
 func (in *Instance) ReopenLogs() error {
 	in.mu.Lock()
 	g := in.graph
@@ -133,7 +141,11 @@ func (in *Instance) ReopenLogs() error {
 	if g == nil {
 		return nil
 	}
-	return g.ReopenLogs()
+	var wafErr error
+	if ws := in.WAF(); ws != nil {
+		wafErr = ws.ReopenLogs()
+	}
+	return errors.Join(g.ReopenLogs(), wafErr)
 }
 
 // SetMaintenance switches maintenance mode for every site.
@@ -151,7 +163,7 @@ func (in *Instance) Metrics() *metrics.Registry { return in.metrics }
 
 // MetricsHandler serves the instance's metrics, the cache's included.
 func (in *Instance) MetricsHandler() http.Handler {
-	return in.metrics.Handler(cache.NewCollector(in.cacheStore))
+	return in.metrics.Handler(cache.NewCollector(in.cacheStore), wafCollector{in})
 }
 
 // cacheStore is the cache's store, nil when no config has cached yet.
@@ -224,8 +236,12 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	ws, err := in.openWAF(cfg)
+	if err != nil {
+		return err
+	}
 	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics,
-		Cache: store}
+		Cache: store, WAF: ws}
 	if cfg.Metrics.Off {
 		deps.Metrics = nil
 	}
@@ -292,6 +308,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	}
 	old := in.graph
 	in.graph, in.timeout = g, timeout
+	ws.Library.Keep(g.WAFRuleSets)
 	g.Start()
 	if old != nil {
 		in.retiring.Add(1)
@@ -302,6 +319,32 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		}()
 	}
 	return nil
+}
+
+// openWAF makes the WAF's state on the first config; later configs keep
+// it (a changed waf_patches file takes a restart).
+func (in *Instance) openWAF(cfg *config.Config) (*waf.Service, error) {
+	in.wafMu.Lock()
+	defer in.wafMu.Unlock()
+	if in.waf != nil {
+		if in.waf.Patches.File() != cfg.WAFPatches {
+			in.log.Warn("waf_patches changed; it takes effect after a restart")
+		}
+		return in.waf, nil
+	}
+	ws, err := waf.NewService(cfg.WAFPatches, in.log)
+	if err != nil {
+		return nil, err
+	}
+	in.waf = ws
+	return ws, nil
+}
+
+// WAF is the WAF's state, nil before the first config.
+func (in *Instance) WAF() *waf.Service {
+	in.wafMu.Lock()
+	defer in.wafMu.Unlock()
+	return in.waf
 }
 
 // Shutdown stops accepting, waits for requests in flight (bounded by the

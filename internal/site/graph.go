@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/route"
 	"github.com/gatehouse/gatehouse/internal/static"
 	"github.com/gatehouse/gatehouse/internal/tracing"
+	"github.com/gatehouse/gatehouse/internal/waf"
 )
 
 // Graph is the handler graph of one config.
@@ -72,6 +73,13 @@ type Graph struct {
 	maintenance *atomic.Bool
 	// cache is the HTTP cache's store, for the routes that cache.
 	cache *cache.Store
+	// waf is the WAF's process-wide state, wafAudit its audit log.
+	waf      *waf.Service
+	wafAudit *waf.AuditLog
+
+	// WAFRuleSets names the compiled WAF rule sets the graph uses (for
+	// waf.Library.Keep once it serves).
+	WAFRuleSets map[string]bool
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -126,6 +134,9 @@ type Deps struct {
 	// Cache is the HTTP cache's store (it outlives reloads); nil when no
 	// route caches.
 	Cache *cache.Store
+	// WAF is the WAF's state (it outlives reloads); nil when no route
+	// has the WAF on.
+	WAF *waf.Service
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -135,6 +146,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		Handlers: map[string]http.Handler{}, Listeners: map[string]Listener{}, TLS: map[string]*tls.Config{},
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
+		waf: deps.WAF, WAFRuleSets: map[string]bool{},
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)
@@ -159,6 +171,12 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	}
 	g.closers = append(g.closers, access)
 	g.access = access
+	if g.waf != nil {
+		if g.wafAudit, err = g.waf.AuditLog(cfg.WAFLog); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
 	if g.tracer, err = tracing.New(cfg.Tracing); err != nil {
 		g.Close()
 		return nil, err
@@ -285,10 +303,7 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		if rule := config.EffectiveCache(sc, rc); rule != nil && rc.Proxy != nil && !kind.streams && g.cache != nil {
-			h = cache.New(rule, g.cache, h, log)
-		}
-		h, err = requestPhase(sc, rc, h)
+		h, err = g.phases(cfg, sc, rc, h, kind)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
@@ -297,7 +312,7 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 		s.webSockets = s.webSockets || kind.tunnels
-		entry := &routeEntry{handler: phases(cfg, rc, h, kind.streams), out: out, tunnels: kind.tunnels,
+		entry := &routeEntry{handler: h, out: out, tunnels: kind.tunnels,
 			stats: g.routeCounter(name, rc.Path), path: rc.Path}
 		if err := s.routes.Add(p, entry); err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)

@@ -186,7 +186,7 @@ func (l *listenerHandler) finish(st *requestState, r *http.Request) {
 		Proto: r.Proto, Status: status, Bytes: rw.bytes, Duration: duration,
 		Upstream: info.Upstream, UpstreamTime: info.UpstreamTime, RequestID: info.ID,
 		UserAgent: r.UserAgent(), Referer: r.Referer(), Route: info.Route, TraceID: info.TraceID,
-		Cache: info.Cache,
+		Cache: info.Cache, WAF: info.WAF, WAFRules: info.WAFRules, WAFScore: info.WAFScore,
 	})
 	if p != nil {
 		panic(p)

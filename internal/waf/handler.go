@@ -1,0 +1,266 @@
+package waf
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental"
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/gatehouse/gatehouse/internal/buffer"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/errpage"
+	"github.com/gatehouse/gatehouse/internal/reqinfo"
+)
+
+// Options are what a route's WAF shares with the rest of the process.
+type Options struct {
+	// Log gets the WAF's own failures.
+	Log *slog.Logger
+	// Spool buffers request bodies, once, for inspection and for the
+	// upstream.
+	Spool *buffer.Spool
+	// Patches are the virtual patches (nil: none).
+	Patches *Patches
+	// Audit, when set, gets a JSON line for each request a rule matched.
+	Audit *AuditLog
+	// Counters count the route's verdicts (nil: not counted).
+	Counters *Counters
+	// Site names the route's site in the audit log.
+	Site string
+}
+
+// Handler inspects a route's requests, and their responses when the
+// policy asks, before and after the route's handler.
+type Handler struct {
+	next      http.Handler
+	rules     coraza.WAF
+	block     bool
+	responses bool
+	opt       Options
+}
+
+// New compiles p (or reuses its compiled rule set from lib) and returns
+// next wrapped in its inspection, with the key that names the rule set
+// for Library.Keep.
+func New(lib *Library, p *config.WAFPolicy, next http.Handler, opt Options) (*Handler, string, error) {
+	rules, key, err := lib.ruleSet(p)
+	if err != nil {
+		return nil, "", err
+	}
+	return &Handler{next: next, rules: rules, block: p.Block, responses: p.Responses, opt: opt}, key, nil
+}
+
+// transaction is one request's inspection by one rule set.
+type transaction struct {
+	types.Transaction
+	// patches marks the virtual patches' transaction.
+	patches bool
+}
+
+func newTransaction(w coraza.WAF, r *http.Request, id string) types.Transaction {
+	if ow, ok := w.(experimental.WAFWithOptions); ok {
+		return ow.NewTransactionWithOptions(experimental.Options{ID: id, Context: r.Context()})
+	}
+	return w.NewTransaction()
+}
+
+// ServeHTTP inspects the request, answers it with the interrupting rule's
+// status (403 by default) in block mode, and otherwise passes it on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := reqinfo.From(r.Context())
+	txs := make([]transaction, 0, 2)
+	if pw := h.opt.Patches.ruleSet(); pw != nil {
+		txs = append(txs, transaction{newTransaction(pw, r, info.ID), true})
+	}
+	txs = append(txs, transaction{newTransaction(h.rules, r, info.ID), false})
+	v := &verdict{}
+	defer func() {
+		for _, tx := range txs {
+			tx.ProcessLogging()
+			v.collect(tx.Transaction, tx.patches, h.opt.Patches)
+			_ = tx.Close()
+		}
+		h.report(r, info, v)
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			// Fail closed: a request the WAF could not finish with is
+			// not let through.
+			h.opt.Log.Error("waf failed", "request_id", info.ID, "panic", p)
+			v.failed = true
+			errpage.Write(w, http.StatusInternalServerError)
+		}
+	}()
+	body, it, err := h.inspectRequest(r, info, txs)
+	if body != nil {
+		defer body.Close()
+	}
+	if err != nil {
+		v.failed = true
+		if body == nil && !coraza500(err) {
+			buffer.Refuse(w, r, err, h.opt.Log)
+			return
+		}
+		h.opt.Log.Error("waf failed", "request_id", info.ID, "error", err)
+		errpage.Write(w, http.StatusInternalServerError)
+		return
+	}
+	if it != nil {
+		v.interrupted(it)
+		if h.block {
+			v.blocked = true
+			errpage.Write(w, interruptionStatus(it))
+			return
+		}
+	}
+	if body != nil {
+		r.Body, r.ContentLength = body, body.Len()
+	}
+	main := txs[len(txs)-1].Transaction
+	if !h.responses || main.IsInterrupted() {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	rw := &inspector{Forwarder: errpage.Forwarder{W: w}, w: w, tx: main, proto: r.Proto, head: r.Method == http.MethodHead, block: h.block, v: v}
+	h.next.ServeHTTP(rw, r)
+	rw.finish()
+}
+
+// inspectRequest runs each transaction over the request line, headers
+// and body. The body is read from the client once, into the spool, and
+// returned for the upstream. err is a body that could not be read, or a
+// failure of the WAF itself (then body is set or coraza500 says so).
+func (h *Handler) inspectRequest(r *http.Request, info *reqinfo.Info, txs []transaction) (*buffer.Body, *types.Interruption, error) {
+	for _, tx := range txs {
+		if it := startRequest(tx.Transaction, r, info); it != nil && h.block {
+			return nil, it, nil
+		}
+	}
+	var body *buffer.Body
+	if r.Body != nil && r.Body != http.NoBody && anyBodyAccess(txs) {
+		var err error
+		if body, err = h.opt.Spool.Fill(r.Body, false); err != nil {
+			return nil, nil, err
+		}
+	}
+	var first *types.Interruption
+	for _, tx := range txs {
+		if it := tx.Interruption(); it != nil {
+			first = cmpInterruption(first, it)
+			continue
+		}
+		if body != nil && tx.IsRequestBodyAccessible() {
+			if err := body.Rewind(); err != nil {
+				return body, nil, err
+			}
+			it, _, err := tx.ReadRequestBodyFrom(body)
+			if err != nil {
+				return body, nil, err
+			}
+			if it != nil {
+				first = cmpInterruption(first, it)
+				continue
+			}
+		}
+		it, err := tx.ProcessRequestBody()
+		if err != nil {
+			return body, nil, wafError{err}
+		}
+		if it != nil {
+			first = cmpInterruption(first, it)
+			if h.block {
+				break
+			}
+		}
+	}
+	if body != nil {
+		if err := body.Rewind(); err != nil {
+			return body, nil, err
+		}
+	}
+	return body, first, nil
+}
+
+func cmpInterruption(first, it *types.Interruption) *types.Interruption {
+	if first == nil {
+		return it
+	}
+	return first
+}
+
+// wafError is a failure inside Coraza, as opposed to one reading the
+// client.
+type wafError struct{ error }
+
+func coraza500(err error) bool {
+	_, ok := err.(wafError)
+	return ok
+}
+
+func anyBodyAccess(txs []transaction) bool {
+	for _, tx := range txs {
+		if tx.IsRequestBodyAccessible() {
+			return true
+		}
+	}
+	return false
+}
+
+// startRequest gives a transaction the connection, the request line and
+// the headers, and runs the request-headers phase.
+func startRequest(tx types.Transaction, r *http.Request, info *reqinfo.Info) *types.Interruption {
+	client, clientPort := info.ClientIP, 0
+	if host, port, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if client == "" {
+			client = host
+		}
+		if client == host {
+			clientPort, _ = strconv.Atoi(port)
+		}
+	}
+	serverPort, _ := strconv.Atoi(info.ServerPort)
+	tx.ProcessConnection(client, clientPort, "", serverPort)
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	tx.ProcessURI(uri, r.Method, r.Proto)
+	if r.Host != "" {
+		tx.AddRequestHeader("Host", r.Host)
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		tx.SetServerName(host)
+	}
+	for k, vv := range r.Header {
+		if k == "Host" {
+			// Already given, from r.Host (some front ends keep it in
+			// the header map too).
+			continue
+		}
+		for _, v := range vv {
+			tx.AddRequestHeader(k, v)
+		}
+	}
+	for _, te := range r.TransferEncoding {
+		tx.AddRequestHeader("Transfer-Encoding", te)
+	}
+	return tx.ProcessRequestHeaders()
+}
+
+// interruptionStatus is the status a blocked request gets: the rule's
+// own (deny,status:N), else 403.
+func interruptionStatus(it *types.Interruption) int {
+	if it.Status >= 400 && it.Status <= 599 {
+		return it.Status
+	}
+	return http.StatusForbidden
+}

@@ -1,0 +1,42 @@
+// Package seclang checks rules written in SecLang (the ModSecurity rule
+// language Coraza and the OWASP Core Rule Set speak) on their own, so that
+// a config or a virtual patch with a bad rule is refused with the parser's
+// message before anything is built from it.
+package seclang
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/corazawaf/coraza/v3"
+)
+
+// Check compiles directives alone and returns the parser's error, if any.
+// Rules must carry ids: text with a rule directive but no id is refused.
+func Check(directives string) error {
+	if ruleDirective.MatchString(directives) && len(RuleIDs(directives)) == 0 {
+		return fmt.Errorf("invalid rule: no id action (add id:N, e.g. id:1001)")
+	}
+	if _, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives(directives)); err != nil {
+		return fmt.Errorf("invalid rule: %w", err)
+	}
+	return nil
+}
+
+// ruleDirective finds the directives that declare rules.
+var ruleDirective = regexp.MustCompile(`(?im)^\s*Sec(?:Rule|Action)\b`)
+
+// idAction finds the id actions of rules ("id:1001", "id:'1001'").
+var idAction = regexp.MustCompile(`(?:^|[\s,"'])id\s*:\s*'?(\d+)`)
+
+// RuleIDs returns the rule ids directives declare, in order.
+func RuleIDs(directives string) []int {
+	var ids []int
+	for _, m := range idAction.FindAllStringSubmatch(directives, -1) {
+		if id, err := strconv.Atoi(m[1]); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

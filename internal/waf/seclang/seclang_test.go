@@ -1,0 +1,35 @@
+package seclang
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestCheck(t *testing.T) {
+	good := `SecRule ARGS:q "@contains attack" "id:1001,phase:2,deny,status:403,log,msg:'blocked q'"`
+	if err := Check(good); err != nil {
+		t.Fatalf("good rule refused: %v", err)
+	}
+	for _, bad := range []string{
+		`SecRule ARGS:q "@nosuchop x" "id:1002,phase:2,deny"`,
+		`SecRule ARGS:q "@contains x" "phase:2,deny"`,
+		`NotADirective foo`,
+	} {
+		if err := Check(bad); err == nil {
+			t.Errorf("bad rule accepted: %s", bad)
+		}
+	}
+}
+
+func TestRuleIDs(t *testing.T) {
+	text := `SecRule ARGS "@rx a" "id:12,phase:1,deny,chain"
+	  SecRule ARGS "@rx b" "t:none"
+SecRule REQUEST_URI "@beginsWith /x" "id:'13',phase:1,deny,msg:'valid:4'"`
+	if got := RuleIDs(text); !slices.Equal(got, []int{12, 13}) {
+		t.Fatalf("RuleIDs = %v", got)
+	}
+	if got := RuleIDs(strings.Repeat(" ", 3)); got != nil {
+		t.Fatalf("RuleIDs(blank) = %v", got)
+	}
+}
