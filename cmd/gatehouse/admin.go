@@ -45,7 +45,7 @@ func adminCall(admin config.Admin, method, path string, body any) ([]byte, error
 	}
 	defer res.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if res.StatusCode != http.StatusOK {
+	if res.StatusCode/100 != 2 {
 		return nil, errors.New(strings.TrimSpace(string(out)))
 	}
 	return out, nil

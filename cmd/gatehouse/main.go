@@ -41,6 +41,10 @@ Usage:
                                      answer every site with 503 and its maintenance page, or stop
   gatehouse cache purge [-c FILE] URL
                                      drop the cached responses of URL (ending in *: of every URL it starts)
+  gatehouse patch add [-c FILE] ID 'SecRule ...'
+                                     add (or replace) a WAF virtual patch; it applies within a second
+  gatehouse patch list [-c FILE]     show the virtual patches and their hit counts
+  gatehouse patch rm [-c FILE] ID    remove a virtual patch
   gatehouse version                  print the version
 `
 
@@ -74,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdMaintenance(rest, stdout, stderr)
 	case "cache":
 		return cmdCache(rest, stdout, stderr)
+	case "patch":
+		return cmdPatch(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", version())
 		return 0
