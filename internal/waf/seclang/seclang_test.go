@@ -33,3 +33,16 @@ SecRule REQUEST_URI "@beginsWith /x" "id:'13',phase:1,deny,msg:'valid:4'"`
 		t.Fatalf("RuleIDs(blank) = %v", got)
 	}
 }
+
+func FuzzRuleIDs(f *testing.F) {
+	f.Add(`SecRule ARGS "@rx a" "id:12,phase:1,deny"`)
+	f.Add(`SecAction "id:'900000',pass"`)
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, id := range RuleIDs(text) {
+			if id < 0 {
+				t.Fatalf("negative id %d from %q", id, text)
+			}
+		}
+		_ = Check(text)
+	})
+}
