@@ -16,7 +16,7 @@ import (
 // with st, the stored response a 304 validated or stale-if-error allows.
 // fl, when set, is the flight other requests for the key wait on.
 func (h *Handler) fetch(w http.ResponseWriter, client, up *http.Request, info *reqinfo.Info, req *request, st *stale, fl *flight) {
-	rec := &recorder{h: h, w: w, client: client, up: up, info: info, req: req, st: st, fl: fl,
+	rec := &recorder{Forwarder: errpage.Forwarder{W: w}, h: h, w: w, client: client, up: up, info: info, req: req, st: st, fl: fl,
 		requestTime: time.Now(), head: client.Method == http.MethodHead, narrowed: up != client && narrows(client)}
 	completed := false
 	defer func() { rec.finish(completed) }()
@@ -36,6 +36,9 @@ const (
 // one instead (after a 304, or a 5xx that stale-if-error covers) or just
 // passed on, and tees the body into the store.
 type recorder struct {
+	// Forwarder gives the proxy the site's error pages and interception
+	// (an intercepted response is not stored: the page is no-store).
+	errpage.Forwarder
 	h           *Handler
 	w           http.ResponseWriter
 	client, up  *http.Request
@@ -308,19 +311,3 @@ func (rc *recorder) Flush() {
 
 // Unwrap gives http.ResponseController the client's writer (deadlines).
 func (rc *recorder) Unwrap() http.ResponseWriter { return rc.w }
-
-// InterceptsError tells the proxy whether the site replaces an error
-// status with its own page; such a response is not stored (the page is
-// no-store).
-func (rc *recorder) InterceptsError(status int) bool {
-	ic, ok := rc.w.(errpage.Interceptor)
-	return ok && ic.InterceptsError(status)
-}
-
-// ErrorPage returns the site's page for status.
-func (rc *recorder) ErrorPage(status int) []byte {
-	if p, ok := rc.w.(errpage.Pages); ok {
-		return p.ErrorPage(status)
-	}
-	return nil
-}
