@@ -39,7 +39,8 @@ for target in \
 	internal/cache:FuzzParseRange \
 	internal/cache:FuzzDiskLoad \
 	internal/placeholder:FuzzParse \
-	internal/waf/seclang:FuzzRuleIDs; do
+	internal/waf/seclang:FuzzRuleIDs \
+	internal/waf:FuzzRX; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
 		# Go 1.26's fuzz coordinator can report a bare "context deadline
