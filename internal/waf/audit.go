@@ -1,6 +1,7 @@
 package waf
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -78,12 +79,15 @@ func (a *AuditLog) write(r *http.Request, info *reqinfo.Info, site, action strin
 	rec := auditRecord{Time: time.Now().UTC().Format(time.RFC3339Nano), RequestID: info.ID, Site: site,
 		Client: info.ClientIP, Method: r.Method, Host: r.Host, URI: r.RequestURI, Action: action,
 		Status: v.status, Score: v.score, Outbound: v.outbound, Rules: v.rules}
-	line, err := json.Marshal(rec)
-	if err != nil {
+	// <, > and & stay as they are: the log is read by people and by
+	// tools that grep for the matched data, not embedded in HTML.
+	var line bytes.Buffer
+	enc := json.NewEncoder(&line)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rec); err != nil {
 		return
 	}
-	line = append(line, '\n')
 	a.mu.Lock()
-	_, _ = a.f.Write(line)
+	_, _ = a.f.Write(line.Bytes())
 	a.mu.Unlock()
 }
