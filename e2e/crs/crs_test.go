@@ -148,10 +148,7 @@ sites:
 	fmt.Sscan(port, &portNum)
 	ftw.TestOverride.Overrides.DestAddr = &host
 	ftw.TestOverride.Overrides.Port = &portNum
-	// Requests are spaced by 2ms: the audit line of a request is written
-	// as its handler returns, which can be just after the client has the
-	// response and sends go-ftw's end marker.
-	rc := &runner.RunnerConfig{ReadTimeout: 5 * time.Second, ShowOnlyFailed: true, RateLimit: 2 * time.Millisecond}
+	rc := &runner.RunnerConfig{ReadTimeout: 5 * time.Second, ShowOnlyFailed: true}
 	if sel := os.Getenv("CRS_TESTS"); sel != "" {
 		rc.Include = regexp.MustCompile(sel)
 	}

@@ -68,42 +68,71 @@ func newTransaction(w coraza.WAF, r *http.Request, id string) types.Transaction 
 	return w.NewTransaction()
 }
 
+// exchange is one request's inspection: its transactions and what they
+// found.
+type exchange struct {
+	h    *Handler
+	r    *http.Request
+	info *reqinfo.Info
+	txs  []transaction
+	v    *verdict
+	// settled: the verdict is final and reported; next: the route's
+	// handler is running (its panics are not the WAF's).
+	settled, next bool
+}
+
+// settle runs the logging phase, gathers what the rules found and
+// reports it (access log fields, counters, audit log). It runs as soon
+// as the verdict is final, before the response's last bytes go out, so
+// that whoever reads the audit log after the response finds the request
+// there.
+func (ex *exchange) settle() {
+	if ex.settled {
+		return
+	}
+	ex.settled = true
+	for _, tx := range ex.txs {
+		tx.ProcessLogging()
+		ex.v.collect(tx.Transaction, tx.patches, ex.h.opt.Patches)
+	}
+	ex.h.report(ex.r, ex.info, ex.v)
+}
+
 // ServeHTTP inspects the request, answers it with the interrupting rule's
 // status (403 by default) in block mode, and otherwise passes it on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := reqinfo.From(r.Context())
-	txs := make([]transaction, 0, 2)
+	ex := &exchange{h: h, r: r, info: info, txs: make([]transaction, 0, 2), v: &verdict{}}
 	if pw := h.opt.Patches.ruleSet(); pw != nil {
-		txs = append(txs, transaction{newTransaction(pw, r, info.ID), true})
+		ex.txs = append(ex.txs, transaction{newTransaction(pw, r, info.ID), true})
 	}
-	txs = append(txs, transaction{newTransaction(h.rules, r, info.ID), false})
-	v := &verdict{}
+	ex.txs = append(ex.txs, transaction{newTransaction(h.rules, r, info.ID), false})
 	defer func() {
-		for _, tx := range txs {
-			tx.ProcessLogging()
-			v.collect(tx.Transaction, tx.patches, h.opt.Patches)
+		ex.settle()
+		for _, tx := range ex.txs {
 			_ = tx.Close()
 		}
-		h.report(r, info, v)
 	}()
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
+			if p == http.ErrAbortHandler || ex.next {
 				panic(p)
 			}
 			// Fail closed: a request the WAF could not finish with is
 			// not let through.
 			h.opt.Log.Error("waf failed", "request_id", info.ID, "panic", p)
-			v.failed = true
+			ex.v.failed = true
+			ex.settle()
 			errpage.Write(w, http.StatusInternalServerError)
 		}
 	}()
-	body, it, err := h.inspectRequest(r, info, txs)
+	body, it, err := h.inspectRequest(r, info, ex.txs)
 	if body != nil {
 		defer body.Close()
 	}
 	if err != nil {
-		v.failed = true
+		ex.v.failed = true
+		ex.settle()
 		if body == nil && !coraza500(err) {
 			buffer.Refuse(w, r, err, h.opt.Log)
 			return
@@ -113,9 +142,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if it != nil {
-		v.interrupted(it)
+		ex.v.interrupted(it)
 		if h.block {
-			v.blocked = true
+			ex.v.blocked = true
+			ex.settle()
 			errpage.Write(w, interruptionStatus(it))
 			return
 		}
@@ -123,12 +153,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if body != nil {
 		r.Body, r.ContentLength = body, body.Len()
 	}
-	main := txs[len(txs)-1].Transaction
+	main := ex.txs[len(ex.txs)-1].Transaction
+	ex.next = true
 	if !h.responses || main.IsInterrupted() {
+		// Nothing is left to inspect.
+		ex.settle()
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	rw := &inspector{Forwarder: errpage.Forwarder{W: w}, w: w, tx: main, proto: r.Proto, head: r.Method == http.MethodHead, block: h.block, v: v}
+	rw := &inspector{Forwarder: errpage.Forwarder{W: w}, w: w, tx: main, proto: r.Proto, head: r.Method == http.MethodHead,
+		block: h.block, v: ex.v, settle: ex.settle}
 	h.next.ServeHTTP(rw, r)
 	rw.finish()
 }

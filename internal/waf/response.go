@@ -23,6 +23,9 @@ type inspector struct {
 	head  bool
 	block bool
 	v     *verdict
+	// settle reports the verdict; it runs before the response's last
+	// part is sent.
+	settle func()
 
 	status int
 	// holding: the header is held while the body fills the rule set's
@@ -54,6 +57,8 @@ func (i *inspector) WriteHeader(code int) {
 		i.holding = true
 		return
 	}
+	// The rules have seen all they will: the verdict is final.
+	i.settle()
 	i.send()
 }
 
@@ -65,6 +70,7 @@ func (i *inspector) interrupt(it *types.Interruption) bool {
 		return false
 	}
 	i.v.blocked, i.replaced, i.holding = true, true, false
+	i.settle()
 	clear(i.w.Header())
 	errpage.Write(i.w, interruptionStatus(it))
 	i.sent = true
@@ -122,6 +128,7 @@ func (i *inspector) release() bool {
 	if it != nil && i.interrupt(it) {
 		return false
 	}
+	i.settle()
 	i.send()
 	if rd, err := i.tx.ResponseBodyReader(); err == nil {
 		_, _ = io.Copy(i.w, rd)
