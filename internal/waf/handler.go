@@ -1,6 +1,8 @@
 package waf
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,6 +42,10 @@ type Handler struct {
 	rules     coraza.WAF
 	block     bool
 	responses bool
+	// bodyLimit is how much of a request body is inspected; a longer
+	// one is refused (413) unless partial.
+	bodyLimit int64
+	partial   bool
 	opt       Options
 }
 
@@ -51,7 +57,8 @@ func New(lib *Library, p *config.WAFPolicy, next http.Handler, opt Options) (*Ha
 	if err != nil {
 		return nil, "", err
 	}
-	return &Handler{next: next, rules: rules, block: p.Block, responses: p.Responses, opt: opt}, key, nil
+	return &Handler{next: next, rules: rules, block: p.Block, responses: p.Responses,
+		bodyLimit: p.BodyLimit, partial: p.PartialBodies, opt: opt}, key, nil
 }
 
 // transaction is one request's inspection by one rule set.
@@ -126,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errpage.Write(w, http.StatusInternalServerError)
 		}
 	}()
-	body, it, err := h.inspectRequest(r, info, ex.txs)
+	body, rest, it, err := h.inspectRequest(r, info, ex.txs)
 	if body != nil {
 		defer body.Close()
 	}
@@ -150,7 +157,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if body != nil {
+	switch {
+	case rest != nil:
+		// Inspected in part: the upstream gets the inspected part, then
+		// the rest as it comes.
+		r.Body = joinedBody{io.MultiReader(body, rest)}
+	case body != nil:
 		r.Body, r.ContentLength = body, body.Len()
 	}
 	main := ex.txs[len(ex.txs)-1].Transaction
@@ -169,22 +181,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // inspectRequest runs each transaction over the request line, headers
 // and body. The body is read from the client once, into the spool, and
-// returned for the upstream. err is a body that could not be read, or a
-// failure of the WAF itself (then body is set or coraza500 says so).
-func (h *Handler) inspectRequest(r *http.Request, info *reqinfo.Info, txs []transaction) (*buffer.Body, *types.Interruption, error) {
+// returned for the upstream; rest is the part of a body past body_limit
+// in partial mode (nil when the body was read whole). err is a body that
+// could not be read, or a failure of the WAF itself (then body is set or
+// coraza500 says so).
+func (h *Handler) inspectRequest(r *http.Request, info *reqinfo.Info, txs []transaction) (body *buffer.Body, rest io.Reader, first *types.Interruption, err error) {
 	for _, tx := range txs {
 		if it := startRequest(tx.Transaction, r, info); it != nil && h.block {
-			return nil, it, nil
+			return nil, nil, it, nil
 		}
 	}
-	var body *buffer.Body
 	if r.Body != nil && r.Body != http.NoBody && anyBodyAccess(txs) {
-		var err error
-		if body, err = h.opt.Spool.Fill(r.Body, false); err != nil {
-			return nil, nil, err
+		if body, rest, err = h.readBody(r); err != nil {
+			if errors.Is(err, errOverBodyLimit) {
+				// As the rules would: refused without reading further.
+				return nil, nil, &types.Interruption{Status: http.StatusRequestEntityTooLarge, Action: "deny"}, nil
+			}
+			return nil, nil, nil, err
 		}
 	}
-	var first *types.Interruption
 	for _, tx := range txs {
 		if it := tx.Interruption(); it != nil {
 			first = cmpInterruption(first, it)
@@ -192,11 +207,11 @@ func (h *Handler) inspectRequest(r *http.Request, info *reqinfo.Info, txs []tran
 		}
 		if body != nil && tx.IsRequestBodyAccessible() {
 			if err := body.Rewind(); err != nil {
-				return body, nil, err
+				return body, rest, nil, err
 			}
 			it, _, err := tx.ReadRequestBodyFrom(body)
 			if err != nil {
-				return body, nil, err
+				return body, rest, nil, err
 			}
 			if it != nil {
 				first = cmpInterruption(first, it)
@@ -205,7 +220,7 @@ func (h *Handler) inspectRequest(r *http.Request, info *reqinfo.Info, txs []tran
 		}
 		it, err := tx.ProcessRequestBody()
 		if err != nil {
-			return body, nil, wafError{err}
+			return body, rest, nil, wafError{err}
 		}
 		if it != nil {
 			first = cmpInterruption(first, it)
@@ -216,11 +231,58 @@ func (h *Handler) inspectRequest(r *http.Request, info *reqinfo.Info, txs []tran
 	}
 	if body != nil {
 		if err := body.Rewind(); err != nil {
-			return body, nil, err
+			return body, rest, nil, err
 		}
 	}
-	return body, first, nil
+	return body, rest, first, nil
 }
+
+// errOverBodyLimit is a request body longer than body_limit, in reject
+// mode.
+var errOverBodyLimit = errors.New("request body over the WAF's body_limit")
+
+// readBody buffers the request body: whole, refusing one over the limit
+// (by its Content-Length before reading, else as soon as it passes it);
+// or, in partial mode, its first bodyLimit bytes, leaving the rest.
+func (h *Handler) readBody(r *http.Request) (*buffer.Body, io.Reader, error) {
+	if h.partial {
+		body, err := h.opt.Spool.Fill(io.NopCloser(io.LimitReader(r.Body, h.bodyLimit)), false)
+		if err != nil || body.Len() < h.bodyLimit {
+			return body, nil, err
+		}
+		return body, r.Body, nil
+	}
+	if r.ContentLength >= h.bodyLimit {
+		return nil, nil, errOverBodyLimit
+	}
+	body, err := h.opt.Spool.Fill(&cappedBody{r: r.Body, left: h.bodyLimit}, false)
+	return body, nil, err
+}
+
+// cappedBody fails once more than its limit is read.
+type cappedBody struct {
+	r    io.ReadCloser
+	left int64
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errOverBodyLimit
+	}
+	return n, err
+}
+
+func (c *cappedBody) Close() error { return c.r.Close() }
+
+// joinedBody is a request body inspected in part: the spooled part, then
+// the rest from the client. Closing it closes neither (the handler closes
+// the spooled part, the server the client's body).
+type joinedBody struct{ io.Reader }
+
+// Close does nothing.
+func (joinedBody) Close() error { return nil }
 
 func cmpInterruption(first, it *types.Interruption) *types.Interruption {
 	if first == nil {
