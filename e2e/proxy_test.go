@@ -329,14 +329,16 @@ func TestStreamsAreNotBuffered(t *testing.T) {
 	}
 }
 
-func TestWebSocketUpgradeIsProxied(t *testing.T) {
-	// Gunicorn's sync workers cannot hold a WebSocket, so a small upgrade
-	// server stands in: it answers 101 and echoes bytes upper-cased.
+// startUpgradeEcho stands in for a WebSocket app (Gunicorn's sync workers
+// cannot hold one): it answers an upgrade with 101 and echoes bytes
+// upper-cased.
+func startUpgradeEcho(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -363,13 +365,18 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 			}()
 		}
 	}()
-	addr := freeAddr(t)
-	g := startGatehouse(t, proxyConfig(addr, ln.Addr().String(), ""), addr)
+	return ln.Addr().String()
+}
+
+// upgrade opens a WebSocket through Gatehouse at addr and returns an echo
+// check over it.
+func upgrade(t *testing.T, addr string) func(string) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	br := bufio.NewReader(c)
@@ -377,7 +384,7 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 	if err != nil || res.StatusCode != 101 {
 		t.Fatalf("upgrade: %v %v", res, err)
 	}
-	echo := func(msg string) {
+	return func(msg string) {
 		t.Helper()
 		fmt.Fprint(c, msg)
 		got := make([]byte, len(msg))
@@ -385,10 +392,17 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 			t.Fatalf("echo over upgraded connection: %q %v", got, err)
 		}
 	}
+}
+
+func TestWebSocketUpgradeIsProxied(t *testing.T) {
+	up := startUpgradeEcho(t)
+	addr := freeAddr(t)
+	g := startGatehouse(t, proxyConfig(addr, up, ""), addr)
+	echo := upgrade(t, addr)
 	echo("hello")
 	echo("again")
 	// A reload leaves the upgraded connection alone.
-	g.writeConfig(proxyConfig(addr, ln.Addr().String(), "shutdown_timeout: 1s"))
+	g.writeConfig(proxyConfig(addr, up, "shutdown_timeout: 1s"))
 	_ = g.cmd.Process.Signal(syscall.SIGHUP)
 	g.waitLog("config reloaded")
 	time.Sleep(1500 * time.Millisecond) // past the old graph's drain bound

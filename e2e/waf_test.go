@@ -276,3 +276,20 @@ func TestWAFVirtualPatches(t *testing.T) {
 		t.Errorf("removing an unknown patch: %v %v", res, err)
 	}
 }
+
+func TestWAFLetsWebSocketsThrough(t *testing.T) {
+	t.Parallel()
+	up := startUpgradeEcho(t)
+	addr := freeAddr(t)
+	startGatehouse(t, fmt.Sprintf(`admin: "off"
+sites:
+  - listen: ["http://%s"]
+    waf: on
+    routes:
+      - path: /
+        proxy: {to: "http://%s"}
+`, addr, up), addr)
+	echo := upgrade(t, addr)
+	echo("hello through the waf")
+	echo("<script>alert(1)</script> frames are not inspected")
+}
