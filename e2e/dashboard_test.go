@@ -55,6 +55,9 @@ sites:
       - path: /cached/
         cache: {}
         proxy: {to: app}
+      - path: /guarded/
+        waf: on
+        respond: {body: "guarded"}
 `, admin, up, addr), addr, admin)
 	host := map[string]string{"Host": "shop.test"}
 	for i := 0; i < 7; i++ {
@@ -67,13 +70,17 @@ sites:
 	for i := 0; i < 4; i++ { // one miss, three hits
 		get(t, "http://"+addr+"/cached/cached", host)
 	}
+	get(t, "http://"+addr+"/guarded/x?q=fine", host)
+	get(t, "http://"+addr+"/guarded/x?id=1%27%20OR%20%271%27=%271", host) // blocked
 
 	dom := chromium(t, "http://"+admin+"/dashboard/", "--dump-dom")
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`id="status-text">live<`),
-		regexp.MustCompile(`id="total-requests"[^>]*data-value="15"`),
+		regexp.MustCompile(`id="total-requests"[^>]*data-value="17"`),
 		regexp.MustCompile(`id="cache-hits"[^>]*>75.0 %<`),
 		regexp.MustCompile(`id="cache-held"[^>]*>since start · 1 object · `),
+		regexp.MustCompile(`id="waf-blocked"[^>]*>1<`),
+		regexp.MustCompile(`id="waf-detail"[^>]*>since start · of 2 requests · 0 detected · 0 patches<`),
 		regexp.MustCompile(`data-route="/api/"[^>]*>.*?data-requests="8"`),
 		regexp.MustCompile(`data-route="/static/"[^>]*>.*?data-requests="3"`),
 		regexp.MustCompile(`data-site="shop.test"`),

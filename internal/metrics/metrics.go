@@ -164,6 +164,8 @@ type Gauges interface {
 	Routes(f func(*Route))
 	// Cache reports the HTTP cache, nil when none is in use.
 	Cache() *CacheStats
+	// WAFStats reports the WAF, nil when no route has had it on.
+	WAFStats() *WAFStats
 }
 
 // Registry holds every counter of the process. A nil *Registry hands out

@@ -20,6 +20,17 @@ type Stats struct {
 	SpoolBytes int64           `json:"spool_bytes"`
 	// Cache is the HTTP cache's state, absent when no route caches.
 	Cache *CacheStats `json:"cache,omitempty"`
+	// WAF is the WAF's counters, absent when no route has had it on.
+	WAF *WAFStats `json:"waf,omitempty"`
+}
+
+// WAFStats is the WAF's counters since the start, summed over sites.
+type WAFStats struct {
+	// Requests counts the inspected requests by action (pass, block,
+	// detect, error).
+	Requests map[string]uint64 `json:"requests"`
+	// Patches is how many virtual patches are in force.
+	Patches int `json:"patches"`
 }
 
 // CacheStats is the HTTP cache's counters since the start and what it
@@ -164,6 +175,7 @@ func (r *Registry) Stats() Stats {
 		})
 		st.SpoolBytes = g.SpoolBytes()
 		st.Cache = g.Cache()
+		st.WAF = g.WAFStats()
 	}
 	return st
 }

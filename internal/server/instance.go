@@ -129,6 +129,14 @@ func (in *Instance) Cache() *metrics.CacheStats {
 	return nil
 }
 
+// WAFStats reports the WAF for /stats, nil when no route has had it on.
+func (in *Instance) WAFStats() *metrics.WAFStats {
+	if ws := in.WAF(); ws != nil {
+		return ws.Snapshot()
+	}
+	return nil
+}
+
 // SpoolBytes is what the buffer spool holds now.
 func (in *Instance) SpoolBytes() int64 { return in.spool.Used() }
 

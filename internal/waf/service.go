@@ -100,6 +100,24 @@ func (s *Service) Counters(site string) *Counters {
 	return c
 }
 
+// Snapshot reports the counters, summed over sites, for the dashboard's
+// /stats; nil when no route has had the WAF on.
+func (s *Service) Snapshot() *metrics.WAFStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sites) == 0 {
+		return nil
+	}
+	st := &metrics.WAFStats{Requests: map[string]uint64{}, Patches: len(s.Patches.List())}
+	for _, c := range s.sites {
+		st.Requests["pass"] += c.pass.Load()
+		st.Requests["block"] += c.block.Load()
+		st.Requests["detect"] += c.detect.Load()
+		st.Requests["error"] += c.failed.Load()
+	}
+	return st
+}
+
 var (
 	descRequests = prometheus.NewDesc(metrics.Prefix+"waf_requests_total",
 		"Requests the WAF inspected, by site and action: pass, block, detect (would have been blocked, let through in detect mode), error (the WAF failed; the request was refused).",

@@ -60,8 +60,8 @@ function fmtLatency(s) {
   return s.toFixed(s < 10 ? 2 : 1) + " s";
 }
 
-function plural(n, word) {
-  return n + " " + word + (n === 1 ? "" : "s");
+function plural(n, word, many) {
+  return n + " " + (n === 1 ? word : many || word + "s");
 }
 
 function fmtAge(seconds) {
@@ -264,6 +264,7 @@ function draw() {
   $("in-flight").textContent = plural(inflight, "request") + " in flight";
 
   drawCache(s);
+  drawWAF(s);
   drawSites(s);
   drawPools(s);
   drawListeners(s);
@@ -288,6 +289,28 @@ function drawCache(s) {
   let held = when + " · " + plural(s.cache.objects, "object") + " · " + fmtBytes(s.cache.memory_bytes) + " in memory";
   if (s.cache.disk_bytes) held += " · " + fmtBytes(s.cache.disk_bytes) + " on disk";
   $("cache-held").textContent = held;
+}
+
+// drawWAF shows the requests the WAF blocked over the last seconds (or
+// since the start when none came lately), with what it detected and the
+// virtual patches in force.
+function drawWAF(s) {
+  $("waf-card").hidden = !s.waf;
+  if (!s.waf) return;
+  const sum = (r) => r.pass + r.block + r.detect + r.error;
+  const from = past(WINDOW_S).s.waf;
+  const now = s.waf.requests;
+  let n = sum(now) - (from ? sum(from.requests) : 0);
+  let b = now.block - (from ? from.requests.block : 0);
+  let d = now.detect - (from ? from.requests.detect : 0);
+  let when = "last 10 s";
+  if (n <= 0) { // nothing lately: since the start
+    n = sum(now); b = now.block; d = now.detect; when = "since start";
+  }
+  $("waf-blocked").textContent = fmtCount(b);
+  $("waf-blocked").classList.toggle("bad-text", b > 0);
+  $("waf-detail").textContent = when + " · of " + plural(n, "request") + " · " + d + " detected · " +
+    plural(s.waf.patches, "patch", "patches");
 }
 
 function drawSites(s) {
