@@ -122,6 +122,9 @@ func (p *Patches) Add(id, rule string) (created bool, err error) {
 	if strings.TrimSpace(rule) == "" {
 		return false, fmt.Errorf("%w: empty rule", ErrBadPatch)
 	}
+	if err := seclang.OnlyRules(rule); err != nil {
+		return false, fmt.Errorf("%w: %v", ErrBadPatch, err)
+	}
 	if err := seclang.Check(rule); err != nil {
 		return false, fmt.Errorf("%w: %v", ErrBadPatch, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/corazawaf/coraza/v3"
 )
@@ -22,6 +23,36 @@ func Check(directives string) error {
 		return fmt.Errorf("invalid rule: %w", err)
 	}
 	return nil
+}
+
+// OnlyRules checks that directives declare rules and nothing else (no
+// Include, no engine settings): what a virtual patch may contain.
+func OnlyRules(directives string) error {
+	var logical strings.Builder
+	check := func() error {
+		line := strings.TrimSpace(logical.String())
+		logical.Reset()
+		if line == "" || strings.HasPrefix(line, "#") {
+			return nil
+		}
+		name, _, _ := strings.Cut(line, " ")
+		if !strings.EqualFold(name, "SecRule") && !strings.EqualFold(name, "SecAction") {
+			return fmt.Errorf("only SecRule and SecAction are allowed here, not %s", name)
+		}
+		return nil
+	}
+	for _, line := range strings.Split(directives, "\n") {
+		if cont, ok := strings.CutSuffix(strings.TrimRight(line, " \t\r"), "\\"); ok {
+			logical.WriteString(cont)
+			logical.WriteByte(' ')
+			continue
+		}
+		logical.WriteString(line)
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return check()
 }
 
 // ruleDirective finds the directives that declare rules.

@@ -22,6 +22,18 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestOnlyRules(t *testing.T) {
+	ok := "SecRule ARGS \"@rx a\" \"id:12,phase:1,deny,chain\"\n  SecRule ARGS \"@rx b\" \\\n    \"t:none\"\n# a comment\nSecAction \"id:13,pass\""
+	if err := OnlyRules(ok); err != nil {
+		t.Fatalf("rules refused: %v", err)
+	}
+	for _, bad := range []string{"Include /etc/passwd", "SecRuleEngine Off", "SecRule ARGS \"@rx a\" \"id:1,deny\"\nSecRequestBodyAccess Off"} {
+		if err := OnlyRules(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
 func TestRuleIDs(t *testing.T) {
 	text := `SecRule ARGS "@rx a" "id:12,phase:1,deny,chain"
 	  SecRule ARGS "@rx b" "t:none"
@@ -43,6 +55,7 @@ func FuzzRuleIDs(f *testing.F) {
 				t.Fatalf("negative id %d from %q", id, text)
 			}
 		}
+		_ = OnlyRules(text)
 		_ = Check(text)
 	})
 }
