@@ -302,6 +302,8 @@ type Site struct {
 	Cache *Cache `yaml:"cache"`
 	// WAF inspects the site's requests with the OWASP Core Rule Set.
 	WAF *WAF `yaml:"waf"`
+	// RateLimit limits request rates across the site's routes.
+	RateLimit *RateLimits `yaml:"rate_limit"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.
@@ -382,6 +384,8 @@ type Route struct {
 	// WAF's settings override the site's, field by field; its exclude
 	// and rules add to the site's.
 	WAF *WAF `yaml:"waf"`
+	// RateLimit replaces the site's rate limits for the route (off: none).
+	RateLimit *RateLimits `yaml:"rate_limit"`
 	// UWSGI, SCGI and FastCGI configure the variables sent to uwsgi://,
 	// scgi:// and fastcgi:// upstreams of the route's proxy.
 	UWSGI   *Gateway `yaml:"uwsgi"`

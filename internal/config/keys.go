@@ -50,6 +50,10 @@ func findUnknownKeys(node ast.Node, t reflect.Type, at keyPath, report func(ast.
 	case reflect.Slice:
 		s, ok := node.(*ast.SequenceNode)
 		if !ok {
+			// A list may be written as its one element (rate_limit).
+			if _, isMap := node.(*ast.MappingNode); isMap {
+				findUnknownKeys(node, t.Elem(), at, report)
+			}
 			return
 		}
 		for i, v := range s.Values {

@@ -274,6 +274,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	validateCompress(s.Compress, at.key("compress"), report)
 	validateCache(s.Cache, at.key("cache"), report)
 	validateWAF(c.Dir, s.WAF, at.key("waf"), report)
+	validateRateLimits(s.RateLimit, at.key("rate_limit"), report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -341,6 +342,7 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	validateRouteOutput(r, at, report)
 	validateCache(r.Cache, at.key("cache"), report)
 	validateWAF(c.Dir, r.WAF, at.key("waf"), report)
+	validateRateLimits(r.RateLimit, at.key("rate_limit"), report)
 }
 
 // validateTargets checks a proxy's to: a pool name, or URLs, which it

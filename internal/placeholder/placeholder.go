@@ -21,6 +21,55 @@ var placeholders = map[string]func(*http.Request, *reqinfo.Info) string{
 	"uri":        func(r *http.Request, _ *reqinfo.Info) string { return r.URL.RequestURI() },
 }
 
+// lookup finds a placeholder: a fixed name, or header.NAME, cookie.NAME
+// and query.NAME (a request header field, cookie or query argument; ""
+// when absent).
+func lookup(name string) (func(*http.Request, *reqinfo.Info) string, bool) {
+	if f, ok := placeholders[name]; ok {
+		return f, true
+	}
+	kind, arg, ok := strings.Cut(name, ".")
+	if !ok || arg == "" {
+		return nil, false
+	}
+	switch kind {
+	case "header":
+		key := http.CanonicalHeaderKey(arg)
+		return func(r *http.Request, _ *reqinfo.Info) string {
+			if v := r.Header[key]; len(v) > 0 {
+				return v[0]
+			}
+			return ""
+		}, true
+	case "cookie":
+		return func(r *http.Request, _ *reqinfo.Info) string {
+			if c, err := r.Cookie(arg); err == nil {
+				return c.Value
+			}
+			return ""
+		}, true
+	case "query":
+		return func(r *http.Request, _ *reqinfo.Info) string { return r.URL.Query().Get(arg) }, true
+	}
+	return nil, false
+}
+
+// Empty reports whether every placeholder of the value renders empty for
+// the request (and there is no literal text): a key that names nothing.
+func (v Value) Empty(r *http.Request, info *reqinfo.Info) bool {
+	for _, l := range v.lits {
+		if l != "" {
+			return false
+		}
+	}
+	for _, f := range v.funcs {
+		if f(r, info) != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // Value is a header value with placeholders.
 type Value struct {
 	lits  []string // len(lits) == len(funcs)+1
@@ -47,9 +96,9 @@ func Parse(s string) (Value, error) {
 				return Value{}, fmt.Errorf("%q: { without a closing } (write {{ for a brace)", s)
 			}
 			name := s[i+1 : i+end]
-			f, ok := placeholders[name]
+			f, ok := lookup(name)
 			if !ok {
-				return Value{}, fmt.Errorf("%q: unknown placeholder {%s} (known: client_ip, request_id, scheme, host, method, path, uri)", s, name)
+				return Value{}, fmt.Errorf("%q: unknown placeholder {%s} (known: client_ip, request_id, scheme, host, method, path, uri, header.NAME, cookie.NAME, query.NAME)", s, name)
 			}
 			v.lits = append(v.lits, lit.String())
 			lit.Reset()

@@ -1,6 +1,7 @@
 package placeholder
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -53,4 +54,26 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q rendered %q", s, out)
 		}
 	})
+}
+
+func TestRequestPartPlaceholders(t *testing.T) {
+	v, err := Parse("{header.x-api-key}|{cookie.session}|{query.page}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/x?page=3", nil)
+	r.Header.Set("X-Api-Key", "k1")
+	r.AddCookie(&http.Cookie{Name: "session", Value: "s1"})
+	if got := v.Render(r, &reqinfo.Info{}); got != "k1|s1|3" {
+		t.Fatalf("Render = %q", got)
+	}
+	k, _ := Parse("{header.X-Api-Key}")
+	if !k.Empty(httptest.NewRequest("GET", "/", nil), &reqinfo.Info{}) || k.Empty(r, &reqinfo.Info{}) {
+		t.Fatal("Empty is wrong")
+	}
+	for _, bad := range []string{"{header.}", "{nosuch.x}", "{cookie}"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
 }

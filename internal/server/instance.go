@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pool"
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/site"
 	"github.com/gatehouse/gatehouse/internal/waf"
 )
@@ -60,6 +61,9 @@ type Instance struct {
 	// by the first config and kept for the life of the process.
 	wafMu sync.Mutex
 	waf   *waf.Service
+
+	// rateLimits keeps the rate limits' counts across reloads.
+	rateLimits *ratelimit.Registry
 }
 
 // Status is what `gatehouse status` shows: the maintenance switch and the
@@ -161,7 +165,8 @@ func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
 
 // NewInstance returns an instance with no listeners.
 func NewInstance(log *slog.Logger) *Instance {
-	in := &Instance{log: log, listeners: map[string]*listener{}, spool: buffer.NewBudget(0), metrics: metrics.New()}
+	in := &Instance{log: log, listeners: map[string]*listener{}, spool: buffer.NewBudget(0), metrics: metrics.New(),
+		rateLimits: ratelimit.NewRegistry()}
 	in.metrics.SetGauges(in)
 	return in
 }
@@ -171,7 +176,7 @@ func (in *Instance) Metrics() *metrics.Registry { return in.metrics }
 
 // MetricsHandler serves the instance's metrics, the cache's included.
 func (in *Instance) MetricsHandler() http.Handler {
-	return in.metrics.Handler(cache.NewCollector(in.cacheStore), wafCollector{in})
+	return in.metrics.Handler(cache.NewCollector(in.cacheStore), wafCollector{in}, in.rateLimits)
 }
 
 // cacheStore is the cache's store, nil when no config has cached yet.
@@ -249,7 +254,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		return err
 	}
 	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics,
-		Cache: store, WAF: ws}
+		Cache: store, WAF: ws, RateLimits: in.rateLimits}
 	if cfg.Metrics.Off {
 		deps.Metrics = nil
 	}
@@ -317,6 +322,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	old := in.graph
 	in.graph, in.timeout = g, timeout
 	ws.Library.Keep(g.WAFRuleSets)
+	in.rateLimits.Keep(g.RateLimitStores)
 	g.Start()
 	if old != nil {
 		in.retiring.Add(1)

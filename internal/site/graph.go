@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/redirect"
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/respond"
 	"github.com/gatehouse/gatehouse/internal/route"
@@ -80,6 +81,11 @@ type Graph struct {
 	// WAFRuleSets names the compiled WAF rule sets the graph uses (for
 	// waf.Library.Keep once it serves).
 	WAFRuleSets map[string]bool
+
+	// rateLimits keeps the rate limits' stores; RateLimitStores names
+	// those the graph uses (for ratelimit.Registry.Keep).
+	rateLimits      *ratelimit.Registry
+	RateLimitStores map[string]bool
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -137,6 +143,8 @@ type Deps struct {
 	// WAF is the WAF's state (it outlives reloads); nil when no route
 	// has the WAF on.
 	WAF *waf.Service
+	// RateLimits keeps the rate limits' counts (it outlives reloads).
+	RateLimits *ratelimit.Registry
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -147,6 +155,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
+		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{},
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)

@@ -7,13 +7,14 @@ import (
 	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/limits"
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/waf"
 )
 
 // phases wraps a route's handler in its middleware, in the one fixed order
 // every request follows (outermost first):
 //
-//	access → limits → WAF → auth → rewrite → cache → handler
+//	access → limits (rate limits, then sizes and pace) → WAF → auth → rewrite → cache → handler
 //
 // Access (request ID, client identity, framing checks, logging) runs in
 // listenerHandler for every request, before a site is chosen; the rest
@@ -41,13 +42,36 @@ func (g *Graph) phases(cfg *config.Config, sc *config.Site, rc *config.Route, h 
 	if kind.streams {
 		minRate = 0
 	}
-	return limits.New(limits.Config{
+	h = limits.New(limits.Config{
 		MaxURILength:  int(cfg.Client.MaxURILength),
 		MaxHeaders:    cfg.Client.MaxHeaders,
 		MaxBodySize:   int64(rc.MaxBodySize),
 		MinUploadRate: minRate,
 		RateGrace:     cfg.Client.RateGrace.Std(),
-	}, h), nil
+	}, h)
+	return g.rateLimitPhase(sc, rc, h), nil
+}
+
+// rateLimitPhase wraps h in the route's rate limits, first of the limits
+// phase: a request over them costs nothing more. A site's limits count
+// across all its routes; a route's own count for it alone.
+func (g *Graph) rateLimitPhase(sc *config.Site, rc *config.Route, h http.Handler) http.Handler {
+	rules, own := config.EffectiveRateLimits(sc, rc)
+	if len(rules) == 0 || g.rateLimits == nil {
+		return h
+	}
+	name := SiteName(sc)
+	scope := ""
+	if own {
+		scope = rc.Path
+	}
+	stores := make([]ratelimit.Store, len(rules))
+	for i, r := range rules {
+		id := fmt.Sprintf("%s|%s|%d|%s|%s|%d|%s", name, scope, i, r.Key, r.Rate, r.Burst, r.Action)
+		stores[i] = g.rateLimits.Store(id)
+		g.RateLimitStores[id] = true
+	}
+	return ratelimit.New(rules, stores, h, g.rateLimits.Refused(name))
 }
 
 // wafPhase wraps h in the inspection of policy p, compiled once per

@@ -1,0 +1,93 @@
+package ratelimit
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse/gatehouse/internal/metrics"
+)
+
+// Registry keeps the limits' stores for the life of the process, so that
+// a reload that keeps a limit keeps its counts, and counts refusals.
+type Registry struct {
+	mu      sync.Mutex
+	stores  map[string]*MemoryStore
+	refused map[string]*atomic.Uint64
+	// evicted counts the evictions of stores since dropped.
+	evicted uint64
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{stores: map[string]*MemoryStore{}, refused: map[string]*atomic.Uint64{}}
+}
+
+// Store returns the store named id, made on first use.
+func (g *Registry) Store(id string) *MemoryStore {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.stores[id]
+	if s == nil {
+		s = NewMemoryStore(DefaultMaxKeys, nil)
+		g.stores[id] = s
+	}
+	return s
+}
+
+// Keep drops the stores whose ids are not in keep.
+func (g *Registry) Keep(keep map[string]bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id := range g.stores {
+		if s := g.stores[id]; !keep[id] {
+			g.evicted += s.Evictions()
+			delete(g.stores, id)
+		}
+	}
+}
+
+// Refused returns the function that counts a site's refusals.
+func (g *Registry) Refused(site string) func() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.refused[site]
+	if c == nil {
+		c = new(atomic.Uint64)
+		g.refused[site] = c
+	}
+	return func() { c.Add(1) }
+}
+
+var (
+	descRefused = prometheus.NewDesc(metrics.Prefix+"ratelimit_refused_total",
+		"Requests refused with 429 by a rate limit, by site.", []string{"site"}, nil)
+	descKeys = prometheus.NewDesc(metrics.Prefix+"ratelimit_keys",
+		"Keys the rate limits hold now.", nil, nil)
+	descEvictions = prometheus.NewDesc(metrics.Prefix+"ratelimit_evictions_total",
+		"Keys dropped before their time to keep within the bound (a flood of distinct keys).", nil, nil)
+)
+
+// Describe sends the descriptions of the rate limits' metrics.
+func (g *Registry) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descRefused
+	ch <- descKeys
+	ch <- descEvictions
+}
+
+// Collect sends the rate limits' metrics.
+func (g *Registry) Collect(ch chan<- prometheus.Metric) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for site, c := range g.refused {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(c.Load()), site)
+	}
+	keys, evicted := 0, g.evicted
+	for _, s := range g.stores {
+		keys += s.Keys()
+		evicted += s.Evictions()
+	}
+	ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(keys))
+	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(evicted))
+}
