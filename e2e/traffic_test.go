@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -98,9 +100,62 @@ sites:
 		t.Errorf("only %d refused", refused.Load())
 	}
 	_, body := get(t, "http://"+admin+"/metrics", nil)
-	if m := string(body); !regexpMatch(`gatehouse_ratelimit_refused_total\{site="default"\} [1-9]`, m) {
+	if m := string(body); !regexpMatch(`gatehouse_refused_total\{reason="rate",site="default"\} [1-9]`, m) {
 		t.Errorf("metrics lack the refusals")
 	}
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+func TestAccessListsAllowAndDeny(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	denyFile := filepath.Join(dir, "deny.txt")
+	if err := os.WriteFile(denyFile, []byte("# bad actors\n127.0.0.4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	startGatehouse(t, fmt.Sprintf(`admin: "off"
+sites:
+  - listen: ["%s"]
+    access: {deny: [127.0.0.2], deny_file: %q}
+    routes:
+      - path: /
+        respond: {body: open}
+      - path: /office/
+        access: {allow: [127.0.0.3, "::1"], deny: [all]}
+        respond: {body: office}
+`, addr, denyFile), addr)
+	status := func(ip, path string) int {
+		t.Helper()
+		res, err := clientFrom(ip).Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, c := range []struct {
+		ip, path string
+		want     int
+	}{
+		{"127.0.0.1", "/", 200}, {"127.0.0.2", "/", 403}, {"127.0.0.4", "/", 403},
+		{"127.0.0.3", "/office/", 200}, {"127.0.0.1", "/office/", 403}, {"127.0.0.2", "/office/", 403},
+	} {
+		if got := status(c.ip, c.path); got != c.want {
+			t.Errorf("%s %s: %d, want %d", c.ip, c.path, got, c.want)
+		}
+	}
+	// The deny file is read again when it changes.
+	if err := os.WriteFile(denyFile, []byte("127.0.0.4\n127.0.0.5/32\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for status("127.0.0.5", "/") != 403 {
+		if time.Now().After(deadline) {
+			t.Fatal("the changed deny file was not applied")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

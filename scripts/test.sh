@@ -40,7 +40,8 @@ for target in \
 	internal/cache:FuzzDiskLoad \
 	internal/placeholder:FuzzParse \
 	internal/waf/seclang:FuzzRuleIDs \
-	internal/waf:FuzzRX; do
+	internal/waf:FuzzRX \
+	internal/access:FuzzTrieAgainstLinear; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
 		# Go 1.26's fuzz coordinator can report a bare "context deadline

@@ -304,6 +304,8 @@ type Site struct {
 	WAF *WAF `yaml:"waf"`
 	// RateLimit limits request rates across the site's routes.
 	RateLimit *RateLimits `yaml:"rate_limit"`
+	// Access allows and denies clients by address.
+	Access *Access `yaml:"access"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.
@@ -386,6 +388,8 @@ type Route struct {
 	WAF *WAF `yaml:"waf"`
 	// RateLimit replaces the site's rate limits for the route (off: none).
 	RateLimit *RateLimits `yaml:"rate_limit"`
+	// Access replaces the site's access list for the route.
+	Access *Access `yaml:"access"`
 	// UWSGI, SCGI and FastCGI configure the variables sent to uwsgi://,
 	// scgi:// and fastcgi:// upstreams of the route's proxy.
 	UWSGI   *Gateway `yaml:"uwsgi"`

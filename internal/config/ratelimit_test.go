@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,26 @@ sites:
 `), "t.yaml")
 	for _, want := range []string{"sites[0].rate_limit.rate: want N r/s", "sites[0].rate_limit.burst: must not be negative",
 		"sites[0].rate_limit.action: want reject or delay", "sites[0].rate_limit.key: ", "unknown placeholder {nosuch}"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestAccessErrorsAreLocated(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/deny.txt"
+	_ = os.WriteFile(bad, []byte("10.0.0.0/8\nnot-an-ip\n"), 0o644)
+	_, err := Parse([]byte(`
+sites:
+  - listen: ["http://127.0.0.1:1"]
+    access: {allow: [10.0.0.0/33, all], deny: [1.2.3.4, "2001:db8::/32", nope], deny_file: `+bad+`}
+    routes:
+      - path: /
+        respond: {body: x}
+`), "t.yaml")
+	for _, want := range []string{`sites[0].access.allow[0]: "10.0.0.0/33" is not a CIDR`, `sites[0].access.deny[2]: "nope" is not an address or CIDR`,
+		"sites[0].access.deny_file: " + bad + ":2: \"not-an-ip\""} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

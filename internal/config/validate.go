@@ -275,6 +275,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	validateCache(s.Cache, at.key("cache"), report)
 	validateWAF(c.Dir, s.WAF, at.key("waf"), report)
 	validateRateLimits(s.RateLimit, at.key("rate_limit"), report)
+	validateAccess(c.Dir, s.Access, at.key("access"), report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -343,6 +344,7 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	validateCache(r.Cache, at.key("cache"), report)
 	validateWAF(c.Dir, r.WAF, at.key("waf"), report)
 	validateRateLimits(r.RateLimit, at.key("rate_limit"), report)
+	validateAccess(c.Dir, r.Access, at.key("access"), report)
 }
 
 // validateTargets checks a proxy's to: a pool name, or URLs, which it

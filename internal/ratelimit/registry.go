@@ -10,18 +10,19 @@ import (
 )
 
 // Registry keeps the limits' stores for the life of the process, so that
-// a reload that keeps a limit keeps its counts, and counts refusals.
+// a reload that keeps a limit keeps its counts, and counts the refusals of
+// every traffic defence.
 type Registry struct {
 	mu      sync.Mutex
 	stores  map[string]*MemoryStore
-	refused map[string]*atomic.Uint64
+	refused map[refusal]*atomic.Uint64
 	// evicted counts the evictions of stores since dropped.
 	evicted uint64
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{stores: map[string]*MemoryStore{}, refused: map[string]*atomic.Uint64{}}
+	return &Registry{stores: map[string]*MemoryStore{}, refused: map[refusal]*atomic.Uint64{}}
 }
 
 // Store returns the store named id, made on first use.
@@ -48,21 +49,27 @@ func (g *Registry) Keep(keep map[string]bool) {
 	}
 }
 
-// Refused returns the function that counts a site's refusals.
-func (g *Registry) Refused(site string) func() {
+// Refused returns the function that counts a site's refusals for reason
+// (rate, deny, ...): the traffic defences count theirs here.
+func (g *Registry) Refused(site, reason string) func() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	c := g.refused[site]
+	k := refusal{site, reason}
+	c := g.refused[k]
 	if c == nil {
 		c = new(atomic.Uint64)
-		g.refused[site] = c
+		g.refused[k] = c
 	}
 	return func() { c.Add(1) }
 }
 
+// refusal names a refusals counter.
+type refusal struct{ site, reason string }
+
 var (
-	descRefused = prometheus.NewDesc(metrics.Prefix+"ratelimit_refused_total",
-		"Requests refused with 429 by a rate limit, by site.", []string{"site"}, nil)
+	descRefused = prometheus.NewDesc(metrics.Prefix+"refused_total",
+		"Requests the traffic defences refused, by site and reason: rate (429, a rate limit), deny (403, an access list).",
+		[]string{"site", "reason"}, nil)
 	descKeys = prometheus.NewDesc(metrics.Prefix+"ratelimit_keys",
 		"Keys the rate limits hold now.", nil, nil)
 	descEvictions = prometheus.NewDesc(metrics.Prefix+"ratelimit_evictions_total",
@@ -80,8 +87,8 @@ func (g *Registry) Describe(ch chan<- *prometheus.Desc) {
 func (g *Registry) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for site, c := range g.refused {
-		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(c.Load()), site)
+	for k, c := range g.refused {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(c.Load()), k.site, k.reason)
 	}
 	keys, evicted := 0, g.evicted
 	for _, s := range g.stores {

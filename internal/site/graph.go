@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/access"
 	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/cache"
@@ -86,6 +87,9 @@ type Graph struct {
 	// those the graph uses (for ratelimit.Registry.Keep).
 	rateLimits      *ratelimit.Registry
 	RateLimitStores map[string]bool
+	// accessLists are the graph's allow and deny lists, one per config
+	// list (a site's is shared by its routes).
+	accessLists map[*config.Access]*access.List
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -156,6 +160,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
 		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{},
+		accessLists: map[*config.Access]*access.List{},
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)

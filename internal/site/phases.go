@@ -3,7 +3,9 @@ package site
 import (
 	"fmt"
 	"net/http"
+	"time"
 
+	"github.com/gatehouse/gatehouse/internal/access"
 	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/limits"
@@ -17,8 +19,8 @@ import (
 //	access → limits (rate limits, then sizes and pace) → WAF → auth → rewrite → cache → handler
 //
 // Access (request ID, client identity, framing checks, logging) runs in
-// listenerHandler for every request, before a site is chosen; the rest
-// are added here, innermost first. Rewrite (with request_headers) wraps
+// listenerHandler for every request, before a site is chosen; then the
+// route's allow and deny lists; the rest are added here, innermost first. Rewrite (with request_headers) wraps
 // the cache so that the cache keys and stores what the rewritten request
 // asks for; the WAF sees the request as the client sent it, after the
 // limits that bound its size and pace. Later phases (auth) join this
@@ -49,7 +51,32 @@ func (g *Graph) phases(cfg *config.Config, sc *config.Site, rc *config.Route, h 
 		MinUploadRate: minRate,
 		RateGrace:     cfg.Client.RateGrace.Std(),
 	}, h)
-	return g.rateLimitPhase(sc, rc, h), nil
+	h = g.rateLimitPhase(sc, rc, h)
+	return g.accessPhase(sc, rc, h)
+}
+
+// accessPhase wraps h in the route's allow and deny lists, first of all:
+// a denied client costs nothing more. A site's list is built once for
+// all its routes; deny files are watched while the graph lives.
+func (g *Graph) accessPhase(sc *config.Site, rc *config.Route, h http.Handler) (http.Handler, error) {
+	a, _ := config.EffectiveAccess(sc, rc)
+	if a == nil {
+		return h, nil
+	}
+	list := g.accessLists[a]
+	if list == nil {
+		var err error
+		if list, err = access.NewList(a.AllowPrefixes, a.DenyPrefixes, a.DenyFile, g.log); err != nil {
+			return nil, fmt.Errorf("access: %w", err)
+		}
+		g.accessLists[a] = list
+		go list.Watch(g.manageCtx, 2*time.Second)
+	}
+	var refused func()
+	if g.rateLimits != nil {
+		refused = g.rateLimits.Refused(SiteName(sc), "deny")
+	}
+	return access.New(list, h, refused), nil
 }
 
 // rateLimitPhase wraps h in the route's rate limits, first of the limits
@@ -71,7 +98,7 @@ func (g *Graph) rateLimitPhase(sc *config.Site, rc *config.Route, h http.Handler
 		stores[i] = g.rateLimits.Store(id)
 		g.RateLimitStores[id] = true
 	}
-	return ratelimit.New(rules, stores, h, g.rateLimits.Refused(name))
+	return ratelimit.New(rules, stores, h, g.rateLimits.Refused(name, "rate"))
 }
 
 // wafPhase wraps h in the inspection of policy p, compiled once per
