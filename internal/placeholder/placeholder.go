@@ -123,6 +123,14 @@ func (v Value) Render(r *http.Request, info *reqinfo.Info) string {
 	if len(v.funcs) == 0 {
 		return v.lits[0]
 	}
+	if len(v.funcs) == 1 && v.lits[0] == "" && v.lits[1] == "" {
+		// One placeholder alone: its value as it is.
+		s := v.funcs[0](r, info)
+		if j := strings.IndexAny(s, "\r\n\x00"); j >= 0 {
+			s = s[:j]
+		}
+		return s
+	}
 	var b strings.Builder
 	for i, f := range v.funcs {
 		b.WriteString(v.lits[i])

@@ -16,17 +16,20 @@ type limit struct {
 	cfg   *config.RateLimit
 	rule  Rule
 	store Store
-	// policy is the limit's RateLimit-Policy item.
-	policy string
+	// policy is the limit's RateLimit-Policy item; quoted its name as
+	// the RateLimit header gives it.
+	policy, quoted string
 }
 
 // Handler refuses (or delays) requests over a route's rate limits before
 // they reach the rest of the route.
 type Handler struct {
-	next    http.Handler
-	limits  []limit
-	policy  string
-	refused func()
+	next   http.Handler
+	limits []limit
+	// policyValue is the RateLimit-Policy field, shared by every
+	// response (never modified).
+	policyValue []string
+	refused     func()
 }
 
 // New wraps next in the limits; stores gives the store of each limit (in
@@ -36,12 +39,12 @@ func New(rules []config.RateLimit, stores []Store, next http.Handler, refused fu
 	items := make([]string, 0, len(rules))
 	for i := range rules {
 		c := &rules[i]
-		l := limit{cfg: c, rule: Rule{Interval: c.Interval, Burst: c.Burst}, store: stores[i],
-			policy: strconv.Quote(c.Name) + ";q=" + strconv.Itoa(c.Count) + ";w=" + strconv.Itoa(int(c.Window/time.Second))}
+		l := limit{cfg: c, rule: Rule{Interval: c.Interval, Burst: c.Burst}, store: stores[i], quoted: strconv.Quote(c.Name)}
+		l.policy = l.quoted + ";q=" + strconv.Itoa(c.Count) + ";w=" + strconv.Itoa(int(c.Window/time.Second))
 		h.limits = append(h.limits, l)
 		items = append(items, l.policy)
 	}
-	h.policy = strings.Join(items, ", ")
+	h.policyValue = []string{strings.Join(items, ", ")}
 	return h
 }
 
@@ -50,7 +53,7 @@ func New(rules []config.RateLimit, stores []Store, next http.Handler, refused fu
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := reqinfo.From(r.Context())
 	var wait time.Duration
-	var state []string
+	var state []byte
 	for i := range h.limits {
 		l := &h.limits[i]
 		if l.cfg.KeyTemplate.Empty(r, info) {
@@ -64,12 +67,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if l.cfg.Delay {
 			wait = max(wait, d.Delay)
 		}
-		state = append(state, strconv.Quote(l.cfg.Name)+";r="+strconv.Itoa(d.Remaining)+";t="+strconv.Itoa(seconds(d.Reset)))
+		if len(state) > 0 {
+			state = append(state, ", "...)
+		}
+		state = append(state, l.quoted...)
+		state = append(state, ";r="...)
+		state = strconv.AppendInt(state, int64(d.Remaining), 10)
+		state = append(state, ";t="...)
+		state = strconv.AppendInt(state, int64(seconds(d.Reset)), 10)
 	}
 	if len(state) > 0 {
 		hdr := w.Header()
-		hdr["Ratelimit-Policy"] = []string{h.policy}
-		hdr["Ratelimit"] = []string{strings.Join(state, ", ")}
+		hdr["Ratelimit-Policy"] = h.policyValue
+		hdr["Ratelimit"] = []string{string(state)}
 	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -91,8 +101,8 @@ func (h *Handler) refuse(w http.ResponseWriter, l *limit, d Decision) {
 	hdr := w.Header()
 	retry := strconv.Itoa(max(seconds(d.RetryAfter), 1))
 	hdr["Retry-After"] = []string{retry}
-	hdr["Ratelimit-Policy"] = []string{h.policy}
-	hdr["Ratelimit"] = []string{strconv.Quote(l.cfg.Name) + ";r=0;t=" + retry}
+	hdr["Ratelimit-Policy"] = h.policyValue
+	hdr["Ratelimit"] = []string{l.quoted + ";r=0;t=" + retry}
 	errpage.Write(w, http.StatusTooManyRequests)
 }
 
