@@ -53,7 +53,8 @@ func New(rules []config.RateLimit, stores []Store, next http.Handler, refused fu
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := reqinfo.From(r.Context())
 	var wait time.Duration
-	var state []byte
+	var buf [96]byte
+	state := buf[:0]
 	for i := range h.limits {
 		l := &h.limits[i]
 		if l.cfg.KeyTemplate.Empty(r, info) {

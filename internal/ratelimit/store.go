@@ -38,7 +38,7 @@ func NewMemoryStore(maxKeys int, now func() int64) *MemoryStore {
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, int64]) time.Duration {
 			return time.Duration(max(e.Value-s.now(), 0)) + time.Second
 		}),
-		OnDeletion: func(e otter.DeletionEvent[string, int64]) {
+		OnAtomicDeletion: func(e otter.DeletionEvent[string, int64]) {
 			if e.Cause == otter.CauseOverflow {
 				s.evictions.Add(1)
 			}
