@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -74,12 +76,35 @@ func TestMemoryStoreIsBounded(t *testing.T) {
 	r := Rule{Interval: time.Second, Burst: 1}
 	for i := 0; i < 50_000; i++ {
 		s.Take(fmt.Sprint("key", i), r)
+		clk.t++ // time moves, but no key's time passes
 	}
-	s.cache.CleanUp()
 	if n := s.Keys(); n > 1000 {
 		t.Fatalf("%d keys held, bound 1000", n)
 	}
 	if s.Evictions() < 40_000 {
 		t.Fatalf("evictions %d", s.Evictions())
+	}
+}
+
+func TestConcurrentTakesAreExact(t *testing.T) {
+	clk := &simClock{t: 1_000_000}
+	s := NewMemoryStore(100, clk.now)
+	r := Rule{Interval: time.Second, Burst: 99}
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				if s.Take("k", r).Allowed {
+					allowed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed.Load() != 100 {
+		t.Fatalf("%d allowed at one instant, want burst+1 = 100", allowed.Load())
 	}
 }
