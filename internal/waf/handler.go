@@ -166,16 +166,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body, r.ContentLength = body, body.Len()
 	}
 	main := ex.txs[len(ex.txs)-1].Transaction
-	ex.next = true
 	if !h.responses || main.IsInterrupted() {
 		// Nothing is left to inspect.
 		ex.settle()
+		ex.next = true
 		h.next.ServeHTTP(w, r)
 		return
 	}
 	rw := &inspector{Forwarder: errpage.Forwarder{W: w}, w: w, tx: main, proto: r.Proto, head: r.Method == http.MethodHead,
 		block: h.block, v: ex.v, settle: ex.settle}
+	ex.next = true
 	h.next.ServeHTTP(rw, r)
+	ex.next = false
 	rw.finish()
 }
 
