@@ -41,7 +41,8 @@ for target in \
 	internal/placeholder:FuzzParse \
 	internal/waf/seclang:FuzzRuleIDs \
 	internal/waf:FuzzRX \
-	internal/access:FuzzTrieAgainstLinear; do
+	internal/access:FuzzTrieAgainstLinear \
+	internal/proxyproto:FuzzRead; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
 		# Go 1.26's fuzz coordinator can report a bare "context deadline
