@@ -229,16 +229,3 @@ func validateWAF(dir string, w *WAF, at keyPath, report func(keyPath, string)) {
 		w.FileRules = append(w.FileRules, WAFRuleText{Name: path, Text: string(text)})
 	}
 }
-
-// UsesWAF reports whether a route of the config has the WAF on.
-func (c *Config) UsesWAF() bool {
-	for i := range c.Sites {
-		s := &c.Sites[i]
-		for j := range s.Routes {
-			if EffectiveWAF(s, &s.Routes[j]) != nil {
-				return true
-			}
-		}
-	}
-	return false
-}

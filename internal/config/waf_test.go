@@ -37,9 +37,6 @@ sites:
 	if p := EffectiveWAF(s, &s.Routes[2]); p != nil {
 		t.Fatalf("waf off: %+v", p)
 	}
-	if !cfg.UsesWAF() {
-		t.Fatal("UsesWAF is false")
-	}
 }
 
 func TestWAFErrorsAreLocated(t *testing.T) {
