@@ -32,7 +32,14 @@ sites:
 
 func get(t *testing.T, url string, hdr map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
+	return send(t, "GET", url, nil, hdr)
+}
+
+// send makes one request with the given fields ("Host" sets the Host)
+// and returns the response and its whole body.
+func send(t *testing.T, method, url string, body io.Reader, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +55,11 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, []byt
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, body
+	return res, b
 }
 
 func TestLargeBodiesArriveByteExact(t *testing.T) {

@@ -71,22 +71,12 @@ sites:
 // and returns the status and body.
 func (s *wafSetup) do(t *testing.T, method, path string, body io.Reader, hdr map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+s.addr+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = "app.example.com"
-	req.Header.Set("Accept", "text/html,application/json;q=0.9,*/*;q=0.8")
-	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0")
+	fields := map[string]string{"Host": "app.example.com", "Accept": "text/html,application/json;q=0.9,*/*;q=0.8",
+		"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		fields[k] = v
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := send(t, method, "http://"+s.addr+path, body, fields)
 	return res.StatusCode, string(b)
 }
 

@@ -8,24 +8,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
 func benchHandler(b *testing.B) *Handler {
 	b.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &config.WAFPolicy{Block: true, Paranoia: 1, Inbound: 5, Outbound: 4, BodyLimit: config.DefaultWAFBodyLimit, Responses: true}
-	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return testHandler(b, NewLibrary(slog.New(slog.NewTextHandler(io.Discard, nil))), p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = io.WriteString(w, "<html><body>"+strings.Repeat("x", 1000)+"</body></html>")
-	})
-	h, _, err := New(NewLibrary(log), p, next, Options{Log: log, Spool: &buffer.Spool{Dir: b.TempDir(), Memory: 1 << 20, Budget: buffer.NewBudget(1 << 30)}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return h
+	}))
 }
 
 func benchRequest(method, body string) *http.Request {

@@ -16,17 +16,23 @@ import (
 // of a handler that records the body it got.
 func newTestHandler(t *testing.T, lib *Library, limit int64, partial bool, got *string) *Handler {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &config.WAFPolicy{Block: true, Paranoia: 1, Inbound: 5, Outbound: 4, BodyLimit: limit, PartialBodies: partial, Responses: true}
-	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return testHandler(t, lib, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		*got = string(b)
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok")
-	})
-	h, _, err := New(lib, p, next, Options{Log: log, Spool: &buffer.Spool{Dir: t.TempDir(), Memory: 1 << 10, Budget: buffer.NewBudget(1 << 30)}})
+	}))
+}
+
+// testHandler is policy p of lib in front of next, spooling bodies in a
+// temporary directory.
+func testHandler(tb testing.TB, lib *Library, p *config.WAFPolicy, next http.Handler) *Handler {
+	tb.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, _, err := New(lib, p, next, Options{Log: log, Spool: &buffer.Spool{Dir: tb.TempDir(), Memory: 1 << 10, Budget: buffer.NewBudget(1 << 30)}})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return h
 }
