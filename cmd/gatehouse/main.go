@@ -45,6 +45,10 @@ Usage:
                                      add (or replace) a WAF virtual patch; it applies within a second
   gatehouse patch list [-c FILE]     show the virtual patches and their hit counts
   gatehouse patch rm [-c FILE] ID    remove a virtual patch
+  gatehouse bans list [-c FILE]      show the client addresses banned now and until when
+  gatehouse bans add [-c FILE] IP [DURATION]
+                                     refuse IP for DURATION (default 1h), on open connections too
+  gatehouse bans rm [-c FILE] IP     lift IP's ban
   gatehouse version                  print the version
 `
 
@@ -80,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCache(rest, stdout, stderr)
 	case "patch":
 		return cmdPatch(rest, stdout, stderr)
+	case "bans":
+		return cmdBans(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", version())
 		return 0

@@ -46,6 +46,9 @@ type Config struct {
 	// WAFPatches, when set, is the file virtual patches are kept in:
 	// loaded at start, rewritten on every change.
 	WAFPatches string `yaml:"waf_patches"`
+	// Bans refuses, for a while, clients that earn too many error
+	// answers (off unless set; the admin API can ban either way).
+	Bans *Bans `yaml:"bans"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -306,6 +309,8 @@ type Site struct {
 	RateLimit *RateLimits `yaml:"rate_limit"`
 	// Access allows and denies clients by address.
 	Access *Access `yaml:"access"`
+	// ConnLimit bounds the client connections of the site's listeners.
+	ConnLimit *ConnLimit `yaml:"conn_limit"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.

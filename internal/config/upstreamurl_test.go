@@ -38,9 +38,11 @@ func TestParseUpstreamURL(t *testing.T) {
 
 func TestParseListenUnix(t *testing.T) {
 	for in, want := range map[string]Listen{
-		":8080":                    {"http", "tcp", ":8080", ":8080"},
-		"unix:/run/gh.sock":        {"http", "unix", "/run/gh.sock", "unix:/run/gh.sock"},
-		"http://unix:/run/gh.sock": {"http", "unix", "/run/gh.sock", "unix:/run/gh.sock"},
+		":8080":                    {"http", false, "tcp", ":8080", ":8080"},
+		"unix:/run/gh.sock":        {"http", false, "unix", "/run/gh.sock", "unix:/run/gh.sock"},
+		"http://unix:/run/gh.sock": {"http", false, "unix", "/run/gh.sock", "unix:/run/gh.sock"},
+		"proxy+https://:8443":      {"https", true, "tcp", ":8443", ":8443"},
+		"proxy+http://unix:/r.s":   {"http", true, "unix", "/r.s", "unix:/r.s"},
 	} {
 		got, err := ParseListen(in)
 		if err != nil || got != want {

@@ -146,6 +146,7 @@ func ptr[T any](v T) *T { return &v }
 // validate reports every semantic problem of a decoded config.
 func validate(c *Config, report func(keyPath, string)) {
 	validateAdmin(c, report)
+	validateBans(c.Bans, report)
 	validateCacheStorage(&c.Cache, report)
 	if t := c.Tracing; t.OTLP != "" {
 		if u, err := url.Parse(t.OTLP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -219,9 +220,13 @@ func validate(c *Config, report func(keyPath, string)) {
 // listenerClaims tracks which hosts the sites on one listener claim.
 type listenerClaims struct {
 	hosts  *route.Hosts[int]
-	scheme string
-	site   int // the first site that listed the address
+	scheme string // the scheme as written: proxy+http, https...
+	site   int    // the first site that listed the address
 	mode   FileMode
+	// connLimit is the first conn_limit a site on the listener set, and
+	// connSite that site.
+	connLimit *ConnLimit
+	connSite  int
 }
 
 func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listenerClaims, report func(keyPath, string)) {
@@ -234,17 +239,29 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 			report(at.key("listen").idx(i), err.Error())
 			continue
 		}
+		if addr.Proxy && len(c.TrustedProxies) == 0 {
+			report(at.key("listen").idx(i), fmt.Sprintf("%s takes the PROXY protocol only from trusted_proxies: list the load balancers' addresses there", l))
+		}
 		claims := listeners[addr.Addr]
 		switch {
 		case claims == nil:
-			claims = &listenerClaims{hosts: route.NewHosts[int](), scheme: addr.Scheme, site: at[1].(int), mode: s.UnixMode}
+			claims = &listenerClaims{hosts: route.NewHosts[int](), scheme: addr.FullScheme(), site: at[1].(int), mode: s.UnixMode}
 			listeners[addr.Addr] = claims
-		case claims.scheme != addr.Scheme:
+		case claims.scheme != addr.FullScheme():
 			report(at.key("listen").idx(i), fmt.Sprintf("%s is %s here but %s in sites[%d]: one address serves one scheme",
-				addr.Addr, addr.Scheme, claims.scheme, claims.site))
+				addr.Addr, addr.FullScheme(), claims.scheme, claims.site))
 		case addr.Network == "unix" && claims.mode != s.UnixMode:
 			report(at.key("unix_mode"), fmt.Sprintf("%s is mode %#o in sites[%d]: sites sharing a socket give it one mode",
 				addr.Addr, claims.mode, claims.site))
+		}
+		if s.ConnLimit != nil {
+			switch {
+			case claims.connLimit == nil:
+				claims.connLimit, claims.connSite = s.ConnLimit, at[1].(int)
+			case *claims.connLimit != *s.ConnLimit:
+				report(at.key("conn_limit"), fmt.Sprintf("%s has another conn_limit in sites[%d]: connections are counted per listener, before a host is known, so sites sharing one set the same",
+					addr.Addr, claims.connSite))
+			}
 		}
 		if addr.Network == "unix" {
 			if fi, err := os.Stat(filepath.Dir(addr.Address)); err != nil || !fi.IsDir() {
@@ -276,6 +293,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	validateWAF(c.Dir, s.WAF, at.key("waf"), report)
 	validateRateLimits(s.RateLimit, at.key("rate_limit"), report)
 	validateAccess(c.Dir, s.Access, at.key("access"), report)
+	validateConnLimit(s.ConnLimit, at.key("conn_limit"), report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -416,6 +434,9 @@ func validateUpstream(u *Upstream, at keyPath, report func(keyPath, string)) {
 // Listen is a parsed listen address.
 type Listen struct {
 	Scheme string // "http" or "https"
+	// Proxy requires a PROXY protocol header (v1 or v2) ahead of each
+	// connection, from a trusted proxy (proxy+http://, proxy+https://).
+	Proxy bool
 	// Network is "tcp" or "unix"; Address is what net.Listen is given
 	// (host:port, or the socket's path).
 	Network, Address string
@@ -436,17 +457,28 @@ func (l Listen) Port() string {
 	return port
 }
 
+// FullScheme is the scheme as written: http, https, proxy+http or
+// proxy+https.
+func (l Listen) FullScheme() string {
+	if l.Proxy {
+		return "proxy+" + l.Scheme
+	}
+	return l.Scheme
+}
+
 // ParseListen parses "[scheme://]host:port", or "[http://]unix:/path" for a
-// unix socket.
+// unix socket. The scheme is http, https, or either behind the PROXY
+// protocol (proxy+http, proxy+https).
 func ParseListen(s string) (Listen, error) {
 	scheme, addr, ok := strings.Cut(s, "://")
 	if !ok {
 		scheme, addr = "http", s
 	}
+	scheme, proxy := strings.CutPrefix(scheme, "proxy+")
 	switch scheme {
 	case "http", "https":
 	default:
-		return Listen{}, fmt.Errorf("unknown scheme %q in listen address %q (want http or https)", scheme, s)
+		return Listen{}, fmt.Errorf("unknown scheme %q in listen address %q (want http, https, proxy+http or proxy+https)", scheme, s)
 	}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if scheme != "http" {
@@ -456,7 +488,7 @@ func ParseListen(s string) (Listen, error) {
 			return Listen{}, fmt.Errorf("listen address %q: want an absolute socket path, e.g. unix:/run/gatehouse.sock", s)
 		}
 		path = filepath.Clean(path)
-		return Listen{Scheme: scheme, Network: "unix", Address: path, Addr: "unix:" + path}, nil
+		return Listen{Scheme: scheme, Proxy: proxy, Network: "unix", Address: path, Addr: "unix:" + path}, nil
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -466,7 +498,7 @@ func ParseListen(s string) (Listen, error) {
 		return Listen{}, fmt.Errorf("listen address %q: bad port %q", s, port)
 	}
 	hp := net.JoinHostPort(host, port)
-	return Listen{Scheme: scheme, Network: "tcp", Address: hp, Addr: hp}, nil
+	return Listen{Scheme: scheme, Proxy: proxy, Network: "tcp", Address: hp, Addr: hp}, nil
 }
 
 // validateAdmin checks the admin address, and that an admin API reachable

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/conngate"
 	"github.com/gatehouse/gatehouse/internal/sockio"
 	"github.com/gatehouse/gatehouse/internal/wire"
 )
@@ -61,6 +62,13 @@ type conn struct {
 	// tls is the connection's TLS state when it arrived over TLS.
 	tls *tls.ConnectionState
 
+	// gate admitted the connection; pass is its place there, given back
+	// when the connection ends (or handed on with it); proxied is the
+	// client a PROXY header named, nil without one.
+	gate    *conngate.Gate
+	pass    conngate.Pass
+	proxied net.Addr
+
 	// waitUntil is the read deadline last set for the wait between
 	// requests; deadlineMoved tells that something else has set the read
 	// deadline since, so waitUntil no longer says what it is.
@@ -95,6 +103,15 @@ func (c *conn) awaitDeadline(now time.Time, timeout time.Duration) {
 // hijacked.
 func (c *conn) serve() {
 	defer c.srv.forget(c)
+	if c.gate.Proxy() {
+		remote, err := c.gate.ReadProxyHeader(c.nc, &c.pass)
+		if err != nil {
+			c.pass.Release()
+			_ = c.nc.Close()
+			return
+		}
+		c.setRemote(remote)
+	}
 	c.io = c.nc
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
@@ -107,6 +124,7 @@ func (c *conn) serve() {
 		if !hijacked {
 			c.releaseBuffers()
 			_ = c.nc.Close()
+			c.pass.Release()
 		}
 	}()
 	for first := true; ; first = false {
@@ -180,8 +198,27 @@ func (c *conn) handOverH2(o *Options) bool {
 	c.srv.forget(c)
 	_ = c.nc.SetDeadline(time.Time{})
 	c.releaseBuffers()
-	o.PriorKnowledge(&replayConn{Conn: c.nc, pending: pending})
+	o.PriorKnowledge(&replayConn{Conn: c.handOver(), pending: pending})
 	return true
+}
+
+// handOver returns the connection for another owner (HTTP/2, a hijacking
+// handler): wrapped, when it holds a place at the gate or a PROXY
+// header's client, so that both go with it.
+func (c *conn) handOver() net.Conn {
+	nc := conngate.Wrap(c.nc, c.pass, c.proxied)
+	c.pass = conngate.Pass{}
+	return nc
+}
+
+// setRemote makes remote, a PROXY header's client, the connection's
+// remote address for every request on it.
+func (c *conn) setRemote(remote net.Addr) {
+	if remote == c.nc.RemoteAddr() {
+		return
+	}
+	c.proxied, c.remote = remote, remote.String()
+	c.ctx = withPeer(context.WithValue(c.srv.baseCtx, http.LocalAddrContextKey, c.nc.LocalAddr()), remote)
 }
 
 // replayConn is a connection whose first reads return bytes already read

@@ -404,7 +404,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.state.Store(stateHijacked)
 	c.srv.forget(c)
 	_ = c.nc.SetDeadline(time.Time{})
-	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
+	return c.handOver(), bufio.NewReadWriter(c.br, c.bw), nil
 }
 
 // SetReadDeadline bounds the reads of the request body.

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/conngate"
 )
 
 // Options are a server's client-facing limits. They may be changed while
@@ -45,6 +47,10 @@ type Options struct {
 	// gRPC clients speak it without TLS), the preface included in what
 	// it reads.
 	PriorKnowledge func(net.Conn)
+	// Gate, when set, admits each connection in the accept loop (bans,
+	// connection limits) and, on a PROXY protocol listener, reads the
+	// header naming the client before the first request.
+	Gate *conngate.Gate
 }
 
 // Server serves HTTP/1.x connections with one handler.
@@ -127,10 +133,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := s.newConn(nc)
-		if c == nil {
+		gate := s.opts.Load().Gate
+		pass, ok := gate.Accept(nc)
+		if !ok {
 			continue
 		}
+		c := s.newConn(nc)
+		if c == nil {
+			pass.Release()
+			continue
+		}
+		c.gate, c.pass = gate, pass
 		go c.serve()
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 )
 
@@ -24,8 +25,10 @@ type Info struct {
 	// route is a regex.
 	Captures []string
 	// ClientIP is the real client: the peer, or the address a trusted proxy
-	// peer forwarded.
-	ClientIP string
+	// peer forwarded; ClientAddr is it parsed (invalid for a peer on a
+	// unix socket).
+	ClientIP   string
+	ClientAddr netip.Addr
 	// Trusted reports whether the peer is a trusted proxy.
 	Trusted bool
 	// Scheme is the scheme the client used (http or https).

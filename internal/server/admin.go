@@ -66,6 +66,7 @@ func startAdmin(admin config.Admin, r *reloader, log *slog.Logger) (*http.Server
 		purgeCache(w, req, r.in, log)
 	})
 	handleWAF(mux, r.in, log)
+	handleBans(mux, r.in, log)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, r.in.Metrics().Stats())

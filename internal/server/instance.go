@@ -18,10 +18,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/bans"
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/conngate"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
@@ -64,6 +66,9 @@ type Instance struct {
 
 	// rateLimits keeps the rate limits' counts across reloads.
 	rateLimits *ratelimit.Registry
+	// bans are the bans in force and the strikes toward new ones; they
+	// outlive reloads.
+	bans *bans.List
 }
 
 // Status is what `gatehouse status` shows: the maintenance switch and the
@@ -166,7 +171,7 @@ func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
 // NewInstance returns an instance with no listeners.
 func NewInstance(log *slog.Logger) *Instance {
 	in := &Instance{log: log, listeners: map[string]*listener{}, spool: buffer.NewBudget(0), metrics: metrics.New(),
-		rateLimits: ratelimit.NewRegistry()}
+		rateLimits: ratelimit.NewRegistry(), bans: bans.New(log, nil)}
 	in.metrics.SetGauges(in)
 	return in
 }
@@ -176,7 +181,7 @@ func (in *Instance) Metrics() *metrics.Registry { return in.metrics }
 
 // MetricsHandler serves the instance's metrics, the cache's included.
 func (in *Instance) MetricsHandler() http.Handler {
-	return in.metrics.Handler(cache.NewCollector(in.cacheStore), wafCollector{in}, in.rateLimits)
+	return in.metrics.Handler(cache.NewCollector(in.cacheStore), wafCollector{in}, in.rateLimits, in.bans)
 }
 
 // cacheStore is the cache's store, nil when no config has cached yet.
@@ -254,7 +259,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		return err
 	}
 	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics,
-		Cache: store, WAF: ws, RateLimits: in.rateLimits}
+		Cache: store, WAF: ws, RateLimits: in.rateLimits, Bans: in.bans}
 	if cfg.Metrics.Off {
 		deps.Metrics = nil
 	}
@@ -269,9 +274,9 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	opened := map[string]*listener{}
 	for addr := range g.Handlers {
 		if l, ok := in.listeners[addr]; ok {
-			if scheme := g.Listeners[addr].Scheme; l.scheme != scheme {
+			if spec := g.Listeners[addr]; l.scheme != spec.Scheme || l.gate.Proxy() != spec.Proxy {
 				g.Close()
-				return fmt.Errorf("%s is served as %s; changing it to %s needs a restart", addr, l.scheme, scheme)
+				return fmt.Errorf("%s is served as %s; changing it to %s needs a restart", addr, l.fullScheme(), spec.FullScheme())
 			}
 			continue
 		}
@@ -280,7 +285,8 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		if _, ok := in.listeners[addr]; ok {
 			continue
 		}
-		l, err := openListener(g.Listeners[addr], cfg.Client, in.metrics.Listener(addr), in.log)
+		spec := g.Listeners[addr]
+		l, err := openListener(spec, cfg.Client, in.metrics.Listener(addr), conngate.New(spec.Proxy, in.bans, in.log), in.log)
 		if err != nil {
 			for _, o := range opened {
 				o.closeUnserved()
@@ -297,7 +303,8 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	for addr, l := range in.listeners {
 		if h, ok := g.Handlers[addr]; ok {
 			l.handler.Store(&h)
-			l.configure(cfg.Client, g.TLS[addr], g.Listeners[addr].WebSockets, in.log)
+			spec := g.Listeners[addr]
+			l.configure(cfg.Client, spec, g.TLS[addr], in.refusals(spec.Site), in.log)
 		}
 	}
 
@@ -323,6 +330,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	in.graph, in.timeout = g, timeout
 	ws.Library.Keep(g.WAFRuleSets)
 	in.rateLimits.Keep(g.RateLimitStores)
+	in.bans.SetPolicy(banPolicy(cfg.Bans))
 	g.Start()
 	if old != nil {
 		in.retiring.Add(1)
@@ -334,6 +342,28 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	}
 	return nil
 }
+
+// refusals are the counters of the refusals a listener's gate makes,
+// counted for site.
+func (in *Instance) refusals(site string) map[string]func() {
+	m := map[string]func(){}
+	for _, reason := range []string{"conn", "ban", "proxy"} {
+		m[reason] = in.rateLimits.Refused(site, reason)
+	}
+	return m
+}
+
+// banPolicy is the bans section as the ban list takes it; nil: no
+// automatic bans.
+func banPolicy(b *config.Bans) *bans.Policy {
+	if b == nil {
+		return nil
+	}
+	return &bans.Policy{Threshold: b.Threshold, Window: b.Window.Std(), Duration: b.Duration.Std(), Statuses: b.Statuses}
+}
+
+// Bans is the instance's ban list.
+func (in *Instance) Bans() *bans.List { return in.bans }
 
 // openWAF makes the WAF's state on the first config; later configs keep
 // it (a changed waf_patches file takes a restart).

@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/conngate"
 	"github.com/gatehouse/gatehouse/internal/http1"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/site"
@@ -35,6 +36,7 @@ func (l *listener) options(c config.Client, log *slog.Logger) http1.Options {
 		Log:           log,
 	}
 	if l.scheme == "http" {
+		o.Gate = l.gate
 		o.PriorKnowledge = func(nc net.Conn) {
 			if !l.h2q.push(nc) {
 				_ = nc.Close()
@@ -71,6 +73,8 @@ type listener struct {
 	// handshakes.
 	h2Conns atomic.Int64
 	stats   *metrics.Listener
+	// gate admits connections: bans, conn_limit, the PROXY protocol.
+	gate *conngate.Gate
 
 	// https only: the TLS settings of the current config (certificates
 	// chosen by server name), the handshake bound, and the queue that
@@ -86,13 +90,13 @@ type listener struct {
 	h3  *http3.Server
 }
 
-func openListener(spec site.Listener, client config.Client, stats *metrics.Listener, log *slog.Logger) (*listener, error) {
+func openListener(spec site.Listener, client config.Client, stats *metrics.Listener, gate *conngate.Gate, log *slog.Logger) (*listener, error) {
 	addr, scheme := spec.Addr, spec.Scheme
 	ln, err := listen(spec)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{}), stats: stats}
+	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{}), stats: stats, gate: gate}
 	l.h2q = newConnQueue(ln.Addr())
 	l.h2 = l.newH2Server(client, log)
 	l.srv = http1.New(l, l.options(client, log))
@@ -109,11 +113,13 @@ func openListener(spec site.Listener, client config.Client, stats *metrics.Liste
 	return l, nil
 }
 
-// configure applies a (re)loaded client config, TLS settings and whether
-// the listener's routes take WebSockets.
-func (l *listener) configure(client config.Client, tlsConf *tls.Config, webSockets bool, log *slog.Logger) {
+// configure applies a (re)loaded client config, TLS settings, connection
+// limits and whether the listener's routes take WebSockets.
+func (l *listener) configure(client config.Client, spec site.Listener, tlsConf *tls.Config, refused map[string]func(), log *slog.Logger) {
+	l.gate.SetSettings(conngate.Settings{PerIP: spec.ConnLimit.PerIP, Total: spec.ConnLimit.Total, Trust: spec.Trust,
+		HeaderTimeout: client.HeaderTimeout.Std(), Refused: refused})
 	l.srv.SetOptions(l.options(client, log))
-	l.webSockets.Store(webSockets)
+	l.webSockets.Store(spec.WebSockets)
 	if l.scheme == "https" {
 		l.tlsConf.Store(tlsConf)
 		l.handshakeTimeout.Store(int64(client.HeaderTimeout.Std()))
@@ -145,6 +151,14 @@ func (l *listener) serve(log *slog.Logger) {
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("listener stopped", "addr", l.addr, "error", err)
 	}
+}
+
+// fullScheme is the scheme as configured (proxy+https...).
+func (l *listener) fullScheme() string {
+	if l.gate.Proxy() {
+		return "proxy+" + l.scheme
+	}
+	return l.scheme
 }
 
 // openConns counts the client connections being served.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/certs"
+	"github.com/gatehouse/gatehouse/internal/conngate"
 	"github.com/gatehouse/gatehouse/internal/sockio"
 )
 
@@ -51,14 +52,29 @@ func (l *listener) serveTLS(log *slog.Logger) error {
 			continue
 		}
 		backoff = 0
-		go l.handshake(nc, log)
+		pass, ok := l.gate.Accept(nc)
+		if !ok {
+			continue
+		}
+		go l.handshake(nc, pass, log)
 	}
 }
 
-// handshake completes the TLS handshake of nc and queues the connection for
-// the server of its protocol.
-func (l *listener) handshake(nc net.Conn, log *slog.Logger) {
-	tc := tls.Server(sockio.Wrap(nc), l.tlsOuter)
+// handshake reads the PROXY header on a PROXY listener, completes the TLS
+// handshake of nc and queues the connection for the server of its
+// protocol. The connection holds pass until it is closed.
+func (l *listener) handshake(nc net.Conn, pass conngate.Pass, log *slog.Logger) {
+	var remote net.Addr
+	if l.gate.Proxy() {
+		var err error
+		if remote, err = l.gate.ReadProxyHeader(nc, &pass); err != nil {
+			pass.Release()
+			_ = nc.Close()
+			return
+		}
+	}
+	nc = conngate.Wrap(sockio.Wrap(nc), pass, remote)
+	tc := tls.Server(nc, l.tlsOuter)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.handshakeTimeout.Load()))
 	err := tc.HandshakeContext(ctx)
 	cancel()

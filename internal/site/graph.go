@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/access"
 	"github.com/gatehouse/gatehouse/internal/accesslog"
+	"github.com/gatehouse/gatehouse/internal/bans"
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/certs"
@@ -86,6 +87,9 @@ type Graph struct {
 	// rateLimits keeps the rate limits' stores; RateLimitStores names
 	// those the graph uses (for ratelimit.Registry.Keep).
 	rateLimits      *ratelimit.Registry
+	// bans refuses banned clients and counts strikes toward new bans;
+	// nil in graphs built without one.
+	bans *bans.List
 	RateLimitStores map[string]bool
 	// accessLists are the graph's allow and deny lists, one per config
 	// list (a site's is shared by its routes).
@@ -101,6 +105,14 @@ type Listener struct {
 	// switch protocols: only then do its HTTP/2 connections announce
 	// extended CONNECT.
 	WebSockets bool
+	// ConnLimit bounds the listener's connections (zero: none), as a
+	// site on it set; Site names the site that set it (or the first) for
+	// the refusal counts.
+	ConnLimit config.ConnLimit
+	Site      string
+	// Trust names the trusted proxies, the only peers a PROXY listener
+	// takes connections from.
+	Trust *reqinfo.Trust
 }
 
 // site is one virtual host's compiled routes.
@@ -127,6 +139,8 @@ type site struct {
 	// stats counts the responses no route gave (404, maintenance, the
 	// redirect to HTTPS).
 	stats *metrics.Route
+	// refusedBan counts the site's requests refused for a ban.
+	refusedBan func()
 }
 
 // Deps are the long-lived things a graph uses but does not own.
@@ -149,6 +163,8 @@ type Deps struct {
 	WAF *waf.Service
 	// RateLimits keeps the rate limits' counts (it outlives reloads).
 	RateLimits *ratelimit.Registry
+	// Bans is the instance's ban list (it outlives reloads).
+	Bans *bans.List
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -159,7 +175,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
-		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{},
+		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans,
 		accessLists: map[*config.Access]*access.List{},
 	}
 	if g.maintenance == nil {
@@ -228,7 +244,12 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 				}
 				listeners[addr.Addr] = lh
 				g.Handlers[addr.Addr] = lh
-				g.Listeners[addr.Addr] = Listener{Listen: addr, UnixMode: os.FileMode(sc.UnixMode)}
+				g.Listeners[addr.Addr] = Listener{Listen: addr, UnixMode: os.FileMode(sc.UnixMode), Site: SiteName(sc), Trust: trust}
+			}
+			if sc.ConnLimit != nil {
+				l := g.Listeners[addr.Addr]
+				l.ConnLimit, l.Site = *sc.ConnLimit, SiteName(sc)
+				g.Listeners[addr.Addr] = l
 			}
 			if s.webSockets {
 				l := g.Listeners[addr.Addr]
@@ -284,7 +305,10 @@ func (l *listenerHandler) addSite(hosts []string, s *site) error {
 
 func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger) (*site, error) {
 	name := SiteName(sc)
-	s := &site{routes: route.NewTable[*routeEntry](), stats: g.routeCounter(name, "")}
+	s := &site{routes: route.NewTable[*routeEntry](), stats: g.routeCounter(name, ""), refusedBan: func() {}}
+	if g.rateLimits != nil {
+		s.refusedBan = g.rateLimits.Refused(name, "ban")
+	}
 	if err := g.buildCerts(sc, s); err != nil {
 		return nil, err
 	}

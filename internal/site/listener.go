@@ -75,6 +75,14 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw.pages, rw.intercept = s.pages, s.intercept
 	rw.out, rw.stats = s.out, s.stats
+	if b := l.graph.bans; b != nil && b.Banned(info.ClientAddr) {
+		// A client banned while its connection is open: refused here,
+		// and the connection closed.
+		s.refusedBan()
+		rw.Header().Set("Connection", "close")
+		errpage.Write(rw, http.StatusForbidden)
+		return
+	}
 	challenge := strings.HasPrefix(r.URL.Path, acmeChallengePath)
 	if ch, ok := s.certs.(challengeHandler); ok && challenge && ch.HandleHTTPChallenge(rw, r) {
 		return
@@ -139,7 +147,7 @@ func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
 		return
 	}
 	client, trusted := l.trust.ClientIP(peerIP, r.Header["X-Forwarded-For"])
-	info.Trusted = trusted
+	info.Trusted, info.ClientAddr = trusted, client
 	info.ClientIP = info.Peer
 	if client != peerIP {
 		info.ClientIP = client.String()
@@ -180,6 +188,9 @@ func (l *listenerHandler) finish(st *requestState, r *http.Request) {
 	}
 	duration := time.Since(info.Start)
 	rw.stats.Observe(status, duration, rw.bytes)
+	if b := l.graph.bans; b != nil && b.Counts(status, info.WAF == "block") {
+		b.Observe(info.ClientAddr, status, info.WAF == "block")
+	}
 	st.trace.End(info.Route, info.ClientIP, status)
 	l.access.Log(&accesslog.Record{
 		Time: info.Start, Remote: info.ClientIP, Method: r.Method, Host: r.Host, URI: r.RequestURI,
