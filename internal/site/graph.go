@@ -86,10 +86,10 @@ type Graph struct {
 
 	// rateLimits keeps the rate limits' stores; RateLimitStores names
 	// those the graph uses (for ratelimit.Registry.Keep).
-	rateLimits      *ratelimit.Registry
+	rateLimits *ratelimit.Registry
 	// bans refuses banned clients and counts strikes toward new bans;
 	// nil in graphs built without one.
-	bans *bans.List
+	bans            *bans.List
 	RateLimitStores map[string]bool
 	// accessLists are the graph's allow and deny lists, one per config
 	// list (a site's is shared by its routes).
