@@ -88,6 +88,10 @@ sites:
 			t.Errorf("%s: X-Forwarded-For %q, X-Real-IP %q, want 127.0.0.2", c.name, env["HTTP_X_FORWARDED_FOR"], env["HTTP_X_REAL_IP"])
 		}
 	}
+	// No HTTP/3 is announced behind a TCP balancer.
+	if hdr := curl(t, "-D", "-", "-o", "/dev/null", "--interface", "127.0.0.2", "--cacert", ca.File, "--resolve", "shop.test:"+lbTLSPort+":127.0.0.1", "https://shop.test:"+lbTLSPort+"/"); strings.Contains(strings.ToLower(hdr), "alt-svc") {
+		t.Errorf("a PROXY https listener announces HTTP/3:\n%s", hdr)
+	}
 	// Deny lists see the client behind the balancer.
 	out, _ := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--interface", "127.0.0.4",
 		"--resolve", "shop.test:"+lbPlainPort+":127.0.0.1", "http://shop.test:"+lbPlainPort+"/headers").Output()

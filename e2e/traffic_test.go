@@ -125,6 +125,12 @@ sites:
       - path: /office/
         access: {allow: [127.0.0.3, "::1"], deny: [all]}
         respond: {body: office}
+      - path: /lab/
+        access: {allow: [127.0.0.0/24], deny: [127.0.0.2, all]}
+        respond: {body: lab}
+      - path: /kiosk/
+        access: {deny: [127.0.0.2], allow: [127.0.0.0/24]}
+        respond: {body: kiosk}
 `, addr, denyFile), addr)
 	status := func(ip, path string) int {
 		t.Helper()
@@ -142,6 +148,8 @@ sites:
 	}{
 		{"127.0.0.1", "/", 200}, {"127.0.0.2", "/", 403}, {"127.0.0.4", "/", 403},
 		{"127.0.0.3", "/office/", 200}, {"127.0.0.1", "/office/", 403}, {"127.0.0.2", "/office/", 403},
+		// The first entry that holds the address decides, in the order written.
+		{"127.0.0.2", "/lab/", 200}, {"127.0.0.2", "/kiosk/", 403}, {"127.0.0.3", "/kiosk/", 200},
 	} {
 		if got := status(c.ip, c.path); got != c.want {
 			t.Errorf("%s %s: %d, want %d", c.ip, c.path, got, c.want)

@@ -59,10 +59,13 @@ func ReadFile(path string) ([]netip.Prefix, error) {
 }
 
 // List is a site's or route's allow and deny entries, with an optional
-// deny file that is read again when it changes.
+// deny file that is read again when it changes. The first entry holding
+// an address decides: allow's, then deny's and the file's, or deny's
+// first when denyFirst.
 type List struct {
 	allow, deny []netip.Prefix
 	denyFile    string
+	denyFirst   bool
 	log         *slog.Logger
 
 	trie atomic.Pointer[Trie]
@@ -70,9 +73,11 @@ type List struct {
 	stamp string
 }
 
-// NewList builds the list; denyFile ("" for none) is read now.
-func NewList(allow, deny []netip.Prefix, denyFile string, log *slog.Logger) (*List, error) {
-	l := &List{allow: allow, deny: deny, denyFile: denyFile, log: log}
+// NewList builds the list; denyFile ("" for none) is read now. Entries
+// are matched in order: allow's, then deny's and the file's, or deny's
+// and the file's first when denyFirst.
+func NewList(allow, deny []netip.Prefix, denyFile string, denyFirst bool, log *slog.Logger) (*List, error) {
+	l := &List{allow: allow, deny: deny, denyFile: denyFile, denyFirst: denyFirst, log: log}
 	if err := l.load(); err != nil {
 		return nil, err
 	}
@@ -89,24 +94,30 @@ func fileStamp(path string) string {
 
 // load builds the trie from the entries and the deny file.
 func (l *List) load() error {
-	t := &Trie{}
-	for _, p := range l.allow {
-		t.Insert(p, true)
-	}
-	for _, p := range l.deny {
-		t.Insert(p, false)
-	}
+	deny := l.deny
+	stamp := ""
 	if l.denyFile != "" {
-		stamp := fileStamp(l.denyFile)
+		stamp = fileStamp(l.denyFile)
 		ps, err := ReadFile(l.denyFile)
 		if err != nil {
 			return fmt.Errorf("deny_file: %w", err)
 		}
-		for _, p := range ps {
-			t.Insert(p, false)
-		}
-		l.stamp = stamp
+		deny = append(deny[:len(deny):len(deny)], ps...)
 	}
+	t := &Trie{}
+	insert := func(ps []netip.Prefix, allow bool) {
+		for _, p := range ps {
+			t.Insert(p, allow)
+		}
+	}
+	if l.denyFirst {
+		insert(deny, false)
+		insert(l.allow, true)
+	} else {
+		insert(l.allow, true)
+		insert(deny, false)
+	}
+	l.stamp = stamp
 	l.trie.Store(t)
 	return nil
 }
@@ -138,8 +149,8 @@ func (l *List) Watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Denied reports whether addr is refused: the most specific entry that
-// holds it is a deny (no entry: allowed).
+// Denied reports whether addr is refused: the first entry that holds it
+// is a deny (no entry: allowed).
 func (l *List) Denied(addr netip.Addr) bool {
 	allow, found := l.trie.Load().Lookup(addr)
 	return found && !allow

@@ -1,16 +1,18 @@
 // Package access allows and denies requests by client address: allow and
 // deny lists of CIDRs (inline, or from a file reloaded on change), matched
-// in constant time per request by a binary prefix trie, the most specific
-// entry deciding.
+// in constant time per request by a binary prefix trie, the first entry
+// (in the order written) that holds the address deciding.
 package access
 
 import (
 	"net/netip"
 )
 
-// Trie maps prefixes to a verdict (allow or deny); Lookup finds the most
-// specific prefix holding an address in at most 32 (IPv4) or 128 (IPv6)
-// steps, whatever the number of prefixes.
+// Trie maps prefixes to a verdict (allow or deny) and the order they were
+// inserted in; Lookup finds the first inserted prefix holding an address
+// in at most 32 (IPv4) or 128 (IPv6) steps, whatever the number of
+// prefixes: the prefixes holding an address all lie on its path from the
+// root.
 type Trie struct {
 	v4, v6 *node
 	size   int
@@ -20,9 +22,12 @@ type node struct {
 	child [2]*node
 	set   bool
 	allow bool
+	// rank is the prefix's place in the order of insertion.
+	rank int
 }
 
-// Insert adds p with its verdict; a prefix given twice keeps the deny.
+// Insert adds p with its verdict, after every prefix inserted before; a
+// prefix given twice keeps its first verdict.
 func (t *Trie) Insert(p netip.Prefix, allow bool) {
 	p = p.Masked()
 	addr := p.Addr()
@@ -43,17 +48,15 @@ func (t *Trie) Insert(p netip.Prefix, allow bool) {
 		n = n.child[bit]
 	}
 	if !n.set {
+		n.set, n.allow, n.rank = true, allow, t.size
 		t.size++
-		n.set, n.allow = true, allow
-	} else if !allow {
-		n.allow = false
 	}
 }
 
 // Len is how many distinct prefixes the trie holds.
 func (t *Trie) Len() int { return t.size }
 
-// Lookup returns the verdict of the most specific prefix holding addr,
+// Lookup returns the verdict of the first inserted prefix holding addr,
 // and whether any does. IPv4-mapped IPv6 addresses match as IPv4.
 func (t *Trie) Lookup(addr netip.Addr) (allow, found bool) {
 	addr = addr.Unmap()
@@ -73,9 +76,10 @@ func (t *Trie) Lookup(addr netip.Addr) (allow, found bool) {
 	} else {
 		b = addr.As16()
 	}
+	rank := -1
 	for i := 0; ; i++ {
-		if n.set {
-			allow, found = n.allow, true
+		if n.set && (rank < 0 || n.rank < rank) {
+			allow, found, rank = n.allow, true, n.rank
 		}
 		if i == bits {
 			return allow, found

@@ -6,24 +6,15 @@ import (
 	"testing"
 )
 
-// linear is the reference: the most specific matching prefix, deny on a
-// tie.
+// linear is the reference: the first matching prefix.
 func linear(entries []entry, addr netip.Addr) (allow, found bool) {
 	addr = addr.Unmap()
-	best := -1
 	for _, e := range entries {
 		if e.p.Contains(addr) {
-			if e.p.Bits() > best || (e.p.Bits() == best && !e.allow) {
-				if e.p.Bits() > best {
-					allow = e.allow
-				} else {
-					allow = allow && e.allow
-				}
-				best, found = e.p.Bits(), true
-			}
+			return e.allow, true
 		}
 	}
-	return allow, found
+	return false, false
 }
 
 type entry struct {
@@ -31,17 +22,20 @@ type entry struct {
 	allow bool
 }
 
-func TestTrieMatchesTheMostSpecific(t *testing.T) {
+func TestTrieFirstMatchWins(t *testing.T) {
 	var tr Trie
 	for _, e := range []struct {
 		p     string
 		allow bool
-	}{{"0.0.0.0/0", false}, {"10.0.0.0/8", true}, {"10.1.0.0/16", false}, {"10.1.2.3/32", true}, {"2001:db8::/32", false}, {"2001:db8:1::/48", true}} {
+	}{{"10.1.2.3/32", true}, {"10.1.0.0/16", false}, {"10.0.0.0/8", true}, {"192.0.2.0/24", true}, {"192.0.2.7/32", false},
+		{"0.0.0.0/0", false}, {"2001:db8:1::/48", true}, {"2001:db8::/32", false}, {"10.1.0.0/16", true}} {
 		tr.Insert(netip.MustParsePrefix(e.p), e.allow)
 	}
 	for addr, want := range map[string][2]bool{
-		"192.0.2.1": {false, true}, "10.9.9.9": {true, true}, "10.1.9.9": {false, true}, "10.1.2.3": {true, true},
+		"198.51.100.1": {false, true}, "10.9.9.9": {true, true}, "10.1.9.9": {false, true}, "10.1.2.3": {true, true},
 		"::ffff:10.9.9.9": {true, true}, "2001:db8::1": {false, true}, "2001:db8:1::1": {true, true}, "2001:dead::1": {false, false},
+		// A broader entry written first decides over a narrower one after it.
+		"192.0.2.7": {true, true},
 	} {
 		allow, found := tr.Lookup(netip.MustParseAddr(addr))
 		if allow != want[0] || found != want[1] {

@@ -3,13 +3,18 @@ package config
 import (
 	"net/netip"
 
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+
 	"github.com/gatehouse/gatehouse/internal/access"
 )
 
 // Access allows and denies clients by address on a site or a route (a
-// route's replaces its site's). The most specific entry holding the
-// client's address decides; an address no entry holds is allowed, so a
-// list that admits only some ends with deny: [all].
+// route's replaces its site's). The first entry holding the client's
+// address decides, in the order written: allow's entries, then deny's and
+// the deny file's (deny's first when deny is written before allow). An
+// address no entry holds is allowed, so a list that admits only some ends
+// with deny: [all].
 type Access struct {
 	// Allow and Deny are CIDRs, single addresses, or all.
 	Allow []string `yaml:"allow"`
@@ -18,9 +23,36 @@ type Access struct {
 	// read again when it changes.
 	DenyFile string `yaml:"deny_file"`
 
+	// DenyFirst is set when deny is written before allow: its entries
+	// are matched first.
+	DenyFirst bool `yaml:"-"`
+
 	// Parsed by validation.
 	AllowPrefixes []netip.Prefix `yaml:"-"`
 	DenyPrefixes  []netip.Prefix `yaml:"-"`
+}
+
+// UnmarshalYAML decodes the mapping and notes which of allow and deny
+// comes first.
+func (a *Access) UnmarshalYAML(node ast.Node) error {
+	type plain Access
+	var p plain
+	if err := yaml.NodeToValue(node, &p); err != nil {
+		return err
+	}
+	*a = Access(p)
+	if m, ok := unwrap(node).(*ast.MappingNode); ok {
+		for _, kv := range m.Values {
+			switch scalarString(kv.Key) {
+			case "allow":
+				return nil
+			case "deny", "deny_file":
+				a.DenyFirst = true
+				return nil
+			}
+		}
+	}
+	return nil
 }
 
 // EffectiveAccess is a route's access list: its own, else its site's,

@@ -12,7 +12,9 @@
 package conngate
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -185,7 +187,11 @@ func (g *Gate) ReadProxyHeader(nc net.Conn, p *Pass) (net.Addr, error) {
 	h, err := proxyproto.Read(nc)
 	_ = nc.SetReadDeadline(time.Time{})
 	if err != nil {
-		g.refuse(s, "proxy", AddrOf(nc.RemoteAddr()), "bad PROXY protocol header: "+err.Error())
+		// A connection closed before its first byte is a balancer's
+		// TCP health check, not a refusal.
+		if !errors.Is(err, io.EOF) {
+			g.refuse(s, "proxy", AddrOf(nc.RemoteAddr()), "bad PROXY protocol header: "+err.Error())
+		}
 		return nil, err
 	}
 	if h.Local {

@@ -68,7 +68,7 @@ type refusal struct{ site, reason string }
 
 var (
 	descRefused = prometheus.NewDesc(metrics.Prefix+"refused_total",
-		"Requests the traffic defences refused, by site and reason: rate (429, a rate limit), deny (403, an access list).",
+		"Requests and connections the traffic defences refused, by site and reason: rate (429, a rate limit), deny (403, an access list), conn (a connection over conn_limit), ban (a banned client), proxy (an untrusted peer or a bad PROXY header on a PROXY listener).",
 		[]string{"site", "reason"}, nil)
 	descKeys = prometheus.NewDesc(metrics.Prefix+"ratelimit_keys",
 		"Keys the rate limits hold now.", nil, nil)

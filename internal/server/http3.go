@@ -15,7 +15,8 @@ import (
 )
 
 // openHTTP3 binds the UDP side of an https listener and prepares the
-// HTTP/3 server for it. The server takes its certificates from the
+// HTTP/3 server for it (not behind the PROXY protocol: a TCP load
+// balancer passes no QUIC). The server takes its certificates from the
 // listener's TLS settings of the moment, so reloads reach it too.
 func (l *listener) openHTTP3(client config.Client, log *slog.Logger) error {
 	udp, err := net.ListenPacket("udp", l.addr)
@@ -41,6 +42,9 @@ func (l *listener) openHTTP3(client config.Client, log *slog.Logger) error {
 
 // serveHTTP3 runs the HTTP/3 server until the listener shuts down.
 func (l *listener) serveHTTP3(log *slog.Logger) {
+	if l.h3 == nil {
+		return
+	}
 	err := l.h3.Serve(l.udp)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		log.Error("HTTP/3 server stopped", "addr", l.addr, "error", err)
@@ -50,6 +54,9 @@ func (l *listener) serveHTTP3(log *slog.Logger) {
 // shutdownHTTP3 sends GOAWAY to HTTP/3 clients, waits for their requests
 // within ctx, then closes the UDP socket.
 func (l *listener) shutdownHTTP3(ctx context.Context) {
+	if l.h3 == nil {
+		return
+	}
 	if err := l.h3.Shutdown(ctx); err != nil {
 		_ = l.h3.Close()
 	}

@@ -105,9 +105,11 @@ func openListener(spec site.Listener, client config.Client, stats *metrics.Liste
 			return l.tlsConf.Load(), nil
 		}}
 		l.h1 = newConnQueue(ln.Addr())
-		if err := l.openHTTP3(client, log); err != nil {
-			_ = ln.Close()
-			return nil, err
+		if !spec.Proxy {
+			if err := l.openHTTP3(client, log); err != nil {
+				_ = ln.Close()
+				return nil, err
+			}
 		}
 	}
 	return l, nil

@@ -239,7 +239,9 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 				lh = &listenerHandler{graph: g, hosts: route.NewHosts[*site](), trust: trust,
 					access: access, log: log, scheme: addr.Scheme, port: addr.Port(), server: []string{"gatehouse"},
 					minRate: int64(cfg.Client.MinDownloadRate), rateGrace: cfg.Client.RateGrace.Std()}
-				if addr.Scheme == "https" {
+				if addr.Scheme == "https" && !addr.Proxy {
+					// HTTP/3 on the UDP port; a PROXY listener has
+					// none (a TCP balancer passes no QUIC).
 					lh.altSvc = []string{altSvcValue(addr.Addr)}
 				}
 				listeners[addr.Addr] = lh

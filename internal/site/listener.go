@@ -211,6 +211,10 @@ func (l *listenerHandler) Refused(r http1.Refusal) {
 	client := r.RemoteAddr
 	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		client = peer.Addr().Unmap().String()
+		if b := l.graph.bans; b != nil {
+			// Malformed requests count toward a ban like any answer.
+			b.Observe(peer.Addr(), r.Status, false)
+		}
 	}
 	l.log.Info("refused request", "status", r.Status, "reason", r.Reason, "client", client)
 	l.access.Log(&accesslog.Record{

@@ -18,8 +18,9 @@ import (
 //
 //	access → limits (rate limits, then sizes and pace) → WAF → auth → rewrite → cache → handler
 //
-// Access (request ID, client identity, framing checks, logging) runs in
-// listenerHandler for every request, before a site is chosen; then the
+// Access (request ID, client identity, framing checks, bans, logging)
+// runs in listenerHandler for every request (bans and connection limits
+// are checked earlier still, at accept, by the listener's gate); then the
 // route's allow and deny lists; the rest are added here, innermost first. Rewrite (with request_headers) wraps
 // the cache so that the cache keys and stores what the rewritten request
 // asks for; the WAF sees the request as the client sent it, after the
@@ -66,7 +67,7 @@ func (g *Graph) accessPhase(sc *config.Site, rc *config.Route, h http.Handler) (
 	list := g.accessLists[a]
 	if list == nil {
 		var err error
-		if list, err = access.NewList(a.AllowPrefixes, a.DenyPrefixes, a.DenyFile, g.log); err != nil {
+		if list, err = access.NewList(a.AllowPrefixes, a.DenyPrefixes, a.DenyFile, a.DenyFirst, g.log); err != nil {
 			return nil, fmt.Errorf("access: %w", err)
 		}
 		g.accessLists[a] = list
