@@ -124,15 +124,14 @@ func startProcess(t *testing.T, cfgPath string, args []string, wait ...string) *
 func (g *gatehouse) stop() {
 	select {
 	case <-g.exited:
-		return
 	default:
-	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.exited:
-	case <-time.After(15 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.exited:
+		case <-time.After(15 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-g.exited
+		}
 	}
 	if g.t.Failed() {
 		g.t.Logf("gatehouse stderr:\n%s", g.stderr.String())
