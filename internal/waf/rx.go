@@ -34,6 +34,9 @@ const shortValue = 32
 type rx struct {
 	std *regexp.Regexp
 	re2 *re2.Regexp
+	// pre, when set, answers most values that cannot match without an
+	// engine.
+	pre *prefilter
 }
 
 type binaryRX struct{ re *binaryregexp.Regexp }
@@ -64,7 +67,7 @@ func newRX(options plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 		// A pattern RE2 refuses runs on Go's engine alone.
 		fast = nil
 	}
-	o := &rx{std: std, re2: fast}
+	o := &rx{std: std, re2: fast, pre: newPrefilter(pattern)}
 	compiled.Store(pattern, o)
 	return o, nil
 }
@@ -72,6 +75,9 @@ func newRX(options plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 // Evaluate matches value, capturing the groups (TX.0-TX.8) when the rule
 // asks: the capturing search only runs once a match is known.
 func (o *rx) Evaluate(tx plugintypes.TransactionState, value string) bool {
+	if o.pre != nil && !o.pre.mayMatch(value) {
+		return false
+	}
 	useRE2 := o.re2 != nil && len(value) > shortValue
 	if useRE2 && !utf8.ValidString(value) {
 		// RE2 stops at the first invalid byte; Go's engine reads each
