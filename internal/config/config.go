@@ -311,6 +311,8 @@ type Site struct {
 	Access *Access `yaml:"access"`
 	// ConnLimit bounds the client connections of the site's listeners.
 	ConnLimit *ConnLimit `yaml:"conn_limit"`
+	// Auth decides who may reach the site's routes.
+	Auth *Auth `yaml:"auth"`
 }
 
 // TLS is where a site's certificate comes from: files, or an ACME CA.
@@ -395,6 +397,8 @@ type Route struct {
 	RateLimit *RateLimits `yaml:"rate_limit"`
 	// Access replaces the site's access list for the route.
 	Access *Access `yaml:"access"`
+	// Auth replaces the site's auth for the route (off: open).
+	Auth *Auth `yaml:"auth"`
 	// UWSGI, SCGI and FastCGI configure the variables sent to uwsgi://,
 	// scgi:// and fastcgi:// upstreams of the route's proxy.
 	UWSGI   *Gateway `yaml:"uwsgi"`

@@ -294,6 +294,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	validateRateLimits(s.RateLimit, at.key("rate_limit"), report)
 	validateAccess(c.Dir, s.Access, at.key("access"), report)
 	validateConnLimit(s.ConnLimit, at.key("conn_limit"), report)
+	validateAuth(c.Dir, s.Auth, at.key("auth"), report)
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -363,6 +364,7 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	validateWAF(c.Dir, r.WAF, at.key("waf"), report)
 	validateRateLimits(r.RateLimit, at.key("rate_limit"), report)
 	validateAccess(c.Dir, r.Access, at.key("access"), report)
+	validateAuth(c.Dir, r.Auth, at.key("auth"), report)
 }
 
 // validateTargets checks a proxy's to: a pool name, or URLs, which it

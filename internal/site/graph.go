@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/access"
 	"github.com/gatehouse/gatehouse/internal/accesslog"
+	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/bans"
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/cache"
@@ -94,6 +95,9 @@ type Graph struct {
 	// accessLists are the graph's allow and deny lists, one per config
 	// list (a site's is shared by its routes).
 	accessLists map[*config.Access]*access.List
+	// passwords are the htpasswd files of basic auth, one per file,
+	// watched while the graph lives.
+	passwords map[string]*auth.Passwords
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -176,7 +180,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
 		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans,
-		accessLists: map[*config.Access]*access.List{},
+		accessLists: map[*config.Access]*access.List{}, passwords: map[string]*auth.Passwords{},
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/access"
+	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/limits"
@@ -32,6 +33,9 @@ func (g *Graph) phases(cfg *config.Config, sc *config.Site, rc *config.Route, h 
 	}
 	h, err := requestPhase(sc, rc, h)
 	if err != nil {
+		return nil, err
+	}
+	if h, err = g.authPhase(sc, rc, h); err != nil {
 		return nil, err
 	}
 	if p := config.EffectiveWAF(sc, rc); p != nil && !kind.streams && g.waf != nil {
@@ -100,6 +104,39 @@ func (g *Graph) rateLimitPhase(sc *config.Site, rc *config.Route, h http.Handler
 		g.RateLimitStores[id] = true
 	}
 	return ratelimit.New(rules, stores, h, g.rateLimits.Refused(name, "rate"))
+}
+
+// authPhase wraps h in the route's auth, and every route of a site whose
+// auth sets identity headers in their removal from the client's request.
+func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (http.Handler, error) {
+	name := SiteName(sc)
+	var failed func()
+	if g.rateLimits != nil {
+		failed = g.rateLimits.Refused(name, "auth")
+	}
+	if a := config.EffectiveAuth(sc, rc); a != nil {
+		switch {
+		case a.Basic != nil:
+			pw := g.passwords[a.Basic.UsersFile]
+			if pw == nil {
+				var err error
+				if pw, err = auth.NewPasswords(a.Basic.UsersFile, g.log); err != nil {
+					return nil, fmt.Errorf("auth: %w", err)
+				}
+				g.passwords[a.Basic.UsersFile] = pw
+				go pw.Watch(g.manageCtx, 2*time.Second)
+			}
+			h = auth.NewBasic(pw, a.Basic.Realm, a.PassCredentials, failed, h)
+		case a.Forward != nil:
+			f := a.Forward
+			h = auth.NewForward(auth.ForwardOptions{URL: f.Target, CopyHeaders: f.CopyHeaders, PassHeaders: f.PassHeaders,
+				Cache: f.Cache.Std(), Timeout: f.Timeout.Std(), PassCredentials: a.PassCredentials, Failed: failed, Log: g.log}, h)
+		}
+	}
+	if names := config.IdentityHeaders(sc); len(names) > 0 {
+		h = auth.NewStrip(names, h)
+	}
+	return h, nil
 }
 
 // wafPhase wraps h in the inspection of policy p, compiled once per

@@ -1,0 +1,154 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/gatehouse/gatehouse/internal/auth"
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
+)
+
+// Auth is who may reach a site's or a route's handler: exactly one method
+// (a route's replaces its site's), or off (a route open to all).
+type Auth struct {
+	// Off opens a route of a site that has auth.
+	Off bool `yaml:"-"`
+	// Basic checks users and passwords of an htpasswd file.
+	Basic *BasicAuth `yaml:"basic"`
+	// Forward asks an external service (nginx's auth_request).
+	Forward *ForwardAuth `yaml:"forward"`
+	// PassCredentials keeps the client's Authorization on the upstream
+	// request (default: removed once checked).
+	PassCredentials bool `yaml:"pass_credentials"`
+}
+
+// BasicAuth is HTTP basic auth against an htpasswd file.
+type BasicAuth struct {
+	// UsersFile is an htpasswd file (bcrypt or {SHA} entries); it is read
+	// again when it changes.
+	UsersFile string `yaml:"users_file"`
+	// Realm is named in the challenge (default "restricted").
+	Realm string `yaml:"realm"`
+}
+
+// ForwardAuth asks a service whether to admit each request.
+type ForwardAuth struct {
+	// URL is the service's endpoint (http or https).
+	URL string `yaml:"url"`
+	// CopyHeaders are copied from the service's 2xx answer onto the
+	// upstream request (X-User, X-Email...).
+	CopyHeaders []string `yaml:"copy_headers"`
+	// PassHeaders are sent from the client's request to the service
+	// (default Cookie and Authorization).
+	PassHeaders []string `yaml:"pass_headers"`
+	// Cache remembers an admission for identical credentials that long
+	// (default: every request is asked).
+	Cache Duration `yaml:"cache"`
+	// Timeout bounds the service's answer (default 5s).
+	Timeout Duration `yaml:"timeout"`
+
+	// Parsed by validation.
+	Target *url.URL `yaml:"-"`
+}
+
+// UnmarshalYAML accepts a mapping or off.
+func (a *Auth) UnmarshalYAML(node ast.Node) error {
+	if isScalar(node) {
+		if v := strings.ToLower(scalarString(node)); v == "off" || v == "false" {
+			*a = Auth{Off: true}
+			return nil
+		}
+		return &nodeError{node, fmt.Sprintf("want a mapping with one method (basic, forward) or off, got %q", scalarString(node))}
+	}
+	type plain Auth
+	var p plain
+	if err := yaml.NodeToValue(node, &p); err != nil {
+		return err
+	}
+	*a = Auth(p)
+	return nil
+}
+
+// EffectiveAuth is a route's auth: its own, else its site's; nil when
+// none applies (or the route's is off).
+func EffectiveAuth(s *Site, r *Route) *Auth {
+	a := s.Auth
+	if r.Auth != nil {
+		a = r.Auth
+	}
+	if a == nil || a.Off {
+		return nil
+	}
+	return a
+}
+
+// IdentityHeaders are the headers the auth of a site and its routes set
+// on upstream requests: every request to the site has them removed
+// first, whatever route it takes.
+func IdentityHeaders(s *Site) []string {
+	var names []string
+	add := func(a *Auth) {
+		switch {
+		case a == nil || a.Off:
+		case a.Basic != nil:
+			names = append(names, auth.UserHeader)
+		case a.Forward != nil:
+			names = append(names, a.Forward.CopyHeaders...)
+		}
+	}
+	add(s.Auth)
+	for i := range s.Routes {
+		add(s.Routes[i].Auth)
+	}
+	return names
+}
+
+// validateAuth checks that one method is set and parses it.
+func validateAuth(dir string, a *Auth, at keyPath, report func(keyPath, string)) {
+	if a == nil || a.Off {
+		return
+	}
+	methods := 0
+	if a.Basic != nil {
+		methods++
+		b := a.Basic
+		if b.UsersFile == "" {
+			report(at.key("basic").key("users_file"), "want an htpasswd file (htpasswd -B -c FILE USER makes one)")
+		} else {
+			b.UsersFile = resolvePath(dir, b.UsersFile)
+			if _, err := auth.ReadHtpasswd(b.UsersFile); err != nil {
+				report(at.key("basic").key("users_file"), err.Error())
+			}
+		}
+		if strings.ContainsAny(b.Realm, "\r\n") {
+			report(at.key("basic").key("realm"), "must be one line")
+		}
+	}
+	if f := a.Forward; f != nil {
+		methods++
+		fat := at.key("forward")
+		u, err := url.Parse(f.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			report(fat.key("url"), fmt.Sprintf("want the auth service's URL, e.g. http://127.0.0.1:4180/oauth2/auth, got %q", f.URL))
+		} else {
+			f.Target = u
+		}
+		if f.PassHeaders == nil {
+			f.PassHeaders = []string{"Cookie", "Authorization"}
+		}
+		for key, list := range map[string][]string{"copy_headers": f.CopyHeaders, "pass_headers": f.PassHeaders} {
+			for i, n := range list {
+				if !httpsyntax.IsToken(n) {
+					report(fat.key(key).idx(i), fmt.Sprintf("%q is not a header name", n))
+				}
+			}
+		}
+	}
+	if methods != 1 {
+		report(at, "want exactly one method: basic or forward (or off)")
+	}
+}
