@@ -167,6 +167,9 @@ func TestDocsExamplesAreValid(t *testing.T) {
 			_ = os.MkdirAll(filepath.Join(dir, "public"), 0o755)
 			writeExampleCerts(t, ca, block, dir)
 			writeExamplePages(t, block, dir)
+			if strings.Contains(block, "users.htpasswd") {
+				htpasswd(t, filepath.Join(dir, "users.htpasswd"), "alice", "wonder land", true)
+			}
 			path := filepath.Join(dir, "gatehouse.yaml")
 			// Example roots under /srv stand for a directory of the reader's.
 			_ = os.WriteFile(path, []byte(srvRoot.ReplaceAllString(block, dir)), 0o644)

@@ -25,8 +25,8 @@ import (
 // route's allow and deny lists; the rest are added here, innermost first. Rewrite (with request_headers) wraps
 // the cache so that the cache keys and stores what the rewritten request
 // asks for; the WAF sees the request as the client sent it, after the
-// limits that bound its size and pace. Later phases (auth) join this
-// list, in this order, as they are built.
+// limits that bound its size and pace; auth sees it after the WAF has
+// (so a blocked attack costs no auth service call).
 func (g *Graph) phases(cfg *config.Config, sc *config.Site, rc *config.Route, h http.Handler, kind handlerKind) (http.Handler, error) {
 	if rule := config.EffectiveCache(sc, rc); rule != nil && rc.Proxy != nil && !kind.streams && g.cache != nil {
 		h = cache.New(rule, g.cache, h, g.log)
