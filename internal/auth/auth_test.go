@@ -25,7 +25,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // Made by Apache's htpasswd: -B (bcrypt, cost 5) and -s ({SHA}).
 const (
 	aliceLine = "alice:$2y$05$fBqAOBryOENA5Bvdfh151ursBP4q41yrPIfEBfJ1S63lRfo5jcpoy" // "wonder land"
-	bobLine   = "bob:{SHA}9SMYoF5RilWWASry7TjeaKwmpGg="                             // "builder"
+	bobLine   = "bob:{SHA}9SMYoF5RilWWASry7TjeaKwmpGg="                              // "builder"
 )
 
 func writeUsers(t *testing.T, lines ...string) string {
