@@ -21,6 +21,8 @@ type Auth struct {
 	Basic *BasicAuth `yaml:"basic"`
 	// Forward asks an external service (nginx's auth_request).
 	Forward *ForwardAuth `yaml:"forward"`
+	// JWT checks bearer tokens against a key set.
+	JWT *JWTAuth `yaml:"jwt"`
 	// PassCredentials keeps the client's Authorization on the upstream
 	// request (default: removed once checked).
 	PassCredentials bool `yaml:"pass_credentials"`
@@ -55,6 +57,30 @@ type ForwardAuth struct {
 	Target *url.URL `yaml:"-"`
 }
 
+// JWTAuth checks JSON Web Tokens signed with the keys of a JWKS.
+type JWTAuth struct {
+	// JWKSURL or JWKSFile holds the public keys (one of the two).
+	JWKSURL  string `yaml:"jwks_url"`
+	JWKSFile string `yaml:"jwks_file"`
+	// Issuer and Audience, when set, must match iss and be among aud.
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// Algorithms accepted (default RS256, ES256, EdDSA); public-key
+	// ones only.
+	Algorithms []string `yaml:"algorithms"`
+	// ClaimsToHeaders sets an upstream header from each claim.
+	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
+	// From lists where to look for the token: "header NAME", "cookie
+	// NAME", "query NAME" (default: header Authorization, as Bearer).
+	From []string `yaml:"from"`
+	// Leeway is the clock skew allowed on exp, nbf and iat (default 0).
+	Leeway Duration `yaml:"leeway"`
+
+	// Parsed by validation.
+	JWKSTarget *url.URL           `yaml:"-"`
+	Sources    []auth.TokenSource `yaml:"-"`
+}
+
 // UnmarshalYAML accepts a mapping or off.
 func (a *Auth) UnmarshalYAML(node ast.Node) error {
 	if isScalar(node) {
@@ -62,7 +88,7 @@ func (a *Auth) UnmarshalYAML(node ast.Node) error {
 			*a = Auth{Off: true}
 			return nil
 		}
-		return &nodeError{node, fmt.Sprintf("want a mapping with one method (basic, forward) or off, got %q", scalarString(node))}
+		return &nodeError{node, fmt.Sprintf("want a mapping with one method (basic, forward, jwt) or off, got %q", scalarString(node))}
 	}
 	type plain Auth
 	var p plain
@@ -98,6 +124,10 @@ func IdentityHeaders(s *Site) []string {
 			names = append(names, auth.UserHeader)
 		case a.Forward != nil:
 			names = append(names, a.Forward.CopyHeaders...)
+		case a.JWT != nil:
+			for _, h := range a.JWT.ClaimsToHeaders {
+				names = append(names, h)
+			}
 		}
 	}
 	add(s.Auth)
@@ -148,7 +178,56 @@ func validateAuth(dir string, a *Auth, at keyPath, report func(keyPath, string))
 			}
 		}
 	}
+	if j := a.JWT; j != nil {
+		methods++
+		validateJWT(dir, j, at.key("jwt"), report)
+	}
 	if methods != 1 {
-		report(at, "want exactly one method: basic or forward (or off)")
+		report(at, "want exactly one method: basic, forward or jwt (or off)")
+	}
+}
+
+// validateJWT checks the key source, algorithms, claims and sources.
+func validateJWT(dir string, j *JWTAuth, at keyPath, report func(keyPath, string)) {
+	switch {
+	case (j.JWKSURL == "") == (j.JWKSFile == ""):
+		report(at, "want one of jwks_url and jwks_file")
+	case j.JWKSURL != "":
+		u, err := url.Parse(j.JWKSURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			report(at.key("jwks_url"), fmt.Sprintf("want the key set's URL, e.g. https://issuer.example/.well-known/jwks.json, got %q", j.JWKSURL))
+		} else {
+			j.JWKSTarget = u
+		}
+	default:
+		j.JWKSFile = resolvePath(dir, j.JWKSFile)
+		if _, err := auth.NewKeySet(nil, j.JWKSFile, nil); err != nil {
+			report(at.key("jwks_file"), err.Error())
+		}
+	}
+	if j.Algorithms == nil {
+		j.Algorithms = []string{"RS256", "ES256", "EdDSA"}
+	}
+	for i, a := range j.Algorithms {
+		if !auth.AsymmetricAlgorithm(a) {
+			report(at.key("algorithms").idx(i), fmt.Sprintf("%q is not accepted: want public-key algorithms (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA); none and HMAC (HS256...) never", a))
+		}
+	}
+	for claim, h := range j.ClaimsToHeaders {
+		if !httpsyntax.IsToken(h) {
+			report(at.key("claims_to_headers").key(claim), fmt.Sprintf("%q is not a header name", h))
+		}
+	}
+	for i, f := range j.From {
+		kind, name, _ := strings.Cut(strings.TrimSpace(f), " ")
+		name = strings.TrimSpace(name)
+		if (kind != "header" && kind != "cookie" && kind != "query") || name == "" {
+			report(at.key("from").idx(i), fmt.Sprintf("want \"header NAME\", \"cookie NAME\" or \"query NAME\", got %q", f))
+			continue
+		}
+		j.Sources = append(j.Sources, auth.TokenSource{Kind: kind, Name: name})
+	}
+	if j.Leeway < 0 {
+		report(at.key("leeway"), "must not be negative")
 	}
 }

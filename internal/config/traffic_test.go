@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,48 @@ sites:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+func TestAuthErrorsAreLocated(t *testing.T) {
+	dir := t.TempDir()
+	users := dir + "/users"
+	_ = os.WriteFile(users, []byte("alice:$apr1$rQu4Q0Kl$vH5YDE3KEBvSGppwZxpTl1\n"), 0o600)
+	_, err := Parse([]byte(`
+sites:
+  - listen: ["http://127.0.0.1:1"]
+    auth: {basic: {users_file: `+users+`}, forward: {url: "http://127.0.0.1:2/auth"}}
+    routes:
+      - path: /
+        auth: {jwt: {jwks_url: "ftp://x", jwks_file: y, algorithms: [HS256, none], from: [body x]}}
+        respond: {body: x}
+      - path: /b
+        auth: {forward: {url: "nope", copy_headers: ["bad header"]}}
+        respond: {body: x}
+`), "t.yaml")
+	for _, want := range []string{
+		"sites[0].auth: want exactly one method",
+		"sites[0].auth.basic.users_file: " + users + ":1: user \"alice\": MD5 hashes are not accepted",
+		"sites[0].routes[0].auth.jwt: want one of jwks_url and jwks_file",
+		`sites[0].routes[0].auth.jwt.algorithms[0]: "HS256" is not accepted`,
+		`sites[0].routes[0].auth.jwt.algorithms[1]: "none" is not accepted`,
+		`sites[0].routes[0].auth.jwt.from[0]: want "header NAME"`,
+		`sites[0].routes[1].auth.forward.url: want the auth service's URL`,
+		`sites[0].routes[1].auth.forward.copy_headers[0]: "bad header" is not a header name`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	_, err = Parse([]byte(`
+sites:
+  - listen: ["http://127.0.0.1:1"]
+    auth: sometimes
+    routes:
+      - path: /
+        respond: {body: x}
+`), "t.yaml")
+	if want := `t.yaml:4:11: sites[0].auth: want a mapping with one method (basic, forward, jwt) or off, got "sometimes"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q:\n%v", want, err)
 	}
 }

@@ -98,6 +98,9 @@ type Graph struct {
 	// passwords are the htpasswd files of basic auth, one per file,
 	// watched while the graph lives.
 	passwords map[string]*auth.Passwords
+	// keySets are the JWT key sets, one per URL or file, kept fresh
+	// while the graph lives.
+	keySets map[string]*auth.KeySet
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -180,7 +183,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
 		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans,
-		accessLists: map[*config.Access]*access.List{}, passwords: map[string]*auth.Passwords{},
+		accessLists: map[*config.Access]*access.List{}, passwords: map[string]*auth.Passwords{}, keySets: map[string]*auth.KeySet{},
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)

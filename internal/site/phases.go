@@ -127,6 +127,27 @@ func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (ht
 				go pw.Watch(g.manageCtx, 2*time.Second)
 			}
 			h = auth.NewBasic(pw, a.Basic.Realm, a.PassCredentials, failed, h)
+		case a.JWT != nil:
+			j := a.JWT
+			id := j.JWKSFile
+			if j.JWKSTarget != nil {
+				id = j.JWKSTarget.String()
+			}
+			keys := g.keySets[id]
+			if keys == nil {
+				var err error
+				if keys, err = auth.NewKeySet(j.JWKSTarget, j.JWKSFile, g.log); err != nil {
+					return nil, fmt.Errorf("auth: %w", err)
+				}
+				g.keySets[id] = keys
+				go keys.Run(g.manageCtx)
+			}
+			var err error
+			if h, err = auth.NewJWT(auth.JWTOptions{Keys: keys, Issuer: j.Issuer, Audience: j.Audience, Algorithms: j.Algorithms,
+				ClaimsToHeaders: j.ClaimsToHeaders, From: j.Sources, Leeway: j.Leeway.Std(), PassCredentials: a.PassCredentials,
+				Failed: failed}, h); err != nil {
+				return nil, err
+			}
 		case a.Forward != nil:
 			f := a.Forward
 			h = auth.NewForward(auth.ForwardOptions{URL: f.Target, CopyHeaders: f.CopyHeaders, PassHeaders: f.PassHeaders,
