@@ -177,3 +177,35 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "purged %d\n", res.Purged)
 	return 0
 }
+
+// adminSubcommand is a parsed `gatehouse NAME SUB [-c FILE] ARGS...` of
+// the commands that drive the admin API (patch, bans).
+type adminSubcommand struct {
+	name, sub string
+	fs        *flag.FlagSet
+	admin     config.Admin
+	stderr    io.Writer
+}
+
+// parseAdminSubcommand parses args after NAME; on a missing subcommand
+// or bad flags it prints use and returns false.
+func parseAdminSubcommand(name, use string, args []string, stderr io.Writer) (*adminSubcommand, bool) {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, use)
+		return nil, false
+	}
+	c := &adminSubcommand{name: name, sub: args[0], stderr: stderr}
+	c.fs = flag.NewFlagSet(name+" "+c.sub, flag.ContinueOnError)
+	c.fs.SetOutput(stderr)
+	var ok bool
+	if c.admin, ok = adminAddr(name+" "+c.sub, c.fs, args[1:], stderr); !ok {
+		return nil, false
+	}
+	return c, true
+}
+
+// fail reports err and returns the exit code of a failed call.
+func (c *adminSubcommand) fail(err error) int {
+	fmt.Fprintf(c.stderr, "gatehouse %s %s: %v\n", c.name, c.sub, err)
+	return 1
+}

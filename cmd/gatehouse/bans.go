@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,21 +17,11 @@ import (
 // the running instance's admin API.
 func cmdBans(args []string, stdout, stderr io.Writer) int {
 	const use = "usage: gatehouse bans list [-c FILE] | add [-c FILE] IP [DURATION] | rm [-c FILE] IP"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, use)
-		return 2
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("bans "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	admin, ok := adminAddr("bans "+sub, fs, args[1:], stderr)
+	c, ok := parseAdminSubcommand("bans", use, args, stderr)
 	if !ok {
 		return 2
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "gatehouse bans %s: %v\n", sub, err)
-		return 1
-	}
+	sub, fs, admin, fail := c.sub, c.fs, c.admin, c.fail
 	switch {
 	case sub == "list" && fs.NArg() == 0:
 		body, err := adminCall(admin, http.MethodGet, "/bans", nil)

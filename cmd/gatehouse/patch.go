@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,21 +17,11 @@ import (
 // running instance's admin API.
 func cmdPatch(args []string, stdout, stderr io.Writer) int {
 	const use = "usage: gatehouse patch add [-c FILE] ID 'SecRule ...' | list [-c FILE] | rm [-c FILE] ID"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, use)
-		return 2
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("patch "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	admin, ok := adminAddr("patch "+sub, fs, args[1:], stderr)
+	c, ok := parseAdminSubcommand("patch", use, args, stderr)
 	if !ok {
 		return 2
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "gatehouse patch %s: %v\n", sub, err)
-		return 1
-	}
+	sub, fs, admin, fail := c.sub, c.fs, c.admin, c.fail
 	switch {
 	case sub == "add" && fs.NArg() == 2:
 		_, err := adminCall(admin, http.MethodPost, "/waf/patches", server.PatchRequest{ID: fs.Arg(0), Rule: fs.Arg(1)})

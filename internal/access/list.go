@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/filewatch"
 )
 
 // ParseEntry parses one allow or deny entry: a CIDR, a single address, or
@@ -84,20 +86,12 @@ func NewList(allow, deny []netip.Prefix, denyFile string, denyFirst bool, log *s
 	return l, nil
 }
 
-func fileStamp(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return ""
-	}
-	return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
-}
-
 // load builds the trie from the entries and the deny file.
 func (l *List) load() error {
 	deny := l.deny
 	stamp := ""
 	if l.denyFile != "" {
-		stamp = fileStamp(l.denyFile)
+		stamp = filewatch.Stamp(l.denyFile)
 		ps, err := ReadFile(l.denyFile)
 		if err != nil {
 			return fmt.Errorf("deny_file: %w", err)
@@ -129,24 +123,15 @@ func (l *List) Watch(ctx context.Context, interval time.Duration) {
 	if l.denyFile == "" {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if fileStamp(l.denyFile) == l.stamp {
-			continue
-		}
+	filewatch.Poll(ctx, l.denyFile, l.stamp, interval, func() error {
 		if err := l.load(); err != nil {
-			l.log.Error("deny file not reloaded; the entries in force stay", "error", err)
-			l.stamp = fileStamp(l.denyFile)
-			continue
+			return err
 		}
 		l.log.Info("deny file reloaded", "file", l.denyFile, "prefixes", l.trie.Load().Len())
-	}
+		return nil
+	}, func(err error) {
+		l.log.Error("deny file not reloaded; the entries in force stay", "error", err)
+	})
 }
 
 // Denied reports whether addr is refused: the first entry that holds it

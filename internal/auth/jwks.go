@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/gatehouse/gatehouse/internal/filewatch"
 )
 
 // KeySet is the public keys JWTs are checked against: a JWKS fetched from
@@ -58,35 +60,27 @@ func NewKeySet(u *url.URL, file string, log *slog.Logger) (*KeySet, error) {
 // Run fetches a URL's keys now and every refresh interval, or watches a
 // file, until ctx ends.
 func (k *KeySet) Run(ctx context.Context) {
-	interval := k.refresh
 	if k.file != "" {
-		interval = 2 * time.Second
-	} else if k.claim(true) {
-		k.fetch(ctx)
+		filewatch.Poll(ctx, k.file, k.stamp, 2*time.Second, k.readFile, func(err error) {
+			k.log.Error("JWKS file not reloaded; the keys in force stay", "error", err)
+		})
+		return
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(k.refresh)
 	defer t.Stop()
 	for {
+		k.claim(true)
+		k.fetch(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if k.file != "" {
-			if fileStamp(k.file) != k.stamp {
-				if err := k.readFile(); err != nil {
-					k.log.Error("JWKS file not reloaded; the keys in force stay", "error", err)
-				}
-			}
-			continue
-		}
-		k.claim(true)
-		k.fetch(ctx)
 	}
 }
 
 func (k *KeySet) readFile() error {
-	k.stamp = fileStamp(k.file)
+	k.stamp = filewatch.Stamp(k.file)
 	data, err := os.ReadFile(k.file)
 	if err != nil {
 		return fmt.Errorf("jwks_file: %w", err)

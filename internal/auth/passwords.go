@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse/gatehouse/internal/filewatch"
 )
 
 // Passwords is an htpasswd file in force: read again when it changes,
@@ -73,7 +74,7 @@ func NewPasswords(path string, log *slog.Logger) (*Passwords, error) {
 }
 
 func (p *Passwords) load() error {
-	stamp := fileStamp(p.path)
+	stamp := filewatch.Stamp(p.path)
 	users, err := ReadHtpasswd(p.path)
 	if err != nil {
 		return fmt.Errorf("users_file: %w", err)
@@ -83,35 +84,18 @@ func (p *Passwords) load() error {
 	return nil
 }
 
-func fileStamp(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return ""
-	}
-	return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
-}
-
 // Watch reads the file again when it changes, checking every interval
 // until ctx ends. A file that no longer parses keeps the users in force.
 func (p *Passwords) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if fileStamp(p.path) == p.stamp {
-			continue
-		}
+	filewatch.Poll(ctx, p.path, p.stamp, interval, func() error {
 		if err := p.load(); err != nil {
-			p.log.Error("users file not reloaded; the users in force stay", "error", err)
-			p.stamp = fileStamp(p.path)
-			continue
+			return err
 		}
 		p.log.Info("users file reloaded", "file", p.path, "users", len(*p.users.Load()))
-	}
+		return nil
+	}, func(err error) {
+		p.log.Error("users file not reloaded; the users in force stay", "error", err)
+	})
 }
 
 // Check reports whether password is user's. client names the address
