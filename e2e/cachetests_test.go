@@ -36,15 +36,20 @@ func runCacheSuite(t *testing.T, node, base string, stuck func()) cacheSuiteScor
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cli := exec.CommandContext(ctx, node, "--no-warnings", "cli.mjs")
+	// On the timeout the server is dumped while the suite's requests are
+	// still open, then the suite is killed.
+	cli.Cancel = func() error {
+		if stuck != nil {
+			stuck()
+		}
+		return cli.Process.Kill()
+	}
 	cli.Dir = filepath.Join(dir, "node_modules", "http-cache-tests")
 	cli.Env = append(os.Environ(), "npm_config_base="+base, "npm_package_config_id=")
 	var stderr syncBuffer
 	cli.Stderr = &stderr
 	out, err := cli.Output()
 	if err != nil {
-		if ctx.Err() != nil && stuck != nil {
-			stuck()
-		}
 		t.Fatalf("the suite's client: %v\n%s", err, stderr.String())
 	}
 	results := filepath.Join(t.TempDir(), "results.json")

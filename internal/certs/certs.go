@@ -16,6 +16,7 @@ package certs
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -60,18 +61,51 @@ func (f *File) Close() error {
 	return nil
 }
 
-// Selector picks a site's Source by server name for one listener.
+// Selector picks a site's Source by server name for one listener, and
+// the client certificates a site asks for.
 type Selector struct {
 	hosts    *route.Hosts[Source]
 	fallback Source
 	// acme is set when a site's certificates come from ACME, so the
 	// listener must accept TLS-ALPN-01 challenge handshakes.
 	acme bool
+	// clients holds the client certificate demands of the sites that
+	// make one, by server name; nil when none does.
+	clients *route.Hosts[*ClientAuth]
+}
+
+// ClientAuth is a site's demand for client certificates (mutual TLS).
+type ClientAuth struct {
+	// CAs are the authorities whose certificates are accepted.
+	CAs *x509.CertPool
+	// Required fails handshakes without a valid certificate; otherwise
+	// one is asked for, checked when given, and may be left out.
+	Required bool
+	// config is the listener's TLS settings with this demand, made by
+	// ServerConfig.
+	config *tls.Config
 }
 
 // NewSelector returns an empty selector.
 func NewSelector() *Selector {
 	return &Selector{hosts: route.NewHosts[Source]()}
+}
+
+// AddClientAuth makes handshakes for a site's hosts (a site without
+// hosts: every name no other site claims) ask for client certificates.
+func (s *Selector) AddClientAuth(hosts []string, ca *ClientAuth) error {
+	if s.clients == nil {
+		s.clients = route.NewHosts[*ClientAuth]()
+	}
+	if len(hosts) == 0 {
+		return s.clients.SetDefault(ca)
+	}
+	for _, h := range hosts {
+		if err := s.clients.Add(h, ca); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Add registers src for a site's hosts; a site without hosts is the
@@ -134,10 +168,48 @@ func ServerConfig(sel *Selector) *tls.Config {
 	if sel.acme {
 		protos = append(protos, ACMETLSProtocol)
 	}
-	return &tls.Config{
+	base := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   cipherSuites,
 		GetCertificate: sel.GetCertificate,
 		NextProtos:     protos,
 	}
+	if sel.clients == nil {
+		return base
+	}
+	// One config per demand, made now: a handshake only picks one.
+	made := map[*ClientAuth]bool{}
+	sel.clients.Each(func(ca *ClientAuth) {
+		if made[ca] {
+			return
+		}
+		made[ca] = true
+		c := base.Clone()
+		c.ClientCAs = ca.CAs
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+		if ca.Required {
+			c.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		ca.config = c
+	})
+	withClients := base.Clone()
+	withClients.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if ca, ok := sel.clients.Match(hello.ServerName); ok && ca != nil {
+			return ca.config, nil
+		}
+		return nil, nil
+	}
+	return withClients
+}
+
+// ForClient is the config a listener's handshake with hello uses: c, or
+// the one of the site that asks hello's server name for a client
+// certificate.
+func ForClient(c *tls.Config, hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if c.GetConfigForClient != nil {
+		if cc, err := c.GetConfigForClient(hello); cc != nil || err != nil {
+			return cc, err
+		}
+	}
+	return c, nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"strings"
@@ -23,6 +24,9 @@ type Auth struct {
 	Forward *ForwardAuth `yaml:"forward"`
 	// JWT checks bearer tokens against a key set.
 	JWT *JWTAuth `yaml:"jwt"`
+	// ClientCert asks for client certificates in the TLS handshake
+	// (mutual TLS); on sites only.
+	ClientCert *ClientCertAuth `yaml:"client_cert"`
 	// PassCredentials keeps the client's Authorization on the upstream
 	// request (default: removed once checked).
 	PassCredentials bool `yaml:"pass_credentials"`
@@ -81,6 +85,24 @@ type JWTAuth struct {
 	Sources    []auth.TokenSource `yaml:"-"`
 }
 
+// ClientCertAuth is mutual TLS: client certificates signed by CA.
+type ClientCertAuth struct {
+	// CA is a PEM file of the authorities whose certificates pass.
+	CA string `yaml:"ca"`
+	// Required (default true) fails handshakes without a valid
+	// certificate; false asks for one and lets requests without it
+	// through with no identity headers.
+	Required *bool `yaml:"required"`
+	// SubjectToHeader carries the certificate's subject DN upstream
+	// (default X-Client-DN); SANToHeader its alternative names (default
+	// X-Client-SAN).
+	SubjectToHeader string `yaml:"subject_to_header"`
+	SANToHeader     string `yaml:"san_to_header"`
+
+	// Read by validation.
+	Pool *x509.CertPool `yaml:"-"`
+}
+
 // UnmarshalYAML accepts a mapping or off.
 func (a *Auth) UnmarshalYAML(node ast.Node) error {
 	if isScalar(node) {
@@ -88,7 +110,7 @@ func (a *Auth) UnmarshalYAML(node ast.Node) error {
 			*a = Auth{Off: true}
 			return nil
 		}
-		return &nodeError{node, fmt.Sprintf("want a mapping with one method (basic, forward, jwt) or off, got %q", scalarString(node))}
+		return &nodeError{node, fmt.Sprintf("want a mapping with one method (basic, forward, jwt, client_cert) or off, got %q", scalarString(node))}
 	}
 	type plain Auth
 	var p plain
@@ -128,6 +150,8 @@ func IdentityHeaders(s *Site) []string {
 			for _, h := range a.JWT.ClaimsToHeaders {
 				names = append(names, h)
 			}
+		case a.ClientCert != nil:
+			names = append(names, a.ClientCert.SubjectToHeader, a.ClientCert.SANToHeader)
 		}
 	}
 	add(s.Auth)
@@ -182,8 +206,12 @@ func validateAuth(dir string, a *Auth, at keyPath, report func(keyPath, string))
 		methods++
 		validateJWT(dir, j, at.key("jwt"), report)
 	}
+	if c := a.ClientCert; c != nil {
+		methods++
+		validateClientCert(dir, c, at.key("client_cert"), report)
+	}
 	if methods != 1 {
-		report(at, "want exactly one method: basic, forward or jwt (or off)")
+		report(at, "want exactly one method: basic, forward, jwt or client_cert (or off)")
 	}
 }
 
@@ -230,4 +258,34 @@ func validateJWT(dir string, j *JWTAuth, at keyPath, report func(keyPath, string
 	if j.Leeway < 0 {
 		report(at.key("leeway"), "must not be negative")
 	}
+}
+
+// validateClientCert reads the CA file and fills in the defaults.
+func validateClientCert(dir string, c *ClientCertAuth, at keyPath, report func(keyPath, string)) {
+	if c.Required == nil {
+		yes := true
+		c.Required = &yes
+	}
+	if c.SubjectToHeader == "" {
+		c.SubjectToHeader = "X-Client-DN"
+	}
+	if c.SANToHeader == "" {
+		c.SANToHeader = "X-Client-SAN"
+	}
+	for key, h := range map[string]string{"subject_to_header": c.SubjectToHeader, "san_to_header": c.SANToHeader} {
+		if !httpsyntax.IsToken(h) {
+			report(at.key(key), fmt.Sprintf("%q is not a header name", h))
+		}
+	}
+	if c.CA == "" {
+		report(at.key("ca"), "want a PEM file of the CA certificates client certificates must chain to")
+		return
+	}
+	c.CA = resolvePath(dir, c.CA)
+	pool, err := LoadCertPool(c.CA)
+	if err != nil {
+		report(at.key("ca"), err.Error())
+		return
+	}
+	c.Pool = pool
 }

@@ -295,6 +295,9 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 	validateAccess(c.Dir, s.Access, at.key("access"), report)
 	validateConnLimit(s.ConnLimit, at.key("conn_limit"), report)
 	validateAuth(c.Dir, s.Auth, at.key("auth"), report)
+	if s.Auth != nil && s.Auth.ClientCert != nil && !s.HasScheme("https") {
+		report(at.key("auth").key("client_cert"), "client certificates need an https:// listener")
+	}
 	if len(s.Routes) == 0 {
 		report(at.key("routes"), "a site needs at least one route")
 	}
@@ -365,6 +368,9 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 	validateRateLimits(r.RateLimit, at.key("rate_limit"), report)
 	validateAccess(c.Dir, r.Access, at.key("access"), report)
 	validateAuth(c.Dir, r.Auth, at.key("auth"), report)
+	if r.Auth != nil && r.Auth.ClientCert != nil {
+		report(at.key("auth").key("client_cert"), "client_cert is a site's: the TLS handshake asks for the certificate before a route is known")
+	}
 }
 
 // validateTargets checks a proxy's to: a pool name, or URLs, which it

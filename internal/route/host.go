@@ -64,6 +64,20 @@ func (h *Hosts[T]) Match(host string) (v T, ok bool) {
 	return h.def, h.hasDefault
 }
 
+// Each calls f with every value registered (a value registered for
+// several names, once per name).
+func (h *Hosts[T]) Each(f func(T)) {
+	for _, v := range h.exact {
+		f(v)
+	}
+	for _, v := range h.wildcard {
+		f(v)
+	}
+	if h.hasDefault {
+		f(h.def)
+	}
+}
+
 // NormalizeHost lower-cases a Host value and strips its port and any
 // trailing dot.
 func NormalizeHost(host string) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/conngate"
 	"github.com/gatehouse/gatehouse/internal/http1"
@@ -101,8 +102,8 @@ func openListener(spec site.Listener, client config.Client, stats *metrics.Liste
 	l.h2 = l.newH2Server(client, log)
 	l.srv = http1.New(l, l.options(client, log))
 	if scheme == "https" {
-		l.tlsOuter = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return l.tlsConf.Load(), nil
+		l.tlsOuter = &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			return certs.ForClient(l.tlsConf.Load(), hello)
 		}}
 		l.h1 = newConnQueue(ln.Addr())
 		if !spec.Proxy {

@@ -279,6 +279,13 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 					g.Close()
 					return nil, fmt.Errorf("sites[%d]: %w", i, err)
 				}
+				if a := sc.Auth; a != nil && a.ClientCert != nil {
+					ca := &certs.ClientAuth{CAs: a.ClientCert.Pool, Required: *a.ClientCert.Required}
+					if err := sel.AddClientAuth(sc.Hosts, ca); err != nil {
+						g.Close()
+						return nil, fmt.Errorf("sites[%d]: %w", i, err)
+					}
+				}
 				if s.httpsPort == nil && *sc.HTTPSRedirect && sc.HasScheme("http") {
 					s.httpsPort = httpsPort(addr.Addr)
 				}

@@ -148,6 +148,9 @@ func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (ht
 				Failed: failed}, h); err != nil {
 				return nil, err
 			}
+		case a.ClientCert != nil:
+			c := a.ClientCert
+			h = auth.NewClientCert(*c.Required, c.SubjectToHeader, c.SANToHeader, failed, h)
 		case a.Forward != nil:
 			f := a.Forward
 			h = auth.NewForward(auth.ForwardOptions{URL: f.Target, CopyHeaders: f.CopyHeaders, PassHeaders: f.PassHeaders,
