@@ -12,7 +12,11 @@ import (
 // that no client can forge an identity, on routes that check none too.
 type Strip struct {
 	names map[string]bool
-	next  http.Handler
+	// lengths has bit n set when a name is n bytes long (n < 64), so
+	// that most fields are passed over without folding their name.
+	lengths uint64
+	long    bool // a name is 64 bytes or longer
+	next    http.Handler
 }
 
 // NewStrip wraps next; names are the headers to delete.
@@ -20,6 +24,11 @@ func NewStrip(names []string, next http.Handler) *Strip {
 	s := &Strip{names: map[string]bool{}, next: next}
 	for _, n := range names {
 		s.names[fold(n)] = true
+		if len(n) < 64 {
+			s.lengths |= 1 << len(n)
+		} else {
+			s.long = true
+		}
 	}
 	return s
 }
@@ -31,6 +40,9 @@ func fold(name string) string {
 
 func (s *Strip) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k := range r.Header {
+		if len(k) < 64 && s.lengths&(1<<len(k)) == 0 || len(k) >= 64 && !s.long {
+			continue
+		}
 		if s.names[fold(k)] {
 			delete(r.Header, k)
 		}
