@@ -127,7 +127,7 @@ sites:
       - path: /
         respond: {body: x}
 `), "t.yaml")
-	if want := `t.yaml:4:11: sites[0].auth: want a mapping with one method (basic, forward, jwt) or off, got "sometimes"`; err == nil || !strings.Contains(err.Error(), want) {
+	if want := `t.yaml:4:11: sites[0].auth: want a mapping with one method (basic, forward, jwt, client_cert) or off, got "sometimes"`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error lacks %q:\n%v", want, err)
 	}
 }
