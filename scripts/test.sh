@@ -21,7 +21,7 @@ staticcheck ./...
 echo "== tests"
 go test -count=1 ./...
 echo "== CRS regression tests (the WAF; a module of its own)"
-(cd e2e/crs && go vet . && staticcheck . && CRS_TESTS="${CRS_TESTS:-^9(13|2[01]|3[0-4]|4[1-4])}" go test -count=1 .)
+(cd e2e/crs && go vet . && staticcheck . && CRS_TESTS="${CRS_TESTS:-.}" go test -count=1 .)
 
 echo "== fuzz (short runs; FUZZTIME=${FUZZTIME:=10s})"
 for target in \
@@ -42,7 +42,8 @@ for target in \
 	internal/waf/seclang:FuzzRuleIDs \
 	internal/waf:FuzzRX \
 	internal/access:FuzzTrieAgainstLinear \
-	internal/proxyproto:FuzzRead; do
+	internal/proxyproto:FuzzRead \
+	internal/auth:FuzzParseHtpasswd; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
 		# Go 1.26's fuzz coordinator can report a bare "context deadline

@@ -250,3 +250,25 @@ func TestForward(t *testing.T) {
 		t.Fatalf("service down: %d", w.Code)
 	}
 }
+
+// FuzzParseHtpasswd feeds arbitrary files to the htpasswd parser: it must
+// not panic, and every entry it accepts is one it can check a password
+// against.
+func FuzzParseHtpasswd(f *testing.F) {
+	f.Add([]byte(aliceLine + "\n" + bobLine + "\n# x\n\n"))
+	f.Add([]byte("u:$2y$05$\nv:{SHA}AAAA\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		users, err := parseHtpasswd("f", data)
+		if err != nil {
+			return
+		}
+		for name, e := range users {
+			if name == "" || strings.ContainsRune(name, ':') || (e.kind != hashBcrypt && e.kind != hashSHA1) {
+				t.Fatalf("accepted %q: %+v", name, e)
+			}
+			if e.kind == hashSHA1 {
+				e.verify("x")
+			}
+		}
+	})
+}
