@@ -120,13 +120,6 @@ func (l *List) Banned(ip netip.Addr) bool {
 	return false
 }
 
-// Counts reports whether an answer of status (or a WAF block) counts
-// toward a ban: the cheap test before Observe.
-func (l *List) Counts(status int, wafBlock bool) bool {
-	p := l.policy.Load()
-	return p != nil && (wafBlock || status >= 0 && status < len(p.counts) && p.counts[status])
-}
-
 // Observe counts an answer to ip when the policy counts it, and bans ip
 // when that makes Threshold within Window. It reports whether ip was
 // banned by it.

@@ -79,7 +79,11 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A client banned while its connection is open: refused here,
 		// and the connection closed.
 		s.refusedBan()
-		rw.Header().Set("Connection", "close")
+		if r.ProtoMajor < 3 {
+			// HTTP/2's server turns it into a GOAWAY; HTTP/3 has no
+			// such field.
+			rw.Header().Set("Connection", "close")
+		}
 		errpage.Write(rw, http.StatusForbidden)
 		return
 	}
@@ -188,7 +192,7 @@ func (l *listenerHandler) finish(st *requestState, r *http.Request) {
 	}
 	duration := time.Since(info.Start)
 	rw.stats.Observe(status, duration, rw.bytes)
-	if b := l.graph.bans; b != nil && b.Counts(status, info.WAF == "block") {
+	if b := l.graph.bans; b != nil {
 		b.Observe(info.ClientAddr, status, info.WAF == "block")
 	}
 	st.trace.End(info.Route, info.ClientIP, status)
