@@ -109,12 +109,11 @@ func (g *Graph) rateLimitPhase(sc *config.Site, rc *config.Route, h http.Handler
 // authPhase wraps h in the route's auth, and every route of a site whose
 // auth sets identity headers in their removal from the client's request.
 func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (http.Handler, error) {
-	name := SiteName(sc)
-	var failed func()
-	if g.rateLimits != nil {
-		failed = g.rateLimits.Refused(name, "auth")
-	}
 	if a := config.EffectiveAuth(sc, rc); a != nil {
+		var failed func()
+		if g.rateLimits != nil {
+			failed = g.rateLimits.Refused(SiteName(sc), "auth")
+		}
 		switch {
 		case a.Basic != nil:
 			pw := g.passwords[a.Basic.UsersFile]
