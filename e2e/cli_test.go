@@ -167,6 +167,9 @@ func TestDocsExamplesAreValid(t *testing.T) {
 			_ = os.MkdirAll(filepath.Join(dir, "public"), 0o755)
 			writeExampleCerts(t, ca, block, dir)
 			writeExamplePages(t, block, dir)
+			if strings.Contains(block, "cookie.key") {
+				_ = os.WriteFile(filepath.Join(dir, "cookie.key"), []byte(strings.Repeat("c0ffee", 11)+"\n"), 0o600)
+			}
 			if strings.Contains(block, "users.htpasswd") {
 				htpasswd(t, filepath.Join(dir, "users.htpasswd"), "alice", "wonder land", true)
 			}

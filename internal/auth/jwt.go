@@ -110,7 +110,7 @@ func (j *JWT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case "header":
 			r.Header.Del(src.Name)
 		case "cookie":
-			removeCookie(r, src.Name)
+			dropCookies(r, func(name string) bool { return name == src.Name })
 		}
 	}
 	j.next.ServeHTTP(w, r)
@@ -202,15 +202,24 @@ func tokenProblem(err error) string {
 	return "signature not valid"
 }
 
-// claimString renders a claim as a header value: strings as they are,
-// numbers and booleans as written, arrays of strings joined by commas.
+// claimString renders a token's claim as a header value.
 func claimString(tok jwt.Token, name string) (string, bool) {
 	var v any
 	if err := tok.Get(name, &v); err != nil {
 		return "", false
 	}
+	return renderClaim(v)
+}
+
+// renderClaim renders a claim's value as a header value: strings as they
+// are, numbers and booleans as written, arrays of strings joined by
+// commas, anything else as JSON; false for none, or one a header cannot
+// carry.
+func renderClaim(v any) (string, bool) {
 	var s string
 	switch x := v.(type) {
+	case nil:
+		return "", false
 	case string:
 		s = x
 	case float64:
@@ -240,15 +249,4 @@ func claimString(tok jwt.Token, name string) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// removeCookie drops the cookie named name from the request.
-func removeCookie(r *http.Request, name string) {
-	cookies := r.Cookies()
-	r.Header.Del("Cookie")
-	for _, c := range cookies {
-		if c.Name != name {
-			r.AddCookie(c)
-		}
-	}
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -27,6 +29,8 @@ type Auth struct {
 	// ClientCert asks for client certificates in the TLS handshake
 	// (mutual TLS); on sites only.
 	ClientCert *ClientCertAuth `yaml:"client_cert"`
+	// OIDC logs browsers in with an OpenID Connect provider.
+	OIDC *OIDCAuth `yaml:"oidc"`
 	// PassCredentials keeps the client's Authorization on the upstream
 	// request (default: removed once checked).
 	PassCredentials bool `yaml:"pass_credentials"`
@@ -103,6 +107,38 @@ type ClientCertAuth struct {
 	Pool *x509.CertPool `yaml:"-"`
 }
 
+// OIDCAuth is OpenID Connect login (authorization code flow with PKCE).
+type OIDCAuth struct {
+	// Issuer is the provider's URL: https, or http on a loopback address.
+	Issuer string `yaml:"issuer"`
+	// ClientID and ClientSecret are the client's registration.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// RedirectPath (default /oauth2/callback) is where the provider sends
+	// the browser back; LogoutPath (default /oauth2/logout) ends the
+	// session.
+	RedirectPath string `yaml:"redirect_path"`
+	LogoutPath   string `yaml:"logout_path"`
+	// Scopes asked for (default openid, email, profile).
+	Scopes []string `yaml:"scopes"`
+	// CookieSecret keys the session cookie: at least 32 characters, or
+	// a file holding them.
+	CookieSecret string `yaml:"cookie_secret"`
+	// ClaimsToHeaders sets an upstream header from each ID token claim.
+	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
+	// SessionTTL bounds a session (default 12h).
+	SessionTTL Duration `yaml:"session_ttl"`
+	// CA trusts a private CA for the issuer.
+	CA string `yaml:"ca"`
+	// APIPaths are path prefixes whose unauthenticated requests get 401
+	// instead of a login redirect.
+	APIPaths []string `yaml:"api_paths"`
+
+	// Read by validation.
+	Secret []byte         `yaml:"-"`
+	Roots  *x509.CertPool `yaml:"-"`
+}
+
 // UnmarshalYAML accepts a mapping or off.
 func (a *Auth) UnmarshalYAML(node ast.Node) error {
 	if isScalar(node) {
@@ -110,7 +146,7 @@ func (a *Auth) UnmarshalYAML(node ast.Node) error {
 			*a = Auth{Off: true}
 			return nil
 		}
-		return &nodeError{node, fmt.Sprintf("want a mapping with one method (basic, forward, jwt, client_cert) or off, got %q", scalarString(node))}
+		return &nodeError{node, fmt.Sprintf("want a mapping with one method (basic, forward, jwt, client_cert, oidc) or off, got %q", scalarString(node))}
 	}
 	type plain Auth
 	var p plain
@@ -152,6 +188,10 @@ func IdentityHeaders(s *Site) []string {
 			}
 		case a.ClientCert != nil:
 			names = append(names, a.ClientCert.SubjectToHeader, a.ClientCert.SANToHeader)
+		case a.OIDC != nil:
+			for _, h := range a.OIDC.ClaimsToHeaders {
+				names = append(names, h)
+			}
 		}
 	}
 	add(s.Auth)
@@ -210,8 +250,12 @@ func validateAuth(dir string, a *Auth, at keyPath, report func(keyPath, string))
 		methods++
 		validateClientCert(dir, c, at.key("client_cert"), report)
 	}
+	if o := a.OIDC; o != nil {
+		methods++
+		validateOIDC(dir, o, at.key("oidc"), report)
+	}
 	if methods != 1 {
-		report(at, "want exactly one method: basic, forward, jwt or client_cert (or off)")
+		report(at, "want exactly one method: basic, forward, jwt, client_cert or oidc (or off)")
 	}
 }
 
@@ -288,4 +332,77 @@ func validateClientCert(dir string, c *ClientCertAuth, at keyPath, report func(k
 		return
 	}
 	c.Pool = pool
+}
+
+// minCookieSecret is the shortest cookie secret accepted.
+const minCookieSecret = 32
+
+// validateOIDC checks the provider and client settings, reads the cookie
+// secret and the CA, and fills in the defaults.
+func validateOIDC(dir string, o *OIDCAuth, at keyPath, report func(keyPath, string)) {
+	u, err := url.Parse(o.Issuer)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		report(at.key("issuer"), fmt.Sprintf("want the provider's URL, e.g. https://accounts.google.com, got %q", o.Issuer))
+	case u.Scheme == "http" && !IsLoopback(u.Hostname()):
+		report(at.key("issuer"), "a plain-http issuer is accepted only on a loopback address (a local provider); use https")
+	}
+	if o.ClientID == "" {
+		report(at.key("client_id"), "want the client ID the provider registered")
+	}
+	if o.RedirectPath == "" {
+		o.RedirectPath = "/oauth2/callback"
+	}
+	if o.LogoutPath == "" {
+		o.LogoutPath = "/oauth2/logout"
+	}
+	for key, p := range map[string]string{"redirect_path": o.RedirectPath, "logout_path": o.LogoutPath} {
+		if !strings.HasPrefix(p, "/") {
+			report(at.key(key), fmt.Sprintf("want a path, got %q", p))
+		}
+	}
+	if o.Scopes == nil {
+		o.Scopes = []string{"openid", "email", "profile"}
+	}
+	if o.SessionTTL == 0 {
+		o.SessionTTL = Duration(12 * time.Hour)
+	}
+	secret := o.CookieSecret
+	looksLikePath := strings.HasPrefix(secret, "/") || strings.HasPrefix(secret, "./") || strings.HasPrefix(secret, "../")
+	if path := resolvePath(dir, secret); secret != "" && (looksLikePath || fileExists(path)) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			report(at.key("cookie_secret"), err.Error())
+			return
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if len(secret) < minCookieSecret {
+		report(at.key("cookie_secret"), fmt.Sprintf("want at least %d characters (e.g. the output of `openssl rand -hex 32`), or a file holding them", minCookieSecret))
+	}
+	o.Secret = []byte(secret)
+	for claim, h := range o.ClaimsToHeaders {
+		if !httpsyntax.IsToken(h) {
+			report(at.key("claims_to_headers").key(claim), fmt.Sprintf("%q is not a header name", h))
+		}
+	}
+	for i, p := range o.APIPaths {
+		if !strings.HasPrefix(p, "/") {
+			report(at.key("api_paths").idx(i), fmt.Sprintf("want a path prefix, got %q", p))
+		}
+	}
+	if o.CA != "" {
+		o.CA = resolvePath(dir, o.CA)
+		pool, err := LoadCertPool(o.CA)
+		if err != nil {
+			report(at.key("ca"), err.Error())
+		}
+		o.Roots = pool
+	}
+}
+
+// fileExists reports whether path names a regular file.
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }

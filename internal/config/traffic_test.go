@@ -127,7 +127,48 @@ sites:
       - path: /
         respond: {body: x}
 `), "t.yaml")
-	if want := `t.yaml:4:11: sites[0].auth: want a mapping with one method (basic, forward, jwt, client_cert) or off, got "sometimes"`; err == nil || !strings.Contains(err.Error(), want) {
+	if want := `t.yaml:4:11: sites[0].auth: want a mapping with one method (basic, forward, jwt, client_cert, oidc) or off, got "sometimes"`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error lacks %q:\n%v", want, err)
+	}
+}
+
+func TestOIDCSettings(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.WriteFile(dir+"/secret", []byte(strings.Repeat("s", 40)+"\n"), 0o600)
+	cfg, err := Parse([]byte(`
+sites:
+  - listen: ["http://127.0.0.1:1"]
+    auth: {oidc: {issuer: "http://127.0.0.1:9/", client_id: app, cookie_secret: `+dir+`/secret}}
+    routes:
+      - path: /
+        respond: {body: x}
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.Sites[0].Auth.OIDC
+	if string(o.Secret) != strings.Repeat("s", 40) || o.RedirectPath != "/oauth2/callback" || o.LogoutPath != "/oauth2/logout" ||
+		o.SessionTTL.Std() != 12*time.Hour || len(o.Scopes) != 3 {
+		t.Fatalf("defaults: %+v", o)
+	}
+	_, err = Parse([]byte(`
+sites:
+  - listen: ["http://127.0.0.1:1"]
+    auth: {oidc: {issuer: "http://idp.example.com", cookie_secret: short, api_paths: [api]}}
+    routes:
+      - path: /
+        auth: {oidc: {issuer: "https://idp.example.com", client_id: x, cookie_secret: /no/such/file}}
+        respond: {body: x}
+`), "t.yaml")
+	for _, want := range []string{
+		"sites[0].auth.oidc.issuer: a plain-http issuer is accepted only on a loopback address",
+		"sites[0].auth.oidc.client_id: want the client ID",
+		"sites[0].auth.oidc.cookie_secret: want at least 32 characters",
+		`sites[0].auth.oidc.api_paths[0]: want a path prefix, got "api"`,
+		"sites[0].routes[0].auth.oidc.cookie_secret: open /no/such/file",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
 	}
 }

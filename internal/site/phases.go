@@ -1,6 +1,7 @@
 package site
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"time"
@@ -146,6 +147,21 @@ func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (ht
 				ClaimsToHeaders: j.ClaimsToHeaders, From: j.Sources, Leeway: j.Leeway.Std(), PassCredentials: a.PassCredentials,
 				Failed: failed}, h); err != nil {
 				return nil, err
+			}
+		case a.OIDC != nil:
+			o := a.OIDC
+			client := &http.Client{Timeout: 10 * time.Second}
+			if o.Roots != nil {
+				tr := http.DefaultTransport.(*http.Transport).Clone()
+				tr.TLSClientConfig = &tls.Config{RootCAs: o.Roots, MinVersion: tls.VersionTLS12}
+				client.Transport = tr
+			}
+			var err error
+			if h, err = auth.NewOIDC(auth.OIDCOptions{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+				RedirectPath: o.RedirectPath, LogoutPath: o.LogoutPath, Scopes: o.Scopes, CookieSecret: o.Secret,
+				ClaimsToHeaders: o.ClaimsToHeaders, SessionTTL: o.SessionTTL.Std(), APIPaths: o.APIPaths, Client: client,
+				PassCredentials: a.PassCredentials, Failed: failed, Log: g.log}, h); err != nil {
+				return nil, fmt.Errorf("auth: %w", err)
 			}
 		case a.ClientCert != nil:
 			c := a.ClientCert
