@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -111,6 +112,8 @@ func (j *JWT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Header.Del(src.Name)
 		case "cookie":
 			dropCookies(r, func(name string) bool { return name == src.Name })
+		case "query":
+			dropQueryParam(r, src.Name)
 		}
 	}
 	j.next.ServeHTTP(w, r)
@@ -249,4 +252,20 @@ func renderClaim(v any) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// dropQueryParam removes the parameter name from the request's query,
+// keeping the others as they were written and in their order.
+func dropQueryParam(r *http.Request, name string) {
+	parts := strings.Split(r.URL.RawQuery, "&")
+	kept := parts[:0]
+	for _, p := range parts {
+		key, _, _ := strings.Cut(p, "=")
+		if k, err := url.QueryUnescape(key); err == nil && k == name {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	r.URL.RawQuery = strings.Join(kept, "&")
+	r.RequestURI = r.URL.RequestURI()
 }

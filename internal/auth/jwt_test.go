@@ -149,6 +149,14 @@ func TestJWTChecks(t *testing.T) {
 	if w := callJWT(h, "", "a=1; jwt="+ec.sign(t, nil)+"; b=2"); w.Code != 200 || w.Body.String() != "alice|alice@example.com||a=1; b=2" {
 		t.Fatalf("valid ES256 in a cookie: %d %q", w.Code, w.Body.String())
 	}
+	qh, _ := NewJWT(JWTOptions{Keys: keys, Algorithms: []string{"RS256"}, From: []TokenSource{{Kind: "query", Name: "access_token"}}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.URL.RawQuery+"|"+r.RequestURI) }))
+	qr := httptest.NewRequest("GET", "/x?b=2&access_token="+rs.sign(t, nil)+"&a=1", nil)
+	qw := httptest.NewRecorder()
+	qh.ServeHTTP(qw, qr)
+	if qw.Code != 200 || qw.Body.String() != "b=2&a=1|/x?b=2&a=1" {
+		t.Fatalf("token in the query: %d %q", qw.Code, qw.Body.String())
+	}
 	if w := callJWT(h, "", ""); w.Code != 401 || w.Header().Get("WWW-Authenticate") != "Bearer" {
 		t.Fatalf("no token: %d %v", w.Code, w.Header())
 	}
