@@ -150,7 +150,9 @@ func TestJWTChecks(t *testing.T) {
 		t.Fatalf("valid ES256 in a cookie: %d %q", w.Code, w.Body.String())
 	}
 	qh, _ := NewJWT(JWTOptions{Keys: keys, Algorithms: []string{"RS256"}, From: []TokenSource{{Kind: "query", Name: "access_token"}}},
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.URL.RawQuery+"|"+r.RequestURI) }))
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, r.URL.RawQuery+"|"+r.RequestURI)
+		}))
 	qr := httptest.NewRequest("GET", "/x?b=2&access_token="+rs.sign(t, nil)+"&a=1", nil)
 	qw := httptest.NewRecorder()
 	qh.ServeHTTP(qw, qr)
