@@ -58,6 +58,9 @@ sites:
       - path: /guarded/
         waf: on
         respond: {body: "guarded"}
+      - path: /limited/
+        rate_limit: {rate: 1r/m}
+        respond: {body: "limited"}
 `, admin, up, addr), addr, admin)
 	host := map[string]string{"Host": "shop.test"}
 	for i := 0; i < 7; i++ {
@@ -72,15 +75,20 @@ sites:
 	}
 	get(t, "http://"+addr+"/guarded/x?q=fine", host)
 	get(t, "http://"+addr+"/guarded/x?id=1%27%20OR%20%271%27=%271", host) // blocked
+	for i := 0; i < 3; i++ { // one passes, two are refused
+		get(t, "http://"+addr+"/limited/", host)
+	}
 
 	dom := chromium(t, "http://"+admin+"/dashboard/", "--dump-dom")
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`id="status-text">live<`),
-		regexp.MustCompile(`id="total-requests"[^>]*data-value="17"`),
+		regexp.MustCompile(`id="total-requests"[^>]*data-value="20"`),
 		regexp.MustCompile(`id="cache-hits"[^>]*>75.0 %<`),
 		regexp.MustCompile(`id="cache-held"[^>]*>since start · 1 object · `),
 		regexp.MustCompile(`id="waf-blocked"[^>]*>1<`),
 		regexp.MustCompile(`id="waf-detail"[^>]*>since start · of 2 requests · 0 detected · 0 patches<`),
+		regexp.MustCompile(`id="defence-refused"[^>]*>2<`),
+		regexp.MustCompile(`id="defence-detail"[^>]*>since start · 2 rate · 0 bans<`),
 		regexp.MustCompile(`data-route="/api/"[^>]*>.*?data-requests="8"`),
 		regexp.MustCompile(`data-route="/static/"[^>]*>.*?data-requests="3"`),
 		regexp.MustCompile(`data-site="shop.test"`),

@@ -166,6 +166,8 @@ type Gauges interface {
 	Cache() *CacheStats
 	// WAFStats reports the WAF, nil when no route has had it on.
 	WAFStats() *WAFStats
+	// DefenceStats reports the traffic defences' refusals and bans.
+	DefenceStats() *DefenceStats
 }
 
 // Registry holds every counter of the process. A nil *Registry hands out

@@ -21,6 +21,8 @@ func (f fakeGauges) SpoolBytes() int64 { return 4096 }
 
 func (f fakeGauges) Cache() *CacheStats  { return nil }
 func (f fakeGauges) WAFStats() *WAFStats { return nil }
+
+func (f fakeGauges) DefenceStats() *DefenceStats { return nil }
 func (f fakeGauges) Routes(fn func(*Route)) {
 	for _, r := range f.routes {
 		fn(r)

@@ -22,6 +22,18 @@ type Stats struct {
 	Cache *CacheStats `json:"cache,omitempty"`
 	// WAF is the WAF's counters, absent when no route has had it on.
 	WAF *WAFStats `json:"waf,omitempty"`
+	// Defence is the traffic defences' refusals and bans.
+	Defence *DefenceStats `json:"defence,omitempty"`
+}
+
+// DefenceStats is what the traffic defences refused since the start,
+// summed over sites, and the bans in force.
+type DefenceStats struct {
+	// Refused counts refusals by reason: rate, conn, deny, ban, proxy,
+	// auth.
+	Refused map[string]uint64 `json:"refused"`
+	// ActiveBans counts the addresses banned now.
+	ActiveBans int `json:"active_bans"`
 }
 
 // WAFStats is the WAF's counters since the start, summed over sites.
@@ -176,6 +188,7 @@ func (r *Registry) Stats() Stats {
 		st.SpoolBytes = g.SpoolBytes()
 		st.Cache = g.Cache()
 		st.WAF = g.WAFStats()
+		st.Defence = g.DefenceStats()
 	}
 	return st
 }

@@ -63,6 +63,17 @@ func (g *Registry) Refused(site, reason string) func() {
 	return func() { c.Add(1) }
 }
 
+// RefusedByReason sums the refusals over sites, by reason.
+func (g *Registry) RefusedByReason() map[string]uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string]uint64{}
+	for k, c := range g.refused {
+		out[k.reason] += c.Load()
+	}
+	return out
+}
+
 // refusal names a refusals counter.
 type refusal struct{ site, reason string }
 

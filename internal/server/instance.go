@@ -146,6 +146,11 @@ func (in *Instance) WAFStats() *metrics.WAFStats {
 	return nil
 }
 
+// DefenceStats reports the traffic defences for /stats.
+func (in *Instance) DefenceStats() *metrics.DefenceStats {
+	return &metrics.DefenceStats{Refused: in.rateLimits.RefusedByReason(), ActiveBans: in.bans.Active()}
+}
+
 // SpoolBytes is what the buffer spool holds now.
 func (in *Instance) SpoolBytes() int64 { return in.spool.Used() }
 

@@ -265,6 +265,7 @@ function draw() {
 
   drawCache(s);
   drawWAF(s);
+  drawDefence(s);
   drawSites(s);
   drawPools(s);
   drawListeners(s);
@@ -311,6 +312,25 @@ function drawWAF(s) {
   $("waf-blocked").classList.toggle("bad-text", b > 0);
   $("waf-detail").textContent = when + " · of " + plural(n, "request") + " · " + d + " detected · " +
     plural(s.waf.patches, "patch", "patches");
+}
+
+// drawDefence shows what the traffic defences refused over the last
+// seconds (or since the start when nothing lately), by reason, and the
+// bans in force; hidden until something was refused or banned.
+function drawDefence(s) {
+  const d = s.defence;
+  const total = (r) => Object.values(r || {}).reduce((a, b) => a + b, 0);
+  const shown = !!d && (total(d.refused) > 0 || d.active_bans > 0);
+  $("defence-card").hidden = !shown;
+  if (!shown) return;
+  const from = past(WINDOW_S).s.defence;
+  const recent = {};
+  for (const [k, v] of Object.entries(d.refused)) recent[k] = v - ((from && from.refused[k]) || 0);
+  let by = recent, when = "last 10 s";
+  if (total(recent) <= 0) { by = d.refused; when = "since start"; }
+  const parts = Object.entries(by).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => fmtCount(v) + " " + k);
+  $("defence-refused").textContent = fmtCount(total(by));
+  $("defence-detail").textContent = [when].concat(parts, [plural(d.active_bans, "ban")]).join(" · ");
 }
 
 function drawSites(s) {
