@@ -75,7 +75,8 @@ sites:
 	}
 	get(t, "http://"+addr+"/guarded/x?q=fine", host)
 	get(t, "http://"+addr+"/guarded/x?id=1%27%20OR%20%271%27=%271", host) // blocked
-	for i := 0; i < 3; i++ {                                              // one passes, two are refused
+	// One passes, two are refused.
+	for i := 0; i < 3; i++ {
 		get(t, "http://"+addr+"/limited/", host)
 	}
 
