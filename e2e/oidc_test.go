@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,11 +22,17 @@ import (
 func TestOIDCLogin(t *testing.T) {
 	t.Parallel()
 	up := startGunicorn(t, 2)
-	idp, err := oidctest.New("gatehouse-test", "client-secret")
+	// The provider is on HTTPS with a certificate of a private CA, which
+	// Gatehouse is told to trust (ca:).
+	idp, err := oidctest.NewTLS("gatehouse-test", "client-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(idp.Close)
+	caFile := filepath.Join(t.TempDir(), "idp-ca.pem")
+	if err := os.WriteFile(caFile, idp.CACert, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addr := freeAddr(t)
 	startGatehouse(t, fmt.Sprintf(`admin: "off"
 sites:
@@ -38,16 +46,17 @@ sites:
         scopes: [openid, email]
         claims_to_headers: {email: X-Email, sub: X-User}
         api_paths: [/api/]
+        ca: %s
     routes:
       - path: /
         proxy: {to: "http://%s"}
       - path: /healthz
         auth: off
         respond: {body: ok}
-`, addr, idp.URL, up), addr)
+`, addr, idp.URL, caFile, up), addr)
 
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar}
+	browser := &http.Client{Jar: jar, Transport: idp.Client().Transport}
 	req, _ := http.NewRequest("GET", "http://"+addr+"/headers", nil)
 	req.Header.Set("X-Email", "mallory@example.com")
 	req.Header["X_Email"] = []string{"mallory@example.com"}
@@ -82,7 +91,7 @@ sites:
 	// Headless Chromium: the provider's login page (a form its script
 	// submits), the redirect back, the app's page.
 	idp.LoginPage = true
-	dom := chromium(t, "http://"+addr+"/headers", "--dump-dom")
+	dom := chromium(t, "http://"+addr+"/headers", "--dump-dom", "--ignore-certificate-errors")
 	if !strings.Contains(dom, `"HTTP_X_EMAIL": "alice@example.com"`) {
 		t.Fatalf("Chromium did not reach the app logged in:\n%s", dom)
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"html"
 	"net/http"
@@ -35,6 +36,8 @@ type Provider struct {
 	LoginPage bool
 	// TokenTTL is the ID token's lifetime.
 	TokenTTL time.Duration
+	// CACert is the PEM certificate to trust for a provider over HTTPS.
+	CACert []byte
 
 	key *rsa.PrivateKey
 	pub jwk.Key
@@ -77,6 +80,20 @@ func New(clientID, secret string) (*Provider, error) {
 		_, _ = fmt.Fprintln(w, "logged out of the provider")
 	})
 	p.Server = httptest.NewServer(mux)
+	return p, nil
+}
+
+// NewTLS starts a provider over HTTPS, its certificate from a test CA
+// (CACert is the CA's PEM, for clients to trust).
+func NewTLS(clientID, secret string) (*Provider, error) {
+	p, err := New(clientID, secret)
+	if err != nil {
+		return nil, err
+	}
+	h := p.Server.Config.Handler
+	p.Server.Close()
+	p.Server = httptest.NewTLSServer(h)
+	p.CACert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Server.Certificate().Raw})
 	return p, nil
 }
 
