@@ -2,10 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -22,63 +18,25 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/gatehouse/gatehouse/internal/auth/oidctest"
 )
 
-// signer is a private key with its kid.
-type signer struct {
-	kid  string
-	alg  jwa.SignatureAlgorithm
-	priv any
-	pub  jwk.Key
-}
-
-func newRSASigner(t *testing.T, kid string) signer {
+// newKey makes a signing key (RSA or EC) or fails the test.
+func newKey(t *testing.T, make func(string) (*oidctest.Key, error), kid string) *oidctest.Key {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	k, err := make(kid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newSigner(t, kid, jwa.RS256(), k, &k.PublicKey)
+	return k
 }
 
-func newECSigner(t *testing.T, kid string) signer {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newSigner(t, kid, jwa.ES256(), k, &k.PublicKey)
-}
-
-func newSigner(t *testing.T, kid string, alg jwa.SignatureAlgorithm, priv, pub any) signer {
-	t.Helper()
-	pk, err := jwk.Import(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = pk.Set(jwk.KeyIDKey, kid)
-	return signer{kid: kid, alg: alg, priv: priv, pub: pk}
-}
-
-// jwksOf is the JSON key set of the signers' public keys.
-func jwksOf(t *testing.T, ss ...signer) []byte {
-	t.Helper()
-	set := jwk.NewSet()
-	for _, s := range ss {
-		_ = set.AddKey(s.pub)
-	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// sign makes a token with the claims, edited by edit.
-func (s signer) sign(t *testing.T, edit func(jwt.Token)) string {
+// sign makes a token for alice with k: issuer, audience api, an hour to
+// live, edited by edit.
+func sign(t *testing.T, k *oidctest.Key, edit func(jwt.Token)) string {
 	t.Helper()
 	tok := jwt.New()
 	now := time.Now()
@@ -91,13 +49,11 @@ func (s signer) sign(t *testing.T, edit func(jwt.Token)) string {
 	if edit != nil {
 		edit(tok)
 	}
-	hdr := jws.NewHeaders()
-	_ = hdr.Set(jws.KeyIDKey, s.kid)
-	b, err := jwt.Sign(tok, jwt.WithKey(s.alg, s.priv, jws.WithProtectedHeaders(hdr)))
+	s, err := k.Sign(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return s
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
@@ -132,10 +88,10 @@ func callJWT(h http.Handler, auth, cookie string) *httptest.ResponseRecorder {
 }
 
 func TestJWTChecks(t *testing.T) {
-	rs, ec := newRSASigner(t, "rsa1"), newECSigner(t, "ec1")
-	other := newRSASigner(t, "rsa1") // the same kid, another key
+	rs, ec := newKey(t, oidctest.NewRSAKey, "rsa1"), newKey(t, oidctest.NewECKey, "ec1")
+	other := newKey(t, oidctest.NewRSAKey, "rsa1") // the same kid, another key
 	path := filepath.Join(t.TempDir(), "jwks.json")
-	_ = os.WriteFile(path, jwksOf(t, rs, ec), 0o600)
+	_ = os.WriteFile(path, oidctest.JWKS(rs, ec), 0o600)
 	keys, err := NewKeySet(nil, path, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -143,17 +99,17 @@ func TestJWTChecks(t *testing.T) {
 	var failed atomic.Int32
 	h := jwtHandler(t, keys, &failed)
 
-	if w := callJWT(h, "Bearer "+rs.sign(t, nil), ""); w.Code != 200 || w.Body.String() != "alice|alice@example.com||" {
+	if w := callJWT(h, "Bearer "+sign(t, rs, nil), ""); w.Code != 200 || w.Body.String() != "alice|alice@example.com||" {
 		t.Fatalf("valid RS256: %d %q", w.Code, w.Body.String())
 	}
-	if w := callJWT(h, "", "a=1; jwt="+ec.sign(t, nil)+"; b=2"); w.Code != 200 || w.Body.String() != "alice|alice@example.com||a=1; b=2" {
+	if w := callJWT(h, "", "a=1; jwt="+sign(t, ec, nil)+"; b=2"); w.Code != 200 || w.Body.String() != "alice|alice@example.com||a=1; b=2" {
 		t.Fatalf("valid ES256 in a cookie: %d %q", w.Code, w.Body.String())
 	}
 	qh, _ := NewJWT(JWTOptions{Keys: keys, Algorithms: []string{"RS256"}, From: []TokenSource{{Kind: "query", Name: "access_token"}}},
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, r.URL.RawQuery+"|"+r.RequestURI)
 		}))
-	qr := httptest.NewRequest("GET", "/x?b=2&access_token="+rs.sign(t, nil)+"&a=1", nil)
+	qr := httptest.NewRequest("GET", "/x?b=2&access_token="+sign(t, rs, nil)+"&a=1", nil)
 	qw := httptest.NewRecorder()
 	qh.ServeHTTP(qw, qr)
 	if qw.Code != 200 || qw.Body.String() != "b=2&a=1|/x?b=2&a=1" {
@@ -164,7 +120,7 @@ func TestJWTChecks(t *testing.T) {
 	}
 	// HS256 with the RSA public key's PEM as the secret: the classic
 	// key-confusion forgery.
-	der, _ := x509.MarshalPKIXPublicKey(rs.priv.(*rsa.PrivateKey).Public())
+	der, _ := x509.MarshalPKIXPublicKey(rs.Private.Public())
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.KeyIDKey, "rsa1")
@@ -176,18 +132,18 @@ func TestJWTChecks(t *testing.T) {
 	for name, c := range map[string]struct {
 		token, reason string
 	}{
-		"expired":                   {rs.sign(t, func(tk jwt.Token) { _ = tk.Set(jwt.ExpirationKey, time.Now().Add(-time.Minute)) }), "exp not valid"},
-		"not yet valid":             {rs.sign(t, func(tk jwt.Token) { _ = tk.Set(jwt.NotBeforeKey, time.Now().Add(time.Hour)) }), "nbf not valid"},
-		"issued later":              {rs.sign(t, func(tk jwt.Token) { _ = tk.Set(jwt.IssuedAtKey, time.Now().Add(time.Hour)) }), "iat not valid"},
-		"wrong issuer":              {rs.sign(t, func(tk jwt.Token) { _ = tk.Set(jwt.IssuerKey, "https://evil.test") }), "iss not valid"},
-		"wrong audience":            {rs.sign(t, func(tk jwt.Token) { _ = tk.Set(jwt.AudienceKey, []string{"web"}) }), "aud not valid"},
-		"bad signature":             {other.sign(t, nil), "signature not valid"},
-		"unknown kid":               {newRSASigner(t, "rsa9").sign(t, nil), "unknown key"},
+		"expired":                   {sign(t, rs, func(tk jwt.Token) { _ = tk.Set(jwt.ExpirationKey, time.Now().Add(-time.Minute)) }), "exp not valid"},
+		"not yet valid":             {sign(t, rs, func(tk jwt.Token) { _ = tk.Set(jwt.NotBeforeKey, time.Now().Add(time.Hour)) }), "nbf not valid"},
+		"issued later":              {sign(t, rs, func(tk jwt.Token) { _ = tk.Set(jwt.IssuedAtKey, time.Now().Add(time.Hour)) }), "iat not valid"},
+		"wrong issuer":              {sign(t, rs, func(tk jwt.Token) { _ = tk.Set(jwt.IssuerKey, "https://evil.test") }), "iss not valid"},
+		"wrong audience":            {sign(t, rs, func(tk jwt.Token) { _ = tk.Set(jwt.AudienceKey, []string{"web"}) }), "aud not valid"},
+		"bad signature":             {sign(t, other, nil), "signature not valid"},
+		"unknown kid":               {sign(t, newKey(t, oidctest.NewRSAKey, "rsa9"), nil), "unknown key"},
 		"alg none":                  {b64(`{"alg":"none","kid":"rsa1"}`) + "." + b64(string(payload)) + ".", "algorithm not accepted"},
 		"HS256 with the public key": {string(hs), "algorithm not accepted"},
 		"malformed":                 {"a.b", "malformed token"},
 		"tampered payload": {func() string {
-			p := strings.Split(rs.sign(t, nil), ".")
+			p := strings.Split(sign(t, rs, nil), ".")
 			p[1] = b64(strings.Replace(string(payload), "mallory", "alice", 1))
 			return strings.Join(p, ".")
 		}(), "signature not valid"},
@@ -206,9 +162,9 @@ func TestJWTChecks(t *testing.T) {
 // the set did not have is honoured as soon as the set has it, through the
 // refetch an unknown kid makes.
 func TestJWTRotatedKey(t *testing.T) {
-	old, rotated := newRSASigner(t, "k1"), newRSASigner(t, "k2")
+	old, rotated := newKey(t, oidctest.NewRSAKey, "k1"), newKey(t, oidctest.NewRSAKey, "k2")
 	var current atomic.Value
-	current.Store(jwksOf(t, old))
+	current.Store(oidctest.JWKS(old))
 	var fetches atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
@@ -225,19 +181,19 @@ func TestJWTRotatedKey(t *testing.T) {
 	var failed atomic.Int32
 	h := jwtHandler(t, keys, &failed)
 	deadline := time.Now().Add(5 * time.Second)
-	for callJWT(h, "Bearer "+old.sign(t, nil), "").Code != 200 {
+	for callJWT(h, "Bearer "+sign(t, old, nil), "").Code != 200 {
 		if time.Now().After(deadline) {
 			t.Fatal("the first key set was never fetched")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	current.Store(jwksOf(t, rotated))
+	current.Store(oidctest.JWKS(rotated))
 	time.Sleep(250 * time.Millisecond)
-	if w := callJWT(h, "Bearer "+rotated.sign(t, nil), ""); w.Code != 200 {
+	if w := callJWT(h, "Bearer "+sign(t, rotated, nil), ""); w.Code != 200 {
 		t.Fatalf("the rotated key: %d %v", w.Code, w.Header())
 	}
 	// Unknown kids do not hammer the JWKS: one fetch per interval.
-	stranger := newRSASigner(t, "k9").sign(t, nil)
+	stranger := sign(t, newKey(t, oidctest.NewRSAKey, "k9"), nil)
 	n := fetches.Load()
 	for range 20 {
 		callJWT(h, "Bearer "+stranger, "")

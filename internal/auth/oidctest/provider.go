@@ -7,7 +7,6 @@ package oidctest
 
 import (
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -21,9 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
@@ -39,8 +35,7 @@ type Provider struct {
 	// CACert is the PEM certificate to trust for a provider over HTTPS.
 	CACert []byte
 
-	key *rsa.PrivateKey
-	pub jwk.Key
+	key *Key
 
 	mu    sync.Mutex
 	codes map[string]grant
@@ -57,18 +52,12 @@ type grant struct {
 
 // New starts a provider for the client id and secret.
 func New(clientID, secret string) (*Provider, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := NewRSAKey("test-key")
 	if err != nil {
 		return nil, err
 	}
-	pub, err := jwk.Import(&key.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	_ = pub.Set(jwk.KeyIDKey, "test-key")
-	_ = pub.Set(jwk.AlgorithmKey, jwa.RS256())
 	p := &Provider{ClientID: clientID, ClientSecret: secret, Email: "alice@example.com", TokenTTL: time.Hour,
-		key: key, pub: pub, codes: map[string]grant{}}
+		key: key, codes: map[string]grant{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /jwks", p.jwks)
@@ -107,9 +96,8 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (p *Provider) jwks(w http.ResponseWriter, _ *http.Request) {
-	set := jwk.NewSet()
-	_ = set.AddKey(p.pub)
-	writeJSON(w, set)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(JWKS(p.key))
 }
 
 // authorize checks the request and logs the user in: at once, or
@@ -217,10 +205,7 @@ func (p *Provider) IDToken(nonce string, ttl time.Duration) (string, error) {
 	if nonce != "" {
 		_ = tok.Set("nonce", nonce)
 	}
-	hdr := jws.NewHeaders()
-	_ = hdr.Set(jws.KeyIDKey, "test-key")
-	b, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256(), p.key, jws.WithProtectedHeaders(hdr)))
-	return string(b), err
+	return p.key.Sign(tok)
 }
 
 func tokenError(w http.ResponseWriter, code string) {
