@@ -56,10 +56,16 @@ type OIDCOptions struct {
 // encrypted, authenticated cookie; requests with a valid session pass
 // with the claims named in ClaimsToHeaders as headers.
 type OIDC struct {
+	*OIDCClient
+	next http.Handler
+}
+
+// OIDCClient is one OIDC configuration's state, shared by every route it
+// guards: the cookie keys and the provider, discovered once.
+type OIDCClient struct {
 	opt    OIDCOptions
 	seal   *sealer
 	cookie string // the session cookie's name
-	next   http.Handler
 
 	mu       sync.Mutex
 	provider *discovered
@@ -96,9 +102,22 @@ const (
 	retryDiscover = 5 * time.Second
 )
 
-// NewOIDC wraps next in OIDC login. The provider is discovered on first
-// use (and again, at most every few seconds, while it cannot be).
+// NewOIDC wraps next in OIDC login with a client of its own.
 func NewOIDC(opt OIDCOptions, next http.Handler) (*OIDC, error) {
+	c, err := NewOIDCClient(opt)
+	if err != nil {
+		return nil, err
+	}
+	return c.Wrap(next), nil
+}
+
+// Wrap guards next with the client's login.
+func (o *OIDCClient) Wrap(next http.Handler) *OIDC { return &OIDC{OIDCClient: o, next: next} }
+
+// NewOIDCClient returns the state of one OIDC configuration. The provider
+// is discovered on first use (and again, at most every few seconds,
+// while it cannot be).
+func NewOIDCClient(opt OIDCOptions) (*OIDCClient, error) {
 	s, err := newSealer(opt.CookieSecret)
 	if err != nil {
 		return nil, err
@@ -109,11 +128,11 @@ func NewOIDC(opt OIDCOptions, next http.Handler) (*OIDC, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	return &OIDC{opt: opt, seal: s, cookie: sessionCookie, next: next}, nil
+	return &OIDCClient{opt: opt, seal: s, cookie: sessionCookie}, nil
 }
 
 // discover fetches the provider's metadata, once it answers.
-func (o *OIDC) discover(ctx context.Context) (*discovered, error) {
+func (o *OIDCClient) discover(ctx context.Context) (*discovered, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.provider != nil {

@@ -101,6 +101,9 @@ type Graph struct {
 	// keySets are the JWT key sets, one per URL or file, kept fresh
 	// while the graph lives.
 	keySets map[string]*auth.KeySet
+	// oidcClients are the OIDC configurations' states, one per config
+	// block, shared by the routes it guards.
+	oidcClients map[*config.OIDCAuth]*auth.OIDCClient
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -184,6 +187,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
 		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans,
 		accessLists: map[*config.Access]*access.List{}, passwords: map[string]*auth.Passwords{}, keySets: map[string]*auth.KeySet{},
+		oidcClients: map[*config.OIDCAuth]*auth.OIDCClient{},
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)

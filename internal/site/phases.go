@@ -149,20 +149,11 @@ func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (ht
 				return nil, err
 			}
 		case a.OIDC != nil:
-			o := a.OIDC
-			client := &http.Client{Timeout: 10 * time.Second}
-			if o.Roots != nil {
-				tr := http.DefaultTransport.(*http.Transport).Clone()
-				tr.TLSClientConfig = &tls.Config{RootCAs: o.Roots, MinVersion: tls.VersionTLS12}
-				client.Transport = tr
+			client, err := g.oidcClient(a, failed)
+			if err != nil {
+				return nil, err
 			}
-			var err error
-			if h, err = auth.NewOIDC(auth.OIDCOptions{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-				RedirectPath: o.RedirectPath, LogoutPath: o.LogoutPath, Scopes: o.Scopes, CookieSecret: o.Secret,
-				ClaimsToHeaders: o.ClaimsToHeaders, SessionTTL: o.SessionTTL.Std(), APIPaths: o.APIPaths, Client: client,
-				PassCredentials: a.PassCredentials, Failed: failed, Log: g.log}, h); err != nil {
-				return nil, fmt.Errorf("auth: %w", err)
-			}
+			h = client.Wrap(h)
 		case a.ClientCert != nil:
 			c := a.ClientCert
 			h = auth.NewClientCert(*c.Required, c.SubjectToHeader, c.SANToHeader, failed, h)
@@ -176,6 +167,30 @@ func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (ht
 		h = auth.NewStrip(names, h)
 	}
 	return h, nil
+}
+
+// oidcClient is the OIDC state of a's configuration, made once for all
+// the routes it guards (one discovery, one HTTP client).
+func (g *Graph) oidcClient(a *config.Auth, failed func()) (*auth.OIDCClient, error) {
+	o := a.OIDC
+	if c := g.oidcClients[o]; c != nil {
+		return c, nil
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	if o.Roots != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: o.Roots, MinVersion: tls.VersionTLS12}
+		client.Transport = tr
+	}
+	c, err := auth.NewOIDCClient(auth.OIDCOptions{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		RedirectPath: o.RedirectPath, LogoutPath: o.LogoutPath, Scopes: o.Scopes, CookieSecret: o.Secret,
+		ClaimsToHeaders: o.ClaimsToHeaders, SessionTTL: o.SessionTTL.Std(), APIPaths: o.APIPaths, Client: client,
+		PassCredentials: a.PassCredentials, Failed: failed, Log: g.log})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	g.oidcClients[o] = c
+	return c, nil
 }
 
 // wafPhase wraps h in the inspection of policy p, compiled once per
