@@ -45,8 +45,15 @@ type ForwardOptions struct {
 // and body), so does a 3xx (a login redirect); anything else, or no
 // answer in time, refuses the request (500, or 503): it fails closed.
 type Forward struct {
-	opt  ForwardOptions
+	*ForwardClient
 	next http.Handler
+}
+
+// ForwardClient is one forward-auth configuration's state, shared by
+// every route it guards: the connections to the service and the
+// remembered admissions.
+type ForwardClient struct {
+	opt ForwardOptions
 
 	mu    sync.Mutex
 	cache map[[32]byte]admission
@@ -66,6 +73,14 @@ const maxAuthBody = 64 << 10
 
 // NewForward wraps next in forward auth.
 func NewForward(opt ForwardOptions, next http.Handler) *Forward {
+	return NewForwardClient(opt).Wrap(next)
+}
+
+// Wrap guards next with the client's service.
+func (f *ForwardClient) Wrap(next http.Handler) *Forward { return &Forward{ForwardClient: f, next: next} }
+
+// NewForwardClient returns the state of one forward-auth configuration.
+func NewForwardClient(opt ForwardOptions) *ForwardClient {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 5 * time.Second
 	}
@@ -77,7 +92,7 @@ func NewForward(opt ForwardOptions, next http.Handler) *Forward {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	return &Forward{opt: opt, next: next, cache: map[[32]byte]admission{}}
+	return &ForwardClient{opt: opt, cache: map[[32]byte]admission{}}
 }
 
 func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +144,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ask sends the request's facts to the service.
-func (f *Forward) ask(r *http.Request) (*http.Response, error) {
+func (f *ForwardClient) ask(r *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), f.opt.Timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.opt.URL.String(), nil)
 	if err != nil {
@@ -169,7 +184,7 @@ func (f *Forward) admit(w http.ResponseWriter, r *http.Request, h http.Header) {
 
 // cacheKey hashes the credentials the service is shown; false when
 // admissions are not remembered, or the request carries none.
-func (f *Forward) cacheKey(r *http.Request) ([32]byte, bool) {
+func (f *ForwardClient) cacheKey(r *http.Request) ([32]byte, bool) {
 	if f.opt.Cache <= 0 {
 		return [32]byte{}, false
 	}
@@ -186,7 +201,7 @@ func (f *Forward) cacheKey(r *http.Request) ([32]byte, bool) {
 	return key, any
 }
 
-func (f *Forward) remembered(key [32]byte) (http.Header, bool) {
+func (f *ForwardClient) remembered(key [32]byte) (http.Header, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a, ok := f.cache[key]
@@ -196,7 +211,7 @@ func (f *Forward) remembered(key [32]byte) (http.Header, bool) {
 	return a.headers, true
 }
 
-func (f *Forward) remember(key [32]byte, h http.Header) {
+func (f *ForwardClient) remember(key [32]byte, h http.Header) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.cache) >= maxAdmissions {

@@ -104,6 +104,8 @@ type Graph struct {
 	// oidcClients are the OIDC configurations' states, one per config
 	// block, shared by the routes it guards.
 	oidcClients map[*config.OIDCAuth]*auth.OIDCClient
+	// forwardClients likewise for forward auth.
+	forwardClients map[*config.ForwardAuth]*auth.ForwardClient
 }
 
 // Listener is what opening and serving one listen address takes.
@@ -187,7 +189,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
 		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans,
 		accessLists: map[*config.Access]*access.List{}, passwords: map[string]*auth.Passwords{}, keySets: map[string]*auth.KeySet{},
-		oidcClients: map[*config.OIDCAuth]*auth.OIDCClient{},
+		oidcClients: map[*config.OIDCAuth]*auth.OIDCClient{}, forwardClients: map[*config.ForwardAuth]*auth.ForwardClient{},
 	}
 	if g.maintenance == nil {
 		g.maintenance = new(atomic.Bool)

@@ -159,8 +159,13 @@ func (g *Graph) authPhase(sc *config.Site, rc *config.Route, h http.Handler) (ht
 			h = auth.NewClientCert(*c.Required, c.SubjectToHeader, c.SANToHeader, failed, h)
 		case a.Forward != nil:
 			f := a.Forward
-			h = auth.NewForward(auth.ForwardOptions{URL: f.Target, CopyHeaders: f.CopyHeaders, PassHeaders: f.PassHeaders,
-				Cache: f.Cache.Std(), Timeout: f.Timeout.Std(), PassCredentials: a.PassCredentials, Failed: failed, Log: g.log}, h)
+			client := g.forwardClients[f]
+			if client == nil {
+				client = auth.NewForwardClient(auth.ForwardOptions{URL: f.Target, CopyHeaders: f.CopyHeaders, PassHeaders: f.PassHeaders,
+					Cache: f.Cache.Std(), Timeout: f.Timeout.Std(), PassCredentials: a.PassCredentials, Failed: failed, Log: g.log})
+				g.forwardClients[f] = client
+			}
+			h = client.Wrap(h)
 		}
 	}
 	if names := config.IdentityHeaders(sc); len(names) > 0 {
