@@ -77,7 +77,9 @@ func NewForward(opt ForwardOptions, next http.Handler) *Forward {
 }
 
 // Wrap guards next with the client's service.
-func (f *ForwardClient) Wrap(next http.Handler) *Forward { return &Forward{ForwardClient: f, next: next} }
+func (f *ForwardClient) Wrap(next http.Handler) *Forward {
+	return &Forward{ForwardClient: f, next: next}
+}
 
 // NewForwardClient returns the state of one forward-auth configuration.
 func NewForwardClient(opt ForwardOptions) *ForwardClient {
