@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,6 +238,46 @@ func TestRetriesNeverSendANonIdempotentRequestTwice(t *testing.T) {
 		if res.StatusCode != 200 || string(body) != "b" {
 			t.Errorf("POST with one server down: %d %q", res.StatusCode, body)
 		}
+	}
+}
+
+// TestRetriesAResponseCutOffBeforeItsEnd: a server that dies halfway
+// through a buffered response has sent the client nothing yet, so an
+// idempotent request goes to another server; a POST is not sent twice.
+func TestRetriesAResponseCutOffBeforeItsEnd(t *testing.T) {
+	a, b := startApp(t, "a"), startApp(t, "b")
+	for _, method := range []string{"GET", "POST"} {
+		admin, addr := freeAddr(t), freeAddr(t)
+		g := startGatehouse(t, poolSite(t, admin, addr, "round_robin", "", a, b), addr)
+		var got []string
+		for i := 0; i < 2; i++ { // round robin: one of the two goes to a first
+			req, _ := http.NewRequest(method, "http://"+addr+"/cut?on=a", strings.NewReader("x"))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", method, err)
+			}
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil {
+				t.Fatalf("%s: a truncated body reached the client: %v", method, err)
+			}
+			if res.StatusCode == 200 && string(body) != "whole from b" {
+				t.Errorf("%s: 200 with %q", method, body)
+			}
+			got = append(got, strconv.Itoa(res.StatusCode))
+		}
+		sort.Strings(got)
+		want := "200 200"
+		if method == "POST" {
+			want = "200 502"
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s to a server that dies mid-response: %v, want %s", method, got, want)
+		}
+		if method == "GET" && !strings.Contains(g.stderr.String(), "retrying on another upstream server") {
+			t.Errorf("GET: no retry logged:\n%s", g.stderr.String())
+		}
+		g.stop()
 	}
 }
 

@@ -7,6 +7,9 @@ Endpoints (matched on the last path segment, so /prefix/echo is /echo):
   /slow?s=S       sleeps S seconds, then answers "slept"
   /sha            reads the body in chunks, answers "LENGTH SHA256-HEX" and the framing it saw
   /stall?s=S      sends the first 1000 bytes of a 2000-byte body, then stalls S seconds
+  /cut?on=NAME    on the Gunicorn whose APP_NAME is NAME: sends the first 1000 bytes of a 2000-byte
+                  body, then its worker dies (a crash mid-response); elsewhere answers
+                  "whole from APP_NAME"
   /sse?n=N        streams N server-sent events, 0.2 s apart
   /progress?gate=F  streams "step 0", waits (up to 20 s) until file F exists, then "step 1";
                   asks for no buffering (X-Accel-Buffering: no); with gate= on /sse likewise
@@ -128,6 +131,18 @@ def app(environ, start_response):
             time.sleep(s)
             yield b"b" * 1000
         return stalled()
+    if path == "/cut":
+        name = os.environ.get("APP_NAME", "app")
+        if qs.get("on", [""])[0] != name:
+            body = ("whole from %s" % name).encode()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "2000")])
+
+        def cut():
+            yield b"a" * 1000
+            os._exit(1)
+        return cut()
     if path in ("/progress", "/sse"):
         gate = qs.get("gate", [""])[0]
         if path == "/sse":

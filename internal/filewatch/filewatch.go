@@ -22,12 +22,14 @@ func Stamp(path string) string {
 }
 
 // Poll checks path every interval until ctx ends and calls reload when
-// its stamp differs from the one last seen (first, since stamp). A
-// reload's error goes to failed; the file is not tried again until it
-// changes once more.
+// its stamp differs from the one last read (first, since stamp) and has
+// held still for one interval: a file rewritten in place (truncated, then
+// written) is read once it is whole, not in between. A reload's error
+// goes to failed; the file is not tried again until it changes once more.
 func Poll(ctx context.Context, path, stamp string, interval time.Duration, reload func() error, failed func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	pending := stamp
 	for {
 		select {
 		case <-ctx.Done():
@@ -36,6 +38,11 @@ func Poll(ctx context.Context, path, stamp string, interval time.Duration, reloa
 		}
 		now := Stamp(path)
 		if now == stamp {
+			pending = stamp
+			continue
+		}
+		if now != pending {
+			pending = now // changed since the last look: wait for it to settle
 			continue
 		}
 		stamp = now

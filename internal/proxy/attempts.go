@@ -106,10 +106,27 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, info *reqinfo.
 			h.opt.Log.Info("retrying on another upstream server", "server", srv.Endpoint, "request_id", info.ID, "status", res.StatusCode)
 			continue
 		}
+		body, err := h.buffered(w, r, res)
+		if err != nil {
+			// The server broke off its response before the end; the
+			// client has seen nothing of it yet.
+			srv.Release()
+			if r.Context().Err() == nil {
+				h.pool.Failed(srv, err)
+			}
+			clear(w.Header())
+			lastErr = err
+			if more && retryableError(r, err, replayable) && h.pool.HasUntried(tried) && rewound(out) && h.pool.AllowRetry() {
+				h.opt.Log.Info("retrying on another upstream server", "server", srv.Endpoint, "request_id", info.ID, "error", err)
+				continue
+			}
+			h.fail(w, r, err)
+			return
+		}
 		if c := h.pool.StickyCookie(r, srv); c != "" {
 			w.Header().Add("Set-Cookie", c)
 		}
-		h.respondFrom(srv, w, r, res)
+		h.respondFrom(srv, w, r, res, body)
 		return
 	}
 }
@@ -128,11 +145,12 @@ func (h *Handler) traceAttempt(r *http.Request, srv *pool.Server, out *upstream.
 	return span
 }
 
-// respondFrom sends the response of srv, which stays counted as busy until
-// the body is through (or the client is gone).
-func (h *Handler) respondFrom(srv *pool.Server, w http.ResponseWriter, r *http.Request, res *http.Response) {
+// respondFrom sends the response of srv (its body already read when body
+// is not nil), which stays counted as busy until the body is through (or
+// the client is gone).
+func (h *Handler) respondFrom(srv *pool.Server, w http.ResponseWriter, r *http.Request, res *http.Response, body *buffer.Body) {
 	defer srv.Release()
-	h.respond(w, r, res)
+	h.respondWith(w, r, res, body)
 }
 
 // retryableError reports whether a failed attempt may be made again on

@@ -213,10 +213,46 @@ func (ex *exchange) Informational(code int, hdr http.Header) error {
 // respond sends the upstream's response to the client: buffered whole
 // when it can be, streamed otherwise.
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, res *http.Response) {
+	body, err := h.buffered(w, r, res)
+	if err != nil {
+		clear(w.Header())
+		h.fail(w, r, err)
+		return
+	}
+	h.respondWith(w, r, res, body)
+}
+
+// buffered reads res's body whole when the response is to be sent
+// buffered (nil when it is to be streamed, or replaced by the site's error
+// page). Nothing has reached the client yet, so a failure here still lets
+// the request go to another server.
+func (h *Handler) buffered(w http.ResponseWriter, r *http.Request, res *http.Response) (*buffer.Body, error) {
 	hdr := w.Header()
-	if ic, ok := w.(errpage.Interceptor); ok && !h.grpc && res.StatusCode >= 400 && ic.InterceptsError(res.StatusCode) {
-		// The site shows its own page for this status instead of the
-		// upstream's.
+	if h.intercepted(w, res) || !h.opt.BufferResponses || !bufferable(r.Method, res.StatusCode, hdr) {
+		return nil, nil
+	}
+	if xb := hdr["X-Accel-Buffering"]; len(xb) > 0 && strings.EqualFold(xb[0], "no") {
+		return nil, nil
+	}
+	body, err := h.opt.Spool.Fill(res.Body, true) // closes res.Body
+	if err != nil {
+		return nil, fmt.Errorf("read upstream response: %w", err)
+	}
+	return body, nil
+}
+
+// intercepted reports whether the site shows its own page for res's
+// status instead of the upstream's.
+func (h *Handler) intercepted(w http.ResponseWriter, res *http.Response) bool {
+	ic, ok := w.(errpage.Interceptor)
+	return ok && !h.grpc && res.StatusCode >= 400 && ic.InterceptsError(res.StatusCode)
+}
+
+// respondWith sends res to the client, with its body already read into
+// body when that is not nil (see buffered), streamed otherwise.
+func (h *Handler) respondWith(w http.ResponseWriter, r *http.Request, res *http.Response, body *buffer.Body) {
+	hdr := w.Header()
+	if body == nil && h.intercepted(w, res) {
 		_ = res.Body.Close()
 		clear(hdr)
 		errpage.Write(w, res.StatusCode)
@@ -226,15 +262,8 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, res *http.Resp
 		delete(hdr, name)
 	}
 	removeHopByHop(hdr)
-	noBuffering := len(hdr["X-Accel-Buffering"]) > 0 && strings.EqualFold(hdr["X-Accel-Buffering"][0], "no")
 	delete(hdr, "X-Accel-Buffering")
-	if h.opt.BufferResponses && !noBuffering && bufferable(r.Method, res.StatusCode, hdr) {
-		body, err := h.opt.Spool.Fill(res.Body, true) // closes res.Body
-		if err != nil {
-			clear(hdr)
-			h.fail(w, r, fmt.Errorf("read upstream response: %w", err))
-			return
-		}
+	if body != nil {
 		defer body.Close()
 		delete(hdr, "Trailer")
 		if n := body.Len(); n >= 0 {
