@@ -26,6 +26,7 @@ const (
 	stateActive                // reading or serving a request
 	stateHijacked              // handed to a handler
 	stateClosed
+	stateParked // idle in the server's idle set, without a goroutine
 )
 
 // errTooManyFiles is the accept error that is worth a retry.
@@ -74,6 +75,9 @@ type conn struct {
 	// deadline since, so waitUntil no longer says what it is.
 	waitUntil     time.Time
 	deadlineMoved atomic.Bool
+
+	// idle is the connection's state as a parking candidate (park.go).
+	idle idleState
 }
 
 // setReadDeadline sets the connection's read deadline for anything but
@@ -85,13 +89,13 @@ func (c *conn) setReadDeadline(t time.Time) error {
 
 // awaitDeadline bounds the wait for the next request by timeout from now.
 // The deadline is moved only when it would move by more than a second
-// (or an eighth of a short timeout): on a busy keep-alive connection that
-// saves a timer update per request, and the wait is still bounded by
-// timeout give or take that slack.
+// later (or an eighth of a short timeout), or earlier at all: on a busy
+// keep-alive connection that saves a timer update per request, and the
+// wait is still bounded by timeout give or take that slack.
 func (c *conn) awaitDeadline(now time.Time, timeout time.Duration) {
 	until := now.Add(timeout)
 	slack := min(time.Second, timeout/8)
-	if !c.deadlineMoved.Load() && !c.waitUntil.IsZero() && until.Sub(c.waitUntil) < slack {
+	if d := until.Sub(c.waitUntil); !c.deadlineMoved.Load() && !c.waitUntil.IsZero() && d >= 0 && d < slack {
 		return
 	}
 	c.deadlineMoved.Store(false)
@@ -99,15 +103,13 @@ func (c *conn) awaitDeadline(now time.Time, timeout time.Duration) {
 	_ = c.nc.SetReadDeadline(until)
 }
 
-// serve reads and answers requests until the connection closes or is
-// hijacked.
+// serve reads and answers requests until the connection closes, is
+// hijacked or is parked.
 func (c *conn) serve() {
-	defer c.srv.forget(c)
 	if c.gate.Proxy() {
 		remote, err := c.gate.ReadProxyHeader(c.nc, &c.pass)
 		if err != nil {
-			c.pass.Release()
-			_ = c.nc.Close()
+			c.finish(false)
 			return
 		}
 		c.setRemote(remote)
@@ -119,15 +121,26 @@ func (c *conn) serve() {
 	} else if c.sock = sockio.Open(c.nc); c.sock != nil {
 		c.io = c.sock
 	}
-	hijacked := false
+	c.run(true)
+}
+
+// How run ends.
+const (
+	endClose    = iota // the connection is done: close it
+	endHijacked        // someone else owns it now
+	endParked          // it waits in the idle set; a wake runs it again
+)
+
+// run is the request loop: from the connection's first request, or from
+// its next one after a wake from the idle set.
+func (c *conn) run(first bool) {
+	end := endClose
 	defer func() {
-		if !hijacked {
-			c.releaseBuffers()
-			_ = c.nc.Close()
-			c.pass.Release()
+		if end != endParked {
+			c.finish(end == endHijacked)
 		}
 	}()
-	for first := true; ; first = false {
+	for ; ; first = false {
 		o := c.srv.opts.Load()
 		timeout := o.IdleTimeout
 		if first {
@@ -144,11 +157,14 @@ func (c *conn) serve() {
 		}
 		raw, herr, err := c.readHead(o, first)
 		if err != nil {
+			if err == errParked {
+				end = endParked
+			}
 			return
 		}
 		if first && herr == nil && raw == h2Preface[:len(h2Preface)-len(h2PrefaceEnd)] && o.PriorKnowledge != nil {
 			if c.handOverH2(o) {
-				hijacked = true
+				end = endHijacked
 			}
 			return
 		}
@@ -163,7 +179,7 @@ func (c *conn) serve() {
 		switch c.serveRequest(o, &h) {
 		case outcomeKeep:
 		case outcomeHijacked:
-			hijacked = true
+			end = endHijacked
 			return
 		case outcomeLinger:
 			c.linger()
@@ -172,6 +188,17 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// finish ends the connection's life in the server: closed and its place
+// at the gate given back, unless hijacked (then only forgotten).
+func (c *conn) finish(hijacked bool) {
+	if !hijacked {
+		c.releaseBuffers()
+		_ = c.nc.Close()
+		c.pass.Release()
+	}
+	c.srv.forget(c)
 }
 
 // The HTTP/2 connection preface; ReadHead stops after its first part,
@@ -407,12 +434,13 @@ func (c *conn) releaseBuffers() {
 // awaitRequest returns once the next request has started to arrive (or
 // the connection has ended). A plain TCP connection with nothing buffered
 // waits for a later request without buffers: they go back to the pool and
-// are taken again when input is there. The first request, usually sent
-// right after the connection was made, is read at once.
+// are taken again when input is there (see waitIdle). The first request,
+// usually sent right after the connection was made, is read at once; so
+// is one that woke the connection from the idle set.
 func (c *conn) awaitRequest(first bool) error {
-	if !first && c.sock != nil && c.br.Buffered() == 0 && c.bw.Buffered() == 0 {
+	if c.buffers != nil && !first && c.sock != nil && c.br.Buffered() == 0 && c.bw.Buffered() == 0 {
 		c.releaseBuffers()
-		if err := c.sock.WaitReadable(); err != nil {
+		if err := c.waitIdle(); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/conngate"
+	"github.com/gatehouse/gatehouse/internal/idlepark"
 )
 
 // Options are a server's client-facing limits. They may be changed while
@@ -72,6 +73,10 @@ type Server struct {
 
 	date    dateCache
 	buffers sync.Pool // *buffers
+
+	// idle holds parked idle connections (park.go); nil where the
+	// platform has no idle set.
+	idle *idlepark.Set
 }
 
 // bufferSize is the size of each connection's read and write buffers.
@@ -82,9 +87,25 @@ func New(h http.Handler, opts Options) *Server {
 	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: h})
 	s.SetOptions(opts)
+	if set, err := idlepark.New(); err == nil {
+		s.idle = set
+	} else {
+		s.opts.Load().Log.Warn("idle connections keep a goroutine each", "error", err)
+	}
 	s.stopWatch = make(chan struct{})
 	go s.watchLoop(s.stopWatch)
 	return s
+}
+
+// stop ends the server's loops (once): the watch loop and the idle set,
+// whose connections still parked are closed.
+func (s *Server) stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopWatch)
+		if s.idle != nil {
+			s.idle.Close()
+		}
+	})
 }
 
 // SetOptions replaces the server's options; requests already being read
@@ -184,7 +205,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if s.closeIdle() == 0 {
-			s.stopOnce.Do(func() { close(s.stopWatch) })
+			s.stop()
 			return nil
 		}
 		select {
@@ -199,7 +220,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
 	s.closeListeners()
-	s.stopOnce.Do(func() { close(s.stopWatch) })
+	s.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
@@ -221,17 +242,29 @@ func (s *Server) closeListeners() {
 // closeIdle closes connections waiting for a request and returns how many
 // are still busy.
 func (s *Server) closeIdle() int {
+	var parked []*conn
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	busy := 0
 	for c := range s.conns {
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
 			_ = c.nc.Close()
 			continue
 		}
+		if c.state.CompareAndSwap(stateParked, stateClosed) {
+			// Taken out of the idle set, it is ours to close; if its
+			// wake or expiry got there first, that finishes it.
+			if s.idle.Unpark(c.idle.entry) {
+				parked = append(parked, c)
+			}
+			continue
+		}
 		if c.state.Load() == stateActive {
 			busy++
 		}
+	}
+	s.mu.Unlock()
+	for _, c := range parked {
+		c.finish(false)
 	}
 	return busy
 }

@@ -83,6 +83,9 @@ func (w *watcher) readAhead(c *conn, ctx *requestContext, stopped chan struct{})
 // connection's reader is free again.
 func (w *watcher) stop(c *conn) {
 	w.mu.Lock()
+	// The request's objects are not kept past its end (an idle
+	// connection would hold them until its next request).
+	w.ctx, w.body = nil, nil
 	if w.state != watchRunning {
 		w.state = watchIdle
 		w.mu.Unlock()
@@ -96,18 +99,30 @@ func (w *watcher) stop(c *conn) {
 }
 
 // watchLoop looks for requests due a read-ahead until done is closed.
+// Every parkScan it also asks connections idle since the previous park
+// scan to park.
 func (s *Server) watchLoop(done <-chan struct{}) {
 	tick := time.NewTicker(watchDelay / 2)
 	defer tick.Stop()
+	var nextPark time.Time
 	for {
 		select {
 		case <-done:
 			return
 		case now := <-tick.C:
+			parkDue := s.idle != nil && !now.Before(nextPark)
+			if parkDue {
+				nextPark = now.Add(parkScan)
+			}
 			s.mu.Lock()
 			for c := range s.conns {
-				if c.state.Load() == stateActive {
+				switch c.state.Load() {
+				case stateActive:
 					c.watch.due(c, now)
+				case stateIdle:
+					if parkDue {
+						c.askPark()
+					}
 				}
 			}
 			s.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/reclaim"
 )
 
 // Options configure Run.
@@ -60,6 +61,9 @@ func Run(ctx context.Context, opt Options) error {
 		in.Shutdown()
 		return err
 	}
+	reclaimCtx, stopReclaim := context.WithCancel(ctx)
+	defer stopReclaim()
+	go reclaim.Run(reclaimCtx, log)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)

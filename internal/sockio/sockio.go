@@ -24,7 +24,9 @@ import (
 // Read runs. Made once per connection: the callbacks it hands the runtime
 // are made here, so calls allocate nothing.
 type Socket struct {
-	rc    syscall.RawConn
+	rc syscall.RawConn
+	// fd is the socket's descriptor, valid while the connection is open.
+	fd    int
 	read  call
 	write call
 	// woken is the state of WaitReadable.
@@ -64,9 +66,16 @@ func Open(nc net.Conn) *Socket {
 		return nil
 	}
 	s := &Socket{rc: rc}
+	if err := rc.Control(func(fd uintptr) { s.fd = int(fd) }); err != nil {
+		return nil
+	}
 	s.read.fn, s.write.fn, s.waitFunc, s.quietFunc = s.readOnce, s.writeAll, s.peek, s.checkQuiet
 	return s
 }
+
+// FD returns the socket's file descriptor, for a poller of the caller's
+// own (see idlepark); it is valid until the connection is closed.
+func (s *Socket) FD() int { return s.fd }
 
 // Conn is a TCP or unix connection whose Read and Write go through its
 // Socket; everything else (deadlines, addresses, Close) is the

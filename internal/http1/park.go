@@ -1,0 +1,137 @@
+package http1
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/idlepark"
+)
+
+// Parking idle connections: a plain keep-alive connection that has waited
+// for its next request through one whole park scan (parkScan, so between
+// one and two of them) leaves its goroutine and waits in the server's
+// idle set (idlepark), where it costs no stack. Busy connections never
+// get there: a client that sends its next request sooner is served on the
+// same goroutine as before, without a system call more.
+//
+// The scan asks a waiting connection to park by moving its read deadline
+// to the past; the connection's goroutine sees why its wait ended and
+// hands the socket to the set. A wake (input or the client's end) runs the
+// request loop again on a new goroutine; the idle deadline passing while
+// parked closes the connection.
+
+// parkScan is how often the server looks for connections to park.
+const parkScan = 250 * time.Millisecond
+
+// errParked ends a request loop whose connection went to the idle set.
+var errParked = errors.New("connection parked")
+
+// Where a connection is in an idle wait.
+const (
+	idleNone    = iota // not waiting for a request in the poller
+	idleWaiting        // waiting: the scan may ask it to park
+	idleAsked          // asked: its read deadline was moved to the past
+)
+
+// idleState is a connection's part in parking, shared between its
+// goroutine and the park scan.
+type idleState struct {
+	mu    sync.Mutex
+	state uint8
+	// wait numbers the connection's idle waits; seen is the wait the
+	// last scan found it in, so a wait seen twice has lasted a scan.
+	wait, seen uint32
+	// entry is the connection's place in the idle set, made the first
+	// time it parks.
+	entry *idlepark.Conn
+}
+
+// waitIdle waits for the next request on an idle plain connection: in
+// the runtime's poller, and, once the park scan asks, in the server's
+// idle set (errParked: the goroutine is to end).
+func (c *conn) waitIdle() error {
+	if c.srv.idle == nil {
+		return c.sock.WaitReadable()
+	}
+	for {
+		c.idle.mu.Lock()
+		c.idle.state = idleWaiting
+		c.idle.wait++
+		c.idle.mu.Unlock()
+		err := c.sock.WaitReadable()
+		c.idle.mu.Lock()
+		asked := c.idle.state == idleAsked
+		c.idle.state = idleNone
+		c.idle.mu.Unlock()
+		if !asked || err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if err == nil {
+			// Input came before the scan's deadline took effect.
+			_ = c.nc.SetReadDeadline(c.waitUntil)
+			return nil
+		}
+		parked, err := c.park()
+		if parked {
+			return errParked
+		}
+		if err != nil {
+			return err
+		}
+		// The set would not take it: wait here, as before.
+		_ = c.nc.SetReadDeadline(c.waitUntil)
+	}
+}
+
+// park hands the connection to the idle set until its idle deadline.
+func (c *conn) park() (bool, error) {
+	if c.idle.entry == nil {
+		c.idle.entry = idlepark.NewConn(c.sock.FD(), c.resume, c.expire)
+	}
+	if !c.state.CompareAndSwap(stateIdle, stateParked) {
+		return false, net.ErrClosed
+	}
+	if c.srv.idle.Park(c.idle.entry, c.waitUntil) {
+		return true, nil
+	}
+	if !c.state.CompareAndSwap(stateParked, stateIdle) {
+		return false, net.ErrClosed
+	}
+	return false, nil
+}
+
+// resume runs the request loop again for a parked connection that has
+// input (or whose client has gone: the read says so).
+func (c *conn) resume() {
+	if !c.state.CompareAndSwap(stateParked, stateIdle) {
+		c.finish(false) // closed by Shutdown meanwhile
+		return
+	}
+	c.deadlineMoved.Store(true) // still in the past: the loop sets it anew
+	c.run(false)
+}
+
+// expire closes a parked connection whose idle deadline has passed.
+func (c *conn) expire() {
+	c.state.Store(stateClosed)
+	c.finish(false)
+}
+
+// askPark asks the connection to park when it has waited for a request
+// since the previous scan. The caller holds the server's lock.
+func (c *conn) askPark() {
+	c.idle.mu.Lock()
+	defer c.idle.mu.Unlock()
+	if c.idle.state != idleWaiting {
+		return
+	}
+	if c.idle.seen != c.idle.wait {
+		c.idle.seen = c.idle.wait
+		return
+	}
+	c.idle.state = idleAsked
+	_ = c.nc.SetReadDeadline(aLongTimeAgo)
+}

@@ -1,0 +1,71 @@
+// Package reclaim gives memory back to the operating system when the
+// process falls quiet after a burst. Gatehouse runs with a high GC
+// percent (400: a proxy's live heap is small and its garbage is per
+// request), so a burst of requests, or of connections that then sit idle,
+// leaves the heap several times its live size until the next collection,
+// which an idle process may not reach for minutes. Once allocation has all
+// but stopped for a moment and the garbage is large, one collection and a
+// scavenge return it: the cost of a GC cycle, paid once per burst, never
+// under steady load.
+package reclaim
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Settings of the watch.
+const (
+	// every is how often allocation is sampled.
+	every = 250 * time.Millisecond
+	// quietBytes is the most allocated in one sample for the process to
+	// count as quiet.
+	quietBytes = 256 << 10
+	// minGarbage is the least heap beyond the live heap worth reclaiming.
+	minGarbage = 16 << 20
+)
+
+// samples are the runtime metrics read: bytes allocated in all, the heap's
+// objects (live and not yet collected), and the live heap the last
+// collection marked.
+var samples = []string{"/gc/heap/allocs:bytes", "/memory/classes/heap/objects:bytes", "/gc/heap/live:bytes"}
+
+// Run watches allocation until ctx ends, reclaiming after each burst.
+func Run(ctx context.Context, log *slog.Logger) {
+	s := make([]metrics.Sample, len(samples))
+	for i, name := range samples {
+		s[i].Name = name
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var lastAllocs uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		metrics.Read(s)
+		allocs, heap, live := value(s[0]), value(s[1]), value(s[2])
+		quiet := allocs-lastAllocs < quietBytes
+		lastAllocs = allocs
+		if quiet && heap > live+minGarbage {
+			start := time.Now()
+			debug.FreeOSMemory()
+			log.Debug("memory returned after a burst", "garbage_bytes", heap-live, "took", time.Since(start))
+			metrics.Read(s)
+			lastAllocs = value(s[0])
+		}
+	}
+}
+
+// value is a sample's value, 0 when the runtime does not know it.
+func value(s metrics.Sample) uint64 {
+	if s.Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s.Value.Uint64()
+}
