@@ -24,14 +24,16 @@ const (
 	// quietBytes is the most allocated in one sample for the process to
 	// count as quiet.
 	quietBytes = 256 << 10
-	// minGarbage is the least heap beyond the live heap worth reclaiming.
-	minGarbage = 16 << 20
+	// minReclaim is the least memory worth reclaiming: garbage (heap
+	// beyond the live heap) and free heap pages not yet returned.
+	minReclaim = 16 << 20
 )
 
 // samples are the runtime metrics read: bytes allocated in all, the heap's
-// objects (live and not yet collected), and the live heap the last
-// collection marked.
-var samples = []string{"/gc/heap/allocs:bytes", "/memory/classes/heap/objects:bytes", "/gc/heap/live:bytes"}
+// objects (live and not yet collected), the live heap the last collection
+// marked, and free heap pages the process still holds.
+var samples = []string{"/gc/heap/allocs:bytes", "/memory/classes/heap/objects:bytes", "/gc/heap/live:bytes",
+	"/memory/classes/heap/free:bytes"}
 
 // Run watches allocation until ctx ends, reclaiming after each burst.
 func Run(ctx context.Context, log *slog.Logger) {
@@ -49,13 +51,17 @@ func Run(ctx context.Context, log *slog.Logger) {
 		case <-tick.C:
 		}
 		metrics.Read(s)
-		allocs, heap, live := value(s[0]), value(s[1]), value(s[2])
+		allocs, heap, live, free := value(s[0]), value(s[1]), value(s[2]), value(s[3])
 		quiet := allocs-lastAllocs < quietBytes
 		lastAllocs = allocs
-		if quiet && heap > live+minGarbage {
+		reclaimable := free
+		if heap > live {
+			reclaimable += heap - live
+		}
+		if quiet && reclaimable >= minReclaim {
 			start := time.Now()
 			debug.FreeOSMemory()
-			log.Debug("memory returned after a burst", "garbage_bytes", heap-live, "took", time.Since(start))
+			log.Debug("memory returned after a burst", "bytes", reclaimable, "took", time.Since(start))
 			metrics.Read(s)
 			lastAllocs = value(s[0])
 		}
