@@ -61,6 +61,11 @@ func (w *watcher) due(c *conn, now time.Time) {
 	stopped := make(chan struct{})
 	w.stopped = stopped
 	ctx := w.ctx
+	// No deadline for the read-ahead: cleared here, under the lock, so
+	// that a stop that follows (and moves the deadline to the past to
+	// interrupt the read) cannot be undone by the read-ahead starting
+	// late.
+	_ = c.setReadDeadline(time.Time{})
 	w.mu.Unlock()
 	go w.readAhead(c, ctx, stopped)
 }
@@ -68,7 +73,6 @@ func (w *watcher) due(c *conn, now time.Time) {
 // readAhead waits until the client sends something or goes away, or until
 // stop interrupts it.
 func (w *watcher) readAhead(c *conn, ctx *requestContext, stopped chan struct{}) {
-	_ = c.setReadDeadline(time.Time{})
 	_, err := c.br.Peek(1)
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		ctx.cancel(ErrClientGone)
