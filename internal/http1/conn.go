@@ -55,8 +55,11 @@ type conn struct {
 	// not a plain socket (TLS), and then the connection keeps its buffers
 	// while idle.
 	sock *sockio.Socket
-	// io is what the buffers read from and write to: sock, or nc.
+	// io is what the buffers read from and write to: sock, tlsIn, or nc.
 	io io.ReadWriter
+	// tlsIn is nc when it is a TLS connection, with the byte an idle
+	// wait read (see waitIdle).
+	tlsIn *tlsInput
 
 	watch watcher
 
@@ -115,11 +118,16 @@ func (c *conn) serve() {
 		c.setRemote(remote)
 	}
 	c.io = c.nc
+	c.idle.fd = -1
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
+		c.tlsIn = &tlsInput{Conn: tc}
+		c.io = c.tlsIn
+		c.idle.fd = socketFD(tc.NetConn())
 	} else if c.sock = sockio.Open(c.nc); c.sock != nil {
 		c.io = c.sock
+		c.idle.fd = c.sock.FD()
 	}
 	c.run(true)
 }
@@ -432,13 +440,13 @@ func (c *conn) releaseBuffers() {
 }
 
 // awaitRequest returns once the next request has started to arrive (or
-// the connection has ended). A plain TCP connection with nothing buffered
-// waits for a later request without buffers: they go back to the pool and
+// the connection has ended). A connection with nothing buffered waits for
+// a later request without buffers: they go back to the pool and
 // are taken again when input is there (see waitIdle). The first request,
 // usually sent right after the connection was made, is read at once; so
 // is one that woke the connection from the idle set.
 func (c *conn) awaitRequest(first bool) error {
-	if c.buffers != nil && !first && c.sock != nil && c.br.Buffered() == 0 && c.bw.Buffered() == 0 {
+	if c.buffers != nil && !first && (c.sock != nil || c.tlsIn != nil) && c.br.Buffered() == 0 && c.bw.Buffered() == 0 {
 		c.releaseBuffers()
 		if err := c.waitIdle(); err != nil {
 			return err

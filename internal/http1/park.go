@@ -1,7 +1,9 @@
 package http1
 
 import (
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -10,7 +12,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/idlepark"
 )
 
-// Parking idle connections: a plain keep-alive connection that has waited
+// Parking idle connections: a keep-alive connection (plain, or TLS over
+// TCP) that has waited
 // for its next request through one whole park scan (parkScan, so between
 // one and two of them) leaves its goroutine and waits in the server's
 // idle set (idlepark), where it costs no stack. Busy connections never
@@ -45,23 +48,72 @@ type idleState struct {
 	// last scan found it in, so a wait seen twice has lasted a scan.
 	wait, seen uint32
 	// entry is the connection's place in the idle set, made the first
-	// time it parks.
+	// time it parks; fd is the socket it waits on there (beneath TLS),
+	// -1 when the connection cannot park.
 	entry *idlepark.Conn
+	fd    int
 }
 
-// waitIdle waits for the next request on an idle plain connection: in
-// the runtime's poller, and, once the park scan asks, in the server's
-// idle set (errParked: the goroutine is to end).
+// tlsInput is a TLS connection that can hold one byte read ahead.
+type tlsInput struct {
+	*tls.Conn
+	b       [1]byte
+	pending bool
+}
+
+// waitByte reads one byte and keeps it for the next Read.
+func (t *tlsInput) waitByte() error {
+	n, err := t.Conn.Read(t.b[:])
+	if n == 1 {
+		t.pending = true
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// Read returns the byte held, if any, then reads the connection.
+func (t *tlsInput) Read(p []byte) (int, error) {
+	if t.pending && len(p) > 0 {
+		p[0], t.pending = t.b[0], false
+		return 1, nil
+	}
+	return t.Conn.Read(p)
+}
+
+// socketFD returns the file descriptor of nc when it is a TCP socket, or
+// -1; valid until nc is closed.
+func socketFD(nc net.Conn) int {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return -1
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(s uintptr) { fd = int(s) }) != nil {
+		return -1
+	}
+	return fd
+}
+
+// waitIdle waits for the next request on an idle connection: in the
+// runtime's poller, and, once the park scan asks, in the server's idle set
+// (errParked: the goroutine is to end).
 func (c *conn) waitIdle() error {
-	if c.srv.idle == nil {
-		return c.sock.WaitReadable()
+	if c.srv.idle == nil || c.idle.fd < 0 {
+		return c.waitInput()
 	}
 	for {
 		c.idle.mu.Lock()
 		c.idle.state = idleWaiting
 		c.idle.wait++
 		c.idle.mu.Unlock()
-		err := c.sock.WaitReadable()
+		err := c.waitInput()
 		c.idle.mu.Lock()
 		asked := c.idle.state == idleAsked
 		c.idle.state = idleNone
@@ -86,10 +138,22 @@ func (c *conn) waitIdle() error {
 	}
 }
 
+// waitInput returns when input has arrived (or the connection has ended,
+// or the read deadline passed), without buffers: a plain socket is
+// peeked at; a TLS connection reads one byte, kept for the buffers. A TLS
+// read that blocks has nothing decrypted in hand, so the socket beneath
+// is where its next input will show.
+func (c *conn) waitInput() error {
+	if c.sock != nil {
+		return c.sock.WaitReadable()
+	}
+	return c.tlsIn.waitByte()
+}
+
 // park hands the connection to the idle set until its idle deadline.
 func (c *conn) park() (bool, error) {
 	if c.idle.entry == nil {
-		c.idle.entry = idlepark.NewConn(c.sock.FD(), c.resume, c.expire)
+		c.idle.entry = idlepark.NewConn(c.idle.fd, c.resume, c.expire)
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateParked) {
 		return false, net.ErrClosed

@@ -3,8 +3,14 @@ package http1
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"runtime"
@@ -155,5 +161,91 @@ func TestParkingUnderTraffic(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// serveTLS starts a server with h behind TLS on a free port.
+func serveTLS(t *testing.T, h http.Handler) (string, *Server, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &handshaken{Listener: inner, conf: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}
+	s := New(h, Options{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, ServerName: "test"})
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = ln.Close(); _ = s.Close() })
+	return inner.Addr().String(), s, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}
+}
+
+func TestIdleTLSConnectionsParkAndWake(t *testing.T) {
+	addr, s, clientConf := serveTLS(t, echo())
+	if s.idle == nil {
+		t.Skip("no idle set on this platform")
+	}
+	var conns []*tls.Conn
+	var readers []*bufio.Reader
+	for i := 0; i < 20; i++ {
+		c, err := tls.Dial("tcp", addr, clientConf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		br := bufio.NewReader(c)
+		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i)
+		if got := body(readResponses(t, br, "GET")[0]); got != fmt.Sprintf("GET /%d host=h body=", i) {
+			t.Fatalf("first answer: %q", got)
+		}
+		conns, readers = append(conns, c), append(readers, br)
+	}
+	waitUntil(t, "20 TLS connections parked", func() bool { return s.idle.Len() == 20 })
+	for i, c := range conns {
+		// Two requests in one write: the second is decrypted with the
+		// first and must not wait for more input.
+		fmt.Fprintf(c, "GET /a%d HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", i)
+		res := readResponses(t, readers[i], "GET", "POST")
+		if body(res[0]) != fmt.Sprintf("GET /a%d host=h body=", i) || body(res[1]) != "POST /b host=h body=hi" {
+			t.Fatalf("connection %d after parking", i)
+		}
+	}
+	waitUntil(t, "parked again", func() bool { return s.idle.Len() == 20 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.OpenConns(); n != 0 {
+		t.Errorf("%d connections left after Shutdown", n)
+	}
+}
+
+// handshaken hands over TLS connections after their handshake, as
+// Gatehouse's HTTPS listener does.
+type handshaken struct {
+	net.Listener
+	conf *tls.Config
+}
+
+func (l *handshaken) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Server(c, l.conf)
+		if tc.Handshake() == nil {
+			return tc, nil
+		}
+		c.Close()
 	}
 }
