@@ -27,6 +27,9 @@ const (
 	// minReclaim is the least memory worth reclaiming: garbage (heap
 	// beyond the live heap) and free heap pages not yet returned.
 	minReclaim = 16 << 20
+	// gap is the least time between two reclaims, which bounds their
+	// cost where traffic comes and goes in short bursts.
+	gap = 10 * time.Second
 )
 
 // samples are the runtime metrics read: bytes allocated in all, the heap's
@@ -44,6 +47,7 @@ func Run(ctx context.Context, log *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var lastAllocs uint64
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -58,8 +62,9 @@ func Run(ctx context.Context, log *slog.Logger) {
 		if heap > live {
 			reclaimable += heap - live
 		}
-		if quiet && reclaimable >= minReclaim {
+		if quiet && reclaimable >= minReclaim && time.Since(last) >= gap {
 			start := time.Now()
+			last = start
 			debug.FreeOSMemory()
 			log.Debug("memory returned after a burst", "bytes", reclaimable, "took", time.Since(start))
 			metrics.Read(s)
