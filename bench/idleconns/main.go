@@ -10,6 +10,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -18,8 +19,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-
-	"golang.org/x/net/http2"
 )
 
 func main() {
@@ -27,7 +26,10 @@ func main() {
 	n := flag.Int("n", 10000, "connections to hold")
 	proto := flag.String("proto", "h1", "h1, tls-h1 or tls-h2")
 	flag.Parse()
-	open, ok := map[string]func(string) (io.Closer, error){"h1": openH1, "tls-h1": openTLSH1, "tls-h2": openTLSH2}[*proto]
+	var h1, h2 http.Protocols
+	h1.SetHTTP1(true)
+	h2.SetHTTP2(true)
+	open, ok := map[string]func(string) (io.Closer, error){"h1": openH1, "tls-h1": openTLS(h1), "tls-h2": openTLS(h2)}[*proto]
 	if !ok {
 		fmt.Fprintln(os.Stderr, "idleconns: -proto is h1, tls-h1 or tls-h2")
 		os.Exit(2)
@@ -62,61 +64,18 @@ func main() {
 	}
 }
 
-// exchange makes one HTTP/1.1 request on c and reads the response.
-func exchange(c net.Conn) error {
-	if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
-		return err
-	}
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	return res.Body.Close()
-}
-
+// openH1 holds one plain HTTP/1.1 connection after one request on it,
+// written by hand so that the client keeps nothing but the socket.
 func openH1(addr string) (io.Closer, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	if err := exchange(c); err != nil {
-		c.Close()
-		return nil, err
+	_, err = fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+	var res *http.Response
+	if err == nil {
+		res, err = http.ReadResponse(bufio.NewReader(c), nil)
 	}
-	return c, nil
-}
-
-func openTLSH1(addr string) (io.Closer, error) {
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		return nil, err
-	}
-	if err := exchange(c); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-// openTLSH2 holds one HTTP/2 connection: a transport of its own, so that
-// each connection is separate.
-func openTLSH2(addr string) (io.Closer, error) {
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", NextProtos: []string{"h2"}})
-	if err != nil {
-		return nil, err
-	}
-	if c.ConnectionState().NegotiatedProtocol != "h2" {
-		c.Close()
-		return nil, fmt.Errorf("no h2 from %s", addr)
-	}
-	cc, err := (&http2.Transport{}).NewClientConn(c)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	req, _ := http.NewRequest("GET", "https://localhost/", nil)
-	res, err := cc.RoundTrip(req)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -124,4 +83,25 @@ func openTLSH2(addr string) (io.Closer, error) {
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	return c, nil
+}
+
+// openTLS holds one connection over TLS speaking protos (HTTP/1.1 or
+// HTTP/2), the certificate unchecked, after one request on it.
+func openTLS(protos http.Protocols) func(string) (io.Closer, error) {
+	t := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}, Protocols: &protos}
+	return func(addr string) (io.Closer, error) {
+		cc, err := t.NewClientConn(context.Background(), "https", addr)
+		if err != nil {
+			return nil, err
+		}
+		req, _ := http.NewRequest("GET", "https://localhost/", nil)
+		res, err := cc.RoundTrip(req)
+		if err != nil {
+			cc.Close()
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return cc, nil
+	}
 }

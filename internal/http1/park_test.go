@@ -33,10 +33,16 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // dialIdle opens n keep-alive connections that have each made a request.
 func dialIdle(t *testing.T, addr string, n int) ([]net.Conn, []*bufio.Reader) {
 	t.Helper()
+	return dialIdleWith(t, func() (net.Conn, error) { return net.Dial("tcp", addr) }, n)
+}
+
+// dialIdleWith is dialIdle with connections that dial makes.
+func dialIdleWith(t *testing.T, dial func() (net.Conn, error), n int) ([]net.Conn, []*bufio.Reader) {
+	t.Helper()
 	var conns []net.Conn
 	var readers []*bufio.Reader
 	for i := 0; i < n; i++ {
-		c, err := net.Dial("tcp", addr)
+		c, err := dial()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,21 +199,7 @@ func TestIdleTLSConnectionsParkAndWake(t *testing.T) {
 	if s.idle == nil {
 		t.Skip("no idle set on this platform")
 	}
-	var conns []*tls.Conn
-	var readers []*bufio.Reader
-	for i := 0; i < 20; i++ {
-		c, err := tls.Dial("tcp", addr, clientConf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		br := bufio.NewReader(c)
-		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i)
-		if got := body(readResponses(t, br, "GET")[0]); got != fmt.Sprintf("GET /%d host=h body=", i) {
-			t.Fatalf("first answer: %q", got)
-		}
-		conns, readers = append(conns, c), append(readers, br)
-	}
+	conns, readers := dialIdleWith(t, func() (net.Conn, error) { return tls.Dial("tcp", addr, clientConf) }, 20)
 	waitUntil(t, "20 TLS connections parked", func() bool { return s.idle.Len() == 20 })
 	for i, c := range conns {
 		// Two requests in one write: the second is decrypted with the
