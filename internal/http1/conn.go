@@ -52,8 +52,7 @@ type conn struct {
 	// (see awaitRequest).
 	*buffers
 	// sock is nc's socket driven directly (see sockio); nil when nc is
-	// not a plain socket (TLS), and then the connection keeps its buffers
-	// while idle.
+	// not a plain socket (TLS, a wrapped connection).
 	sock *sockio.Socket
 	// io is what the buffers read from and write to: sock, tlsIn, or nc.
 	io io.ReadWriter
