@@ -158,9 +158,12 @@ func (c *conn) park() (bool, error) {
 	if !c.state.CompareAndSwap(stateIdle, stateParked) {
 		return false, net.ErrClosed
 	}
+	// Out of the watch loop's sight before the set may wake it.
+	c.srv.asleep(c)
 	if c.srv.idle.Park(c.idle.entry, c.waitUntil) {
 		return true, nil
 	}
+	c.srv.awoken(c)
 	if !c.state.CompareAndSwap(stateParked, stateIdle) {
 		return false, net.ErrClosed
 	}
@@ -170,6 +173,7 @@ func (c *conn) park() (bool, error) {
 // resume runs the request loop again for a parked connection that has
 // input (or whose client has gone: the read says so).
 func (c *conn) resume() {
+	c.srv.awoken(c)
 	if !c.state.CompareAndSwap(stateParked, stateIdle) {
 		c.finish(false) // closed by Shutdown meanwhile
 		return

@@ -67,6 +67,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	// awake are the connections with a goroutine (all but the parked
+	// ones): what the watch loop looks at.
+	awake map[*conn]struct{}
 	closing   atomic.Bool
 	stopWatch chan struct{} // closed to end watchLoop
 	stopOnce  sync.Once
@@ -84,7 +87,7 @@ const bufferSize = 4 << 10
 
 // New returns a server that hands requests to h.
 func New(h http.Handler, opts Options) *Server {
-	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, awake: map[*conn]struct{}{}}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: h})
 	s.SetOptions(opts)
 	if set, err := idlepark.New(); err == nil {
@@ -180,6 +183,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		return nil
 	}
 	s.conns[c] = struct{}{}
+	s.awake[c] = struct{}{}
 	return c
 }
 
@@ -193,6 +197,21 @@ func (s *Server) OpenConns() int {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	delete(s.awake, c)
+	s.mu.Unlock()
+}
+
+// asleep and awoken move a connection out of, and back into, the set the
+// watch loop looks at, when it parks and when it wakes.
+func (s *Server) asleep(c *conn) {
+	s.mu.Lock()
+	delete(s.awake, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) awoken(c *conn) {
+	s.mu.Lock()
+	s.awake[c] = struct{}{}
 	s.mu.Unlock()
 }
 

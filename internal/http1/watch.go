@@ -119,7 +119,7 @@ func (s *Server) watchLoop(done <-chan struct{}) {
 				nextPark = now.Add(parkScan)
 			}
 			s.mu.Lock()
-			for c := range s.conns {
+			for c := range s.awake {
 				switch c.state.Load() {
 				case stateActive:
 					c.watch.due(c, now)
