@@ -69,7 +69,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	// awake are the connections with a goroutine (all but the parked
 	// ones): what the watch loop looks at.
-	awake map[*conn]struct{}
+	awake     map[*conn]struct{}
 	closing   atomic.Bool
 	stopWatch chan struct{} // closed to end watchLoop
 	stopOnce  sync.Once
