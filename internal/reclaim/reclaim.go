@@ -32,18 +32,13 @@ const (
 	gap = 10 * time.Second
 )
 
-// samples are the runtime metrics read: bytes allocated in all, the heap's
-// objects (live and not yet collected), the live heap the last collection
-// marked, and free heap pages the process still holds.
-var samples = []string{"/gc/heap/allocs:bytes", "/memory/classes/heap/objects:bytes", "/gc/heap/live:bytes",
-	"/memory/classes/heap/free:bytes"}
-
 // Run watches allocation until ctx ends, reclaiming after each burst.
 func Run(ctx context.Context, log *slog.Logger) {
-	s := make([]metrics.Sample, len(samples))
-	for i, name := range samples {
-		s[i].Name = name
-	}
+	// The runtime metrics read: bytes allocated in all, the heap's objects
+	// (live and not yet collected), the live heap the last collection
+	// marked, and free heap pages the process still holds.
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var lastAllocs uint64
