@@ -52,7 +52,7 @@ func TestWakeOnInputAndParkAgain(t *testing.T) {
 			t.Fatalf("Len %d", s.Len())
 		}
 		_, _ = unix.Write(b, []byte("x"))
-		within(t, woke, 2*time.Second, "wake on input")
+		within(t, woke, 5*time.Second, "wake on input")
 		var buf [8]byte
 		_, _ = unix.Read(a, buf[:])
 		if s.Len() != 0 {
@@ -62,7 +62,7 @@ func TestWakeOnInputAndParkAgain(t *testing.T) {
 	// Input already there when parking wakes at once.
 	_, _ = unix.Write(b, []byte("y"))
 	s.Park(c, time.Time{})
-	within(t, woke, 2*time.Second, "wake on input already there")
+	within(t, woke, 5*time.Second, "wake on input already there")
 }
 
 func TestDeadlineUnparkAndClose(t *testing.T) {
@@ -73,7 +73,7 @@ func TestDeadlineUnparkAndClose(t *testing.T) {
 	a, _ := pair(t)
 	c, woke, expired := entry(a)
 	s.Park(c, time.Now().Add(100*time.Millisecond))
-	within(t, expired, 3*time.Second, "expiry")
+	within(t, expired, 5*time.Second, "expiry")
 
 	// Unpark of a parked entry hands it back; of one not parked, refuses
 	// its next Park once.
