@@ -352,11 +352,10 @@ func TestBytesBeyondResponseOverTLS(t *testing.T) {
 		// The answer and a forged one, in records of their own that
 		// arrive together: the second is read ahead into the TLS layer
 		// with the first.
-		tcp := c.(*tls.Conn).NetConn().(*net.TCPConn)
-		_ = tcp.SetNoDelay(false)
-		_, _ = io.WriteString(c, okAnswer("ok"))
-		_, _ = io.WriteString(c, okAnswer("EVIL!"))
-		_ = tcp.SetNoDelay(true)
+		corked(c.(*tls.Conn).NetConn().(*net.TCPConn), func() {
+			_, _ = io.WriteString(c, okAnswer("ok"))
+			_, _ = io.WriteString(c, okAnswer("EVIL!"))
+		})
 	})
 	c := New(Options{ConnectTimeout: time.Second, KeepAliveTimeout: time.Minute, TLS: &tls.Config{InsecureSkipVerify: true}})
 	addr := ln.Addr().String()
