@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/conngate"
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
+	"github.com/gatehouse/gatehouse/internal/peer"
 	"github.com/gatehouse/gatehouse/internal/sockio"
 	"github.com/gatehouse/gatehouse/internal/wire"
 )
@@ -252,7 +254,7 @@ func (c *conn) setRemote(remote net.Addr) {
 		return
 	}
 	c.proxied, c.remote = remote, remote.String()
-	c.ctx = withPeer(context.WithValue(c.srv.baseCtx, http.LocalAddrContextKey, c.nc.LocalAddr()), remote)
+	c.ctx = peer.With(context.WithValue(c.srv.baseCtx, http.LocalAddrContextKey, c.nc.LocalAddr()), remote)
 }
 
 // replayConn is a connection whose first reads return bytes already read
@@ -313,7 +315,7 @@ const (
 
 // serveRequest runs the handler for one parsed head.
 func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
-	u, err := requestURL(h.target)
+	u, err := httpsyntax.RequestURL(h.target)
 	if err != nil {
 		c.refuse(o, h, refuse(http.StatusBadRequest, "malformed request target"))
 		return outcomeClose

@@ -9,8 +9,10 @@ import (
 
 type testKey struct{}
 
+type parentKey struct{}
+
 func newTestContext() *requestContext {
-	return &requestContext{parent: context.WithValue(context.Background(), peerKey{}, "peer")}
+	return &requestContext{parent: context.WithValue(context.Background(), parentKey{}, "peer")}
 }
 
 func TestRequestContextCancel(t *testing.T) {
@@ -43,7 +45,7 @@ func TestRequestContextValues(t *testing.T) {
 	if !c.SetValue(testKey{}, 1) || c.SetValue(testKey{}, 2) {
 		t.Fatal("SetValue must succeed once")
 	}
-	if c.Value(testKey{}) != 1 || c.Value(peerKey{}) != "peer" || c.Value("other") != nil {
+	if c.Value(testKey{}) != 1 || c.Value(parentKey{}) != "peer" || c.Value("other") != nil {
 		t.Fatal("values not found")
 	}
 }

@@ -17,7 +17,7 @@ func (c *conn) refuse(o *Options, h *head, e *headError) {
 	b = append(b, "Content-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\nServer: "...)
 	b = append(b, o.ServerName...)
 	b = append(b, "\r\nDate: "...)
-	b = append(b, c.srv.date.get()...)
+	b = append(b, c.srv.date.Get()...)
 	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n\r\n"...)

@@ -249,7 +249,7 @@ func (w *response) commit(final bool) error {
 	}
 	if !w.hasDate {
 		b = append(b, "Date: "...)
-		b = append(b, c.srv.date.get()...)
+		b = append(b, c.srv.date.Get()...)
 		b = append(b, "\r\n"...)
 	}
 	if w.req.Close || c.srv.closing.Load() || (w.expectContinue && !w.wroteContinue && !w.body.eof) {

@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/conngate"
+	"github.com/gatehouse/gatehouse/internal/httpdate"
 	"github.com/gatehouse/gatehouse/internal/idlepark"
+	"github.com/gatehouse/gatehouse/internal/peer"
 )
 
 // Options are a server's client-facing limits. They may be changed while
@@ -74,7 +76,7 @@ type Server struct {
 	stopWatch chan struct{} // closed to end watchLoop
 	stopOnce  sync.Once
 
-	date    dateCache
+	date    httpdate.Cache
 	buffers sync.Pool // *buffers
 
 	// idle holds parked idle connections (park.go); nil where the
@@ -175,7 +177,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // newConn registers a connection, or closes it when the server is closing.
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
-	c.ctx = withPeer(context.WithValue(s.baseCtx, http.LocalAddrContextKey, nc.LocalAddr()), nc.RemoteAddr())
+	c.ctx = peer.With(context.WithValue(s.baseCtx, http.LocalAddrContextKey, nc.LocalAddr()), nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {

@@ -2,7 +2,10 @@
 // HTTP parsers share: tokens, field values, optional whitespace.
 package httpsyntax
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // IsToken reports whether b is a non-empty token (a valid field name or
 // method).
@@ -55,4 +58,15 @@ func ForEachToken(values []string, f func(string)) {
 			}
 		}
 	}
+}
+
+// RequestURL parses a request-target in origin or absolute form (not
+// empty). The common origin-form without escapes is split by hand;
+// everything else goes through url.ParseRequestURI.
+func RequestURL(target string) (*url.URL, error) {
+	if target[0] == '/' && strings.IndexByte(target, '%') < 0 && strings.IndexByte(target, '#') < 0 {
+		path, query, hasQuery := strings.Cut(target, "?")
+		return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, nil
+	}
+	return url.ParseRequestURI(target)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/errpage"
 	"github.com/gatehouse/gatehouse/internal/http1"
+	"github.com/gatehouse/gatehouse/internal/peer"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 	"github.com/gatehouse/gatehouse/internal/route"
 	"github.com/gatehouse/gatehouse/internal/tracing"
@@ -141,10 +142,10 @@ func redirectToHTTPS(w http.ResponseWriter, r *http.Request, port string) {
 // identify fills in the request ID and the real client address.
 func (l *listenerHandler) identify(r *http.Request, info *reqinfo.Info) {
 	var peerIP netip.Addr
-	if p := http1.PeerFrom(r.Context()); p != nil {
+	if p := peer.From(r.Context()); p != nil {
 		peerIP, info.Peer = p.Addr, p.IP
-	} else if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		peerIP = peer.Addr().Unmap()
+	} else if pa, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		peerIP = pa.Addr().Unmap()
 		info.Peer = peerIP.String()
 	} else {
 		info.Peer, info.ClientIP, info.ID = r.RemoteAddr, r.RemoteAddr, reqinfo.NewID()
