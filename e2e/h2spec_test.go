@@ -11,19 +11,6 @@ import (
 	"testing"
 )
 
-// h2specExpectedFailures are the h2spec cases Go's HTTP/2 server fails by
-// design, so Gatehouse does too (Go net/http's own score is 141 of 145):
-var h2specExpectedFailures = map[string]string{
-	// Go refuses a SETTINGS frame that repeats a parameter as a
-	// PROTOCOL_ERROR; the RFC says to apply the values in order.
-	"http2/6.5.3/1": "Go closes the connection on repeated SETTINGS parameters",
-	// Go answers requests carrying connection-specific fields (Connection,
-	// TE other than trailers) with a 400 instead of a stream error: the
-	// request is still refused, only with a response rather than a reset.
-	"http2/8.1.2.2/1": "Go answers 400 where h2spec wants RST_STREAM",
-	"http2/8.1.2.2/2": "Go answers 400 where h2spec wants RST_STREAM",
-}
-
 // h2specTimingDependent may fail when the response wins a race with the
 // client's next frames: the stream is already closed when the bad frame
 // arrives, so the reset carries STREAM_CLOSED instead of the expected code.
@@ -83,7 +70,7 @@ sites:
 			case c.Skipped != nil:
 			case c.Error != nil || c.Failure != nil:
 				failed = append(failed, id)
-				if _, ok := h2specExpectedFailures[id]; !ok && !h2specTimingDependent[id] {
+				if !h2specTimingDependent[id] {
 					t.Errorf("unexpected h2spec failure %s: %s", id, c.Name)
 				}
 			default:
@@ -93,7 +80,7 @@ sites:
 	}
 	sort.Strings(failed)
 	t.Logf("h2spec: %d of %d passed; failed: %v", passed, total, failed)
-	if total != 145 || passed < 141 {
-		t.Errorf("h2spec: %d of %d passed, want at least 141 of 145\n%s", passed, total, out)
+	if total != 145 || passed < 142 {
+		t.Errorf("h2spec: %d of %d passed, want at least 142 of 145\n%s", passed, total, out)
 	}
 }

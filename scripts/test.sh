@@ -29,6 +29,7 @@ for target in \
 	internal/route:FuzzCleanPath \
 	internal/route:FuzzMatch \
 	internal/http1:FuzzParseHead \
+	internal/h2:FuzzServeConn \
 	internal/wire:FuzzChunkedReader \
 	internal/wire:FuzzReadHead \
 	internal/upstream:FuzzResponse \

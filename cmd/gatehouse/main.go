@@ -17,7 +17,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	// WebSockets over HTTP/2: must initialize before net/http.
-	_ "github.com/gatehouse/gatehouse/internal/h2xconnect"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/conngate"
+	"github.com/gatehouse/gatehouse/internal/h2"
 	"github.com/gatehouse/gatehouse/internal/http1"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/site"
@@ -67,13 +68,11 @@ type listener struct {
 	// plain listener) and the queue that takes connections to it;
 	// webSockets tells whether a route of the listener takes WebSockets,
 	// for only then do its HTTP/2 connections announce extended CONNECT.
-	h2         *http.Server
+	h2         *h2.Server
 	h2q        *connQueue
 	webSockets atomic.Bool
-	// h2Conns counts the HTTP/2 server's connections; stats counts TLS
-	// handshakes.
-	h2Conns atomic.Int64
-	stats   *metrics.Listener
+	// stats counts TLS handshakes.
+	stats *metrics.Listener
 	// gate admits connections: bans, conn_limit, the PROXY protocol.
 	gate *conngate.Gate
 
@@ -99,7 +98,7 @@ func openListener(spec site.Listener, client config.Client, stats *metrics.Liste
 	}
 	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{}), stats: stats, gate: gate}
 	l.h2q = newConnQueue(ln.Addr())
-	l.h2 = l.newH2Server(client, log)
+	l.h2 = h2.New(l, l.h2Options(client, log))
 	l.srv = http1.New(l, l.options(client, log))
 	if scheme == "https" {
 		l.tlsOuter = &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -123,6 +122,7 @@ func (l *listener) configure(client config.Client, spec site.Listener, tlsConf *
 		HeaderTimeout: client.HeaderTimeout.Std(), Refused: refused})
 	l.srv.SetOptions(l.options(client, log))
 	l.webSockets.Store(spec.WebSockets)
+	l.h2.SetOptions(l.h2Options(client, log))
 	if l.scheme == "https" {
 		l.tlsConf.Store(tlsConf)
 		l.handshakeTimeout.Store(int64(client.HeaderTimeout.Std()))
@@ -166,7 +166,7 @@ func (l *listener) fullScheme() string {
 
 // openConns counts the client connections being served.
 func (l *listener) openConns() int {
-	return l.srv.OpenConns() + int(l.h2Conns.Load())
+	return l.srv.OpenConns() + l.h2.OpenConns()
 }
 
 // ServeHTTP hands the request to the handler current at arrival.
