@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -55,7 +54,7 @@ type conn struct {
 	cancel context.CancelFunc
 	tls    *tls.ConnectionState
 	remote string
-	br     *bufio.Reader
+	br     *lazyReader
 	fr     *http2.Framer
 
 	mu sync.Mutex // guards what follows
@@ -104,7 +103,8 @@ func newConn(s *Server, nc net.Conn, opts *Options) *conn {
 func (c *conn) serve() {
 	defer c.close()
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.HeaderTimeout))
-	c.br = bufio.NewReaderSize(c.nc, readBufferSize)
+	c.br = &lazyReader{r: c.nc}
+	c.br.idle.Store(true)
 	var preface [len(clientPreface)]byte
 	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != clientPreface {
 		return
@@ -213,7 +213,11 @@ func (c *conn) updateIdleLocked() bool {
 	}
 	if idle != c.readIdle {
 		c.readIdle = idle
+		c.br.idle.Store(idle)
 		if idle {
+			if !c.flushing && len(c.out) == 0 {
+				c.out, c.spare = nil, nil // an idle connection keeps no write buffer
+			}
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
 		} else {
 			_ = c.nc.SetReadDeadline(time.Time{})

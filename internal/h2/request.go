@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 
 	"github.com/gatehouse/gatehouse/internal/httpsyntax"
@@ -91,6 +92,9 @@ func (c *conn) newRequest(s *stream, f *http2.MetaHeadersFrame) (*http.Request, 
 		authority = host
 	case host != "" && !strings.EqualFold(host, authority):
 		return nil, errMalformed // two different targets: a smuggling attempt
+	}
+	if !httpguts.ValidHostHeader(authority) {
+		return nil, errMalformed
 	}
 	if len(cookies) > 0 {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}

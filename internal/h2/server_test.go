@@ -377,6 +377,7 @@ func TestMalformedRequestsAreReset(t *testing.T) {
 		"te not trailers":   {{Name: "te", Value: "gzip"}},
 		"host differs":      {{Name: "host", Value: "other.example"}},
 		"bad length":        {{Name: "content-length", Value: "+5"}},
+		"host with a path":  {{Name: "host", Value: "a.example/x"}},
 	}
 	for name, extra := range cases {
 		fr, _, _ := rawConn(t, base)
