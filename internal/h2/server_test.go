@@ -430,3 +430,73 @@ func TestReadDeadlineEndsABodyWait(t *testing.T) {
 		t.Fatalf("read ended with %v", err)
 	}
 }
+
+// requestBlock is the HPACK block of a GET of path.
+func requestBlock(path string, extra ...hpack.HeaderField) []byte {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, hf := range append([]hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"},
+		{Name: ":authority", Value: "a.example"}, {Name: ":path", Value: path}}, extra...) {
+		_ = enc.WriteField(hf)
+	}
+	return hb.Bytes()
+}
+
+// expectGoAway reads frames until a GOAWAY, which must carry code, or
+// the connection's end.
+func expectGoAway(t *testing.T, fr *http2.Framer, code http2.ErrCode) {
+	t.Helper()
+	for {
+		f, err := fr.ReadFrame()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal("no GOAWAY")
+		}
+		if err != nil {
+			t.Fatalf("connection ended without a GOAWAY: %v", err)
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			if ga.ErrCode != code {
+				t.Fatalf("GOAWAY %v, want %v", ga.ErrCode, code)
+			}
+			return
+		}
+	}
+}
+
+func TestRapidResetIsCutOff(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	_, base, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // a handler that does not notice the reset
+	}), Options{MaxConcurrentStreams: 10})
+	fr, _, _ := rawConn(t, base)
+	go func() {
+		for id := uint32(1); id < 2000; id += 2 {
+			if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: requestBlock("/"), EndStream: true, EndHeaders: true}) != nil ||
+				fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+				return
+			}
+		}
+	}()
+	expectGoAway(t, fr, http2.ErrCodeEnhanceYourCalm)
+}
+
+func TestContinuationFloodIsCutOff(t *testing.T) {
+	_, base, _ := startServer(t, http.NotFoundHandler(), Options{MaxHeaderSize: 4096})
+	fr, _, _ := rawConn(t, base)
+	go func() {
+		if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/"), EndStream: true}) != nil {
+			return
+		}
+		var hb bytes.Buffer
+		enc := hpack.NewEncoder(&hb)
+		for i := 0; i < 100000; i++ {
+			hb.Reset()
+			_ = enc.WriteField(hpack.HeaderField{Name: "x-flood", Value: strings.Repeat("a", 100)})
+			if fr.WriteContinuation(1, false, hb.Bytes()) != nil {
+				return
+			}
+		}
+	}()
+	expectGoAway(t, fr, http2.ErrCodeProtocol)
+}
