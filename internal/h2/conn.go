@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/gatehouse/gatehouse/internal/peer"
+	"github.com/gatehouse/gatehouse/internal/sockio"
 )
 
 const (
@@ -79,6 +80,10 @@ type conn struct {
 	werr          error
 	controlQueued int
 	lingerOnClose bool // the server ends the connection: linger
+	closed        bool
+	gotSettings   bool // the client's first SETTINGS came
+	idleUntil     time.Time
+	park          parking
 	closing       bool // close has begun: writes get lingerTime
 	henc          *hpack.Encoder
 	hbuf          bytes.Buffer
@@ -90,6 +95,7 @@ func newConn(s *Server, nc net.Conn, opts *Options) *conn {
 		sendWindow: initialWindow, recvWindow: connWindow}
 	c.space.L = &c.mu
 	c.henc = hpack.NewEncoder(&c.hbuf)
+	c.park.fd = sockio.FD(nc)
 	if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
@@ -99,14 +105,15 @@ func newConn(s *Server, nc net.Conn, opts *Options) *conn {
 	return c
 }
 
-// serve reads the preface and then frames until the connection ends.
+// serve reads the preface and then frames until the connection ends or
+// parks.
 func (c *conn) serve() {
-	defer c.close()
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.HeaderTimeout))
-	c.br = &lazyReader{r: c.nc}
+	c.br = &lazyReader{r: c.nc, waited: c.waited}
 	c.br.idle.Store(true)
 	var preface [len(clientPreface)]byte
 	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != clientPreface {
+		c.close()
 		return
 	}
 	c.fr = http2.NewFramer(nil, c.br)
@@ -131,31 +138,39 @@ func (c *conn) serve() {
 	c.out = append(c.out, windowUpdateFrame(0, connWindow-initialWindow)...)
 	c.kickLocked()
 	c.mu.Unlock()
+	c.run()
+}
 
-	first := true
+// run reads and processes frames until the connection ends (closing
+// it) or parks.
+func (c *conn) run() {
 	for {
+		c.br.boundary = true
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			var se http2.StreamError
-			if errors.As(err, &se) && !first {
+			if errors.As(err, &se) && c.gotSettings {
 				// A frame of one stream was wrong (its header
 				// fields, a zero window increment); the framer has
 				// read it whole.
 				c.resetStream(se.StreamID, se.Code)
 				if !c.afterFrame() {
-					return
+					break
 				}
 				continue
 			}
-			c.readFailed(err)
-			return
-		}
-		if first {
-			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-				c.connError(http2.ErrCodeProtocol)
+			if c.tryPark(err) {
 				return
 			}
-			first = false
+			c.readFailed(err)
+			break
+		}
+		if !c.gotSettings {
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				c.connError(http2.ErrCodeProtocol)
+				break
+			}
+			c.gotSettings = true
 		}
 		if err := c.process(f); err != nil {
 			var se http2.StreamError
@@ -167,12 +182,13 @@ func (c *conn) serve() {
 			if errors.As(err, &ce) {
 				c.connError(http2.ErrCode(ce))
 			}
-			return
+			break
 		}
 		if !c.afterFrame() {
-			return
+			break
 		}
 	}
+	c.close()
 }
 
 // readFailed ends the connection after a failed read: a protocol error
@@ -208,6 +224,7 @@ func (c *conn) afterFrame() bool {
 func (c *conn) updateIdleLocked() bool {
 	idle := len(c.streams) == 0 && c.running == 0
 	if idle && c.goAway {
+		c.unparkLocked()
 		_ = c.nc.SetReadDeadline(time.Now())
 		return false
 	}
@@ -218,8 +235,11 @@ func (c *conn) updateIdleLocked() bool {
 			if !c.flushing && len(c.out) == 0 {
 				c.out, c.spare = nil, nil // an idle connection keeps no write buffer
 			}
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+			c.idleUntil = time.Now().Add(c.opts.IdleTimeout)
+			_ = c.nc.SetReadDeadline(c.idleUntil)
+			c.armParkLocked()
 		} else {
+			c.disarmParkLocked()
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}
 	}
@@ -259,6 +279,12 @@ func (c *conn) connError(code http2.ErrCode) {
 // canceled and their reads and writes fail.
 func (c *conn) close() {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.disarmParkLocked()
 	// What is queued leaves first (a GOAWAY, the last responses), within
 	// lingerTime, a write under way included.
 	c.closing = true
@@ -280,6 +306,7 @@ func (c *conn) close() {
 		c.linger()
 	}
 	_ = c.nc.Close()
+	c.srv.forget(c)
 }
 
 // lingerTime is how long a connection closed by the server reads what

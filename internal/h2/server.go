@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/httpdate"
+	"github.com/gatehouse/gatehouse/internal/idlepark"
 )
 
 // Options are a server's limits, swapped on reload; a connection keeps
@@ -58,6 +59,9 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
+	// idle holds parked idle connections (park.go); nil where the
+	// platform has no idle set.
+	idle *idlepark.Set
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -68,6 +72,11 @@ func New(h http.Handler, opts Options) *Server {
 	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: h})
 	s.SetOptions(opts)
+	if set, err := idlepark.New(); err == nil {
+		s.idle = set
+	} else {
+		s.opts.Load().Log.Warn("idle HTTP/2 connections keep a goroutine each", "error", err)
+	}
 	return s
 }
 
@@ -124,12 +133,14 @@ func (s *Server) ServeConn(nc net.Conn) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
 	c.serve()
+}
+
+// forget drops a closed connection from the server's set.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // OpenConns counts the connections being served.
@@ -174,6 +185,9 @@ func (s *Server) Close() error {
 	}
 	for c := range s.conns {
 		_ = c.nc.Close()
+	}
+	if s.idle != nil {
+		go s.idle.Close() // parked connections expire, closed already
 	}
 	return nil
 }

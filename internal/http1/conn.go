@@ -125,7 +125,7 @@ func (c *conn) serve() {
 		c.tls = &st
 		c.tlsIn = &tlsInput{Conn: tc}
 		c.io = c.tlsIn
-		c.idle.fd = socketFD(tc.NetConn())
+		c.idle.fd = sockio.FD(tc.NetConn())
 	} else if c.sock = sockio.Open(c.nc); c.sock != nil {
 		c.io = c.sock
 		c.idle.fd = c.sock.FD()

@@ -83,24 +83,6 @@ func (t *tlsInput) Read(p []byte) (int, error) {
 	return t.Conn.Read(p)
 }
 
-// socketFD returns the file descriptor of nc when it is a TCP socket, or
-// -1; valid until nc is closed.
-func socketFD(nc net.Conn) int {
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
-		return -1
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return -1
-	}
-	fd := -1
-	if rc.Control(func(s uintptr) { fd = int(s) }) != nil {
-		return -1
-	}
-	return fd
-}
-
 // waitIdle waits for the next request on an idle connection: in the
 // runtime's poller, and, once the park scan asks, in the server's idle set
 // (errParked: the goroutine is to end).

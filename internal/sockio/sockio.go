@@ -123,3 +123,25 @@ func (c *Conn) Read(p []byte) (int, error) { return c.sock.Read(p) }
 
 // Write writes through the socket.
 func (c *Conn) Write(p []byte) (int, error) { return c.sock.Write(p) }
+
+// FD returns the file descriptor of the TCP or unix socket beneath nc,
+// looking through the wrappers that expose what they wrap (crypto/tls,
+// conngate, this package's Conn), or -1 when there is none; valid until
+// nc is closed.
+func FD(nc net.Conn) int {
+	for {
+		switch c := nc.(type) {
+		case *Conn:
+			return c.sock.fd
+		case *net.TCPConn, *net.UnixConn:
+			if s := Open(c); s != nil {
+				return s.fd
+			}
+			return -1
+		case interface{ NetConn() net.Conn }:
+			nc = c.NetConn()
+		default:
+			return -1
+		}
+	}
+}
