@@ -129,12 +129,8 @@ func (c *conn) newRequest(s *stream, f *http2.MetaHeadersFrame) (*http.Request, 
 	}
 	if vs := header["Trailer"]; len(vs) > 0 {
 		r.Trailer = http.Header{}
-		for _, v := range vs {
-			for _, k := range strings.Split(v, ",") {
-				if k = textproto.TrimString(k); k != "" {
-					r.Trailer[textproto.CanonicalMIMEHeaderKey(k)] = nil
-				}
-			}
+		for _, k := range httpsyntax.AppendFieldNames(nil, vs) {
+			r.Trailer[k] = nil
 		}
 	}
 	return r, nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/httpsyntax"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -92,13 +93,7 @@ func (w *responseWriter) WriteHeader(code int) {
 		case "Transfer-Encoding", "Keep-Alive", "Proxy-Connection", "Upgrade":
 			continue // connection-specific: not in HTTP/2
 		case "Trailer":
-			for _, v := range vs {
-				for _, name := range strings.Split(v, ",") {
-					if name = strings.TrimSpace(name); name != "" {
-						w.trailers = append(w.trailers, http.CanonicalHeaderKey(name))
-					}
-				}
-			}
+			w.trailers = httpsyntax.AppendFieldNames(w.trailers, vs)
 		case "Date":
 			w.hasDate = true
 		}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -117,13 +116,7 @@ func (w *response) buildHead() {
 			}
 			continue
 		case "Trailer":
-			for _, v := range vs {
-				for _, name := range strings.Split(v, ",") {
-					if name = httpsyntax.TrimOWS(name); name != "" {
-						w.trailers = append(w.trailers, textproto.CanonicalMIMEHeaderKey(name))
-					}
-				}
-			}
+			w.trailers = httpsyntax.AppendFieldNames(w.trailers, vs)
 		case "Date":
 			w.hasDate = true
 		}

@@ -3,6 +3,7 @@
 package httpsyntax
 
 import (
+	"net/textproto"
 	"net/url"
 	"strings"
 )
@@ -69,4 +70,17 @@ func RequestURL(target string) (*url.URL, error) {
 		return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, nil
 	}
 	return url.ParseRequestURI(target)
+}
+
+// AppendFieldNames appends the canonical field names listed in the
+// comma-separated values of a field such as Trailer.
+func AppendFieldNames(dst []string, values []string) []string {
+	for _, v := range values {
+		for _, name := range strings.Split(v, ",") {
+			if name = TrimOWS(name); name != "" {
+				dst = append(dst, textproto.CanonicalMIMEHeaderKey(name))
+			}
+		}
+	}
+	return dst
 }
