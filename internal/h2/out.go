@@ -25,9 +25,6 @@ const (
 	// which sends what causes them without reading the answers, is
 	// disconnected.
 	maxControlQueued = 10000
-	// writeTimeout bounds one write of the output buffer: a client that
-	// takes nothing for this long is gone.
-	writeTimeout = 60 * time.Second
 )
 
 // appendFrameHeader appends the 9-byte header of a frame.
@@ -85,7 +82,7 @@ func (c *conn) flushLoop() {
 		c.out, c.spare = c.spare[:0], nil
 		c.controlQueued = 0
 		c.space.Broadcast()
-		timeout := writeTimeout
+		timeout := c.opts.SendTimeout
 		if c.closing {
 			timeout = lingerTime
 		}

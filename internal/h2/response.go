@@ -48,6 +48,7 @@ type responseWriter struct {
 	sniff     bool
 	hasDate   bool
 	closeConn bool
+	broken    bool // a write failed: the body is not whole
 	trailers  []string
 	pending   *[]byte
 }
@@ -165,10 +166,12 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	if !w.committed {
 		if err := w.commitLocked(false); err != nil {
+			w.broken = true
 			return 0, err
 		}
 	}
 	if err := w.sendLocked(p, false); err != nil {
+		w.broken = true
 		return 0, err
 	}
 	// A body beyond the held-back bytes streams: it leaves now, written
@@ -249,6 +252,12 @@ func (w *responseWriter) hasTrailers() bool {
 func (w *responseWriter) sendLocked(p []byte, end bool) error {
 	s, c := w.s, w.s.c
 	for {
+		if len(p) > 0 && (s.sendWindow <= 0 || c.sendWindow <= 0) && s.writeDeadline.IsZero() {
+			// A client that never opens its window holds the stream
+			// no longer than a client that never reads would.
+			s.setDeadlineLocked(&s.writeDeadline, &s.writeTimer, time.Now().Add(c.opts.SendTimeout))
+			defer s.setDeadlineLocked(&s.writeDeadline, &s.writeTimer, time.Time{})
+		}
 		for len(p) > 0 && (s.sendWindow <= 0 || c.sendWindow <= 0) || len(c.out) >= maxOut {
 			if err := s.writeErrLocked(); err != nil {
 				return err
@@ -307,11 +316,16 @@ func (w *responseWriter) FlushError() error {
 	defer c.mu.Unlock()
 	if !w.committed {
 		if err := w.commitLocked(false); err != nil {
+			w.broken = true
 			return err
 		}
 	}
 	c.flushLocked(false)
-	return w.s.writeErrLocked()
+	if err := w.s.writeErrLocked(); err != nil {
+		w.broken = true
+		return err
+	}
+	return nil
 }
 
 // SetReadDeadline bounds the reads of the request body.
@@ -341,7 +355,7 @@ func (w *responseWriter) finish() {
 	c.mu.Lock()
 	reset := http2.ErrCodeNo
 	switch {
-	case s.writeErrLocked() != nil:
+	case w.broken || s.writeErrLocked() != nil:
 		if s.err == nil && c.werr == nil {
 			reset = http2.ErrCodeCancel // a write deadline passed
 		}

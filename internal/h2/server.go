@@ -40,6 +40,10 @@ type Options struct {
 	// ExtendedConnect announces SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC
 	// 8441: WebSockets over HTTP/2) and accepts :protocol.
 	ExtendedConnect bool
+	// SendTimeout bounds a write to the client and a stream's wait for
+	// the client to open its flow-control window; 0 means 60 s, nginx's
+	// send_timeout.
+	SendTimeout time.Duration
 	// Log takes the server's debug and error messages.
 	Log *slog.Logger
 }
@@ -84,6 +88,9 @@ func New(h http.Handler, opts Options) *Server {
 func (s *Server) SetOptions(o Options) {
 	if o.MaxConcurrentStreams == 0 {
 		o.MaxConcurrentStreams = defaultMaxStreams
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 60 * time.Second
 	}
 	if o.MaxHeaderSize <= 0 {
 		o.MaxHeaderSize = 64 << 10

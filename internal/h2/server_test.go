@@ -557,3 +557,39 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+func TestAClosedWindowTimesOut(t *testing.T) {
+	ended := make(chan error, 1)
+	_, base, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := w.Write(bytes.Repeat([]byte("x"), 64<<10))
+		ended <- err
+	}), Options{SendTimeout: 200 * time.Millisecond})
+	fr, _, _ := rawConn(t, base)
+	// A window of nothing, never opened.
+	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/"), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler is still waiting for the window")
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok {
+			if rst.ErrCode != http2.ErrCodeCancel {
+				t.Fatalf("reset with %v", rst.ErrCode)
+			}
+			return
+		}
+	}
+}

@@ -329,6 +329,12 @@ func (s *stream) setDeadline(d *time.Time, t **time.Timer, at time.Time) {
 	c := s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	s.setDeadlineLocked(d, t, at)
+}
+
+// setDeadlineLocked is setDeadline with the connection's mu held.
+func (s *stream) setDeadlineLocked(d *time.Time, t **time.Timer, at time.Time) {
+	c := s.c
 	*d = at
 	if *t != nil {
 		(*t).Stop()
