@@ -25,8 +25,10 @@ const (
 	// streamWindow is the receive window of each stream: how much of a
 	// request body a client may send ahead of the handler's reads.
 	streamWindow = 256 << 10
-	// connWindow is the receive window of the connection.
-	connWindow = 4 << 20
+	// connWindow is the receive window of the connection: the most of
+	// its request bodies it holds unread, whatever the number of
+	// streams.
+	connWindow = 1 << 20
 	// initialWindow is the protocol's window before SETTINGS change it.
 	initialWindow = 65535
 	// maxWindow is the largest flow-control window (2^31-1).
