@@ -2,6 +2,7 @@ package h2
 
 import (
 	"errors"
+	"net"
 	"os"
 	"time"
 
@@ -108,7 +109,7 @@ func (c *conn) tryPark(err error) bool {
 		return false // the idle deadline: the connection ends
 	}
 	c.park.asked = false
-	if !c.readIdle || c.goAway || c.werr != nil || c.br.buf != nil {
+	if !c.readIdle || c.goAway || c.werr != nil || c.br.buf != nil || replaying(c.nc) {
 		c.restoreDeadlineLocked()
 		c.mu.Unlock()
 		return false
@@ -161,4 +162,12 @@ func (c *conn) unparkLocked() {
 	}
 	c.park.parked = false
 	go c.close()
+}
+
+// replaying reports whether nc still holds bytes read ahead of the
+// socket (a connection the HTTP/1.1 front end handed over with the
+// preface it read): the socket's readiness would not show them.
+func replaying(nc net.Conn) bool {
+	b, ok := nc.(interface{ Buffered() int })
+	return ok && b.Buffered() > 0
 }

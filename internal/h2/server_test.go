@@ -593,3 +593,66 @@ func TestAClosedWindowTimesOut(t *testing.T) {
 		}
 	}
 }
+
+// replayed is a connection handed over with bytes already read from it,
+// as the HTTP/1.1 front end hands over h2c connections.
+type replayed struct {
+	net.Conn
+	pending []byte
+}
+
+func (r *replayed) NetConn() net.Conn { return r.Conn }
+func (r *replayed) Buffered() int     { return len(r.pending) }
+func (r *replayed) Read(p []byte) (int, error) {
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+func TestHandedOverConnectionsParkOnceReplayed(t *testing.T) {
+	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }),
+		Options{HeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second})
+	if srv.idle == nil {
+		t.Skip("no idle set on this platform")
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			head := make([]byte, 10)
+			if _, err := io.ReadFull(nc, head); err != nil {
+				_ = nc.Close()
+				continue
+			}
+			go srv.ServeConn(&replayed{Conn: nc, pending: head})
+		}
+	}()
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protos}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	for i := range 2 {
+		res, err := client.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if string(b) != "ok" {
+			t.Fatalf("got %q", b)
+		}
+		waitFor(t, fmt.Sprintf("parked after request %d", i+1), func() bool { return srv.idle.Len() == 1 })
+	}
+}

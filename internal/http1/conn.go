@@ -264,6 +264,13 @@ type replayConn struct {
 	pending []byte
 }
 
+// NetConn returns the connection beneath, whose socket an idle HTTP/2
+// connection parks on (sockio.FD) once nothing is left to replay.
+func (r *replayConn) NetConn() net.Conn { return r.Conn }
+
+// Buffered counts the bytes still to replay.
+func (r *replayConn) Buffered() int { return len(r.pending) }
+
 func (r *replayConn) Read(p []byte) (int, error) {
 	if len(r.pending) > 0 {
 		n := copy(p, r.pending)
