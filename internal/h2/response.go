@@ -353,6 +353,10 @@ func (w *responseWriter) finish() {
 	}
 	s, c := w.s, w.s.c
 	c.mu.Lock()
+	// Connection: close asks for the connection's end after a response
+	// that went out (as net/http's server does), not after one the
+	// client reset.
+	closeConn := w.closeConn && s.err == nil && c.werr == nil
 	reset := http2.ErrCodeNo
 	switch {
 	case w.broken || s.writeErrLocked() != nil:
@@ -369,7 +373,6 @@ func (w *responseWriter) finish() {
 		w.endLocked()
 	}
 	w.closeLocked(reset)
-	closeConn := w.closeConn
 	c.flushLocked(true)
 	c.mu.Unlock()
 	if closeConn {

@@ -656,3 +656,39 @@ func TestHandedOverConnectionsParkOnceReplayed(t *testing.T) {
 		waitFor(t, fmt.Sprintf("parked after request %d", i+1), func() bool { return srv.idle.Len() == 1 })
 	}
 }
+
+func TestConnectionCloseOfAResetStreamKeepsTheConnection(t *testing.T) {
+	answered := make(chan struct{})
+	_, base, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		w.Header().Set("Connection", "close") // as a refused body's answer does
+		w.WriteHeader(400)
+		close(answered)
+	}), Options{})
+	fr, _, _ := rawConn(t, base)
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/"), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	time.Sleep(50 * time.Millisecond)
+	if err := fr.WritePing(false, [8]byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Fatal("GOAWAY for the answer of a stream the client reset")
+		case *http2.PingFrame:
+			if f.IsAck() {
+				return
+			}
+		}
+	}
+}
