@@ -142,15 +142,17 @@ func (c *conn) resume() {
 	c.run()
 }
 
-// expire ends a parked connection whose idle deadline has passed.
+// expire ends a parked connection whose idle deadline has passed (or
+// whose socket is wanted for another: idlepark.ExpireOldest): a GOAWAY
+// and the close, at once; with no stream open nothing is in flight that
+// a linger would protect.
 func (c *conn) expire() {
+	c.connError(http2.ErrCodeNo)
 	c.mu.Lock()
 	c.park.parked = false
+	c.lingerOnClose = false
 	c.mu.Unlock()
-	go func() {
-		c.connError(http2.ErrCodeNo)
-		c.close()
-	}()
+	c.close()
 }
 
 // unparkLocked takes a parked connection out of the set to end it (a

@@ -199,6 +199,15 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// CloseIdle closes up to n of the connections parked idle, the longest
+// idle first, and reports how many it closed.
+func (s *Server) CloseIdle(n int) int {
+	if s.idle == nil {
+		return 0
+	}
+	return s.idle.ExpireOldest(n)
+}
+
 // errConnClosed is what a stream's reads and writes return once its
 // connection is gone.
 var errConnClosed = errors.New("h2: connection closed")

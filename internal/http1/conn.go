@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/conngate"
@@ -30,9 +29,6 @@ const (
 	stateClosed
 	stateParked // idle in the server's idle set, without a goroutine
 )
-
-// errTooManyFiles is the accept error that is worth a retry.
-var errTooManyFiles = syscall.EMFILE
 
 // lingerTimeout bounds how long input is read and discarded before a
 // connection closed with unread input is torn down (nginx's lingering

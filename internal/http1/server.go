@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/conngate"
@@ -54,6 +55,10 @@ type Options struct {
 	// connection limits) and, on a PROXY protocol listener, reads the
 	// header naming the client before the first request.
 	Gate *conngate.Gate
+	// OutOfFiles, when set, is called when accept fails for want of file
+	// descriptors; it reports whether it made room (by closing idle
+	// connections), and accept is then retried at once.
+	OutOfFiles func() bool
 }
 
 // Server serves HTTP/1.x connections with one handler.
@@ -147,8 +152,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.closing.Load() {
 				return http.ErrServerClosed
 			}
+			outOfFiles := errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+			if f := s.opts.Load().OutOfFiles; outOfFiles && f != nil && f() {
+				backoff = 0
+				continue
+			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			if errors.As(err, &ne) && ne.Timeout() || outOfFiles {
 				// Out of file descriptors or similar: wait and retry,
 				// as net/http does.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
@@ -288,4 +298,13 @@ func (s *Server) closeIdle() int {
 		c.finish(false)
 	}
 	return busy
+}
+
+// CloseIdle closes up to n of the connections parked idle, the longest
+// idle first, and reports how many it closed.
+func (s *Server) CloseIdle(n int) int {
+	if s.idle == nil {
+		return 0
+	}
+	return s.idle.ExpireOldest(n)
 }

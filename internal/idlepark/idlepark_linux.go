@@ -4,6 +4,7 @@ package idlepark
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -186,4 +187,26 @@ func (s *Set) sweep(now time.Time) {
 	for _, c := range due {
 		c.expire()
 	}
+}
+
+// ExpireOldest expires up to n parked connections, those whose idle
+// deadline comes first (the longest idle), and reports how many: room
+// made when the process runs out of file descriptors. Their expire
+// callbacks have run (and closed them) when it returns.
+func (s *Set) ExpireOldest(n int) int {
+	s.mu.Lock()
+	all := make([]*Conn, 0, len(s.byFD))
+	for _, c := range s.byFD {
+		all = append(all, c)
+	}
+	slices.SortFunc(all, func(a, b *Conn) int { return a.deadline.Compare(b.deadline) })
+	due := all[:min(n, len(all))]
+	for _, c := range due {
+		s.take(c)
+	}
+	s.mu.Unlock()
+	for _, c := range due {
+		c.expire()
+	}
+	return len(due)
 }

@@ -21,3 +21,6 @@ func (s *Set) Len() int { return 0 }
 
 // Close does nothing.
 func (s *Set) Close() {}
+
+// ExpireOldest expires nothing: nothing is ever parked.
+func (s *Set) ExpireOldest(int) int { return 0 }

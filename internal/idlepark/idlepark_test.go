@@ -101,3 +101,35 @@ func TestDeadlineUnparkAndClose(t *testing.T) {
 	default:
 	}
 }
+
+func TestExpireOldestTakesTheLongestIdle(t *testing.T) {
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	var expired []chan struct{}
+	for i := range 3 {
+		a, _ := pair(t)
+		c, _, exp := entry(a)
+		// The first parked has the latest deadline.
+		if !s.Park(c, now.Add(time.Duration(3-i)*time.Hour)) {
+			t.Fatal("not parked")
+		}
+		expired = append(expired, exp)
+	}
+	if n := s.ExpireOldest(2); n != 2 {
+		t.Fatalf("expired %d, want 2", n)
+	}
+	within(t, expired[1], time.Second, "the second expired")
+	within(t, expired[2], time.Second, "the third expired")
+	select {
+	case <-expired[0]:
+		t.Fatal("the one idle the shortest expired")
+	default:
+	}
+	if s.Len() != 1 {
+		t.Fatalf("%d left parked, want 1", s.Len())
+	}
+}

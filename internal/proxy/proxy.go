@@ -43,6 +43,9 @@ type Options struct {
 	// Tracer, when set, makes a span per upstream attempt and sends the
 	// upstream its traceparent.
 	Tracer *tracing.Tracer
+	// OutOfFiles, when set, makes room when connecting to an upstream
+	// runs out of file descriptors (closing idle client connections).
+	OutOfFiles func() bool
 }
 
 // Handler proxies to one pool of upstream servers.
@@ -75,7 +78,7 @@ func New(route config.Route, p *pool.Pool, poolTLS *config.UpstreamTLS, opt Opti
 		cfg.TLS = poolTLS
 	}
 	scheme := p.Servers()[0].URL.Scheme
-	client, err := newClient(route, cfg, scheme, opt.Log)
+	client, err := newClient(route, cfg, scheme, opt.Log, opt.OutOfFiles)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}

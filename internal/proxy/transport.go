@@ -25,12 +25,15 @@ type upstreamClient interface {
 }
 
 // newClient returns the client for a route's upstreams of scheme.
-func newClient(route config.Route, cfg config.Proxy, scheme string, log *slog.Logger) (upstreamClient, error) {
+// outOfFiles, when set, makes room when a dial runs out of file
+// descriptors (see upstream.Options).
+func newClient(route config.Route, cfg config.Proxy, scheme string, log *slog.Logger, outOfFiles func() bool) (upstreamClient, error) {
 	opt := upstream.Options{
 		ConnectTimeout:        cfg.ConnectTimeout.Std(),
 		ResponseHeaderTimeout: cfg.ResponseTimeout.Std(),
 		BodyIdleTimeout:       cfg.IdleTimeout.Std(),
 		KeepAliveTimeout:      cfg.KeepAliveTimeout.Std(),
+		OutOfFiles:            outOfFiles,
 	}
 	switch scheme {
 	case "h2c", "grpc":
@@ -89,7 +92,7 @@ func NewChecker(u config.Upstream, scheme string, log *slog.Logger) (pool.Checke
 		route.FastCGI = &config.FastCGI{Index: "index.php"}
 	}
 	cfg := config.Proxy{TLS: u.TLS, KeepAliveTimeout: config.Duration(time.Minute)}
-	client, err := newClient(route, cfg, scheme, log)
+	client, err := newClient(route, cfg, scheme, log, nil)
 	if err != nil {
 		return nil, err
 	}

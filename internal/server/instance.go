@@ -36,6 +36,10 @@ type Instance struct {
 	log       *slog.Logger
 	mu        sync.Mutex // serializes Apply and Shutdown
 	listeners map[string]*listener
+	// open is a snapshot of the listeners for relieve, which cannot wait
+	// for mu (a reload may hold it).
+	open      atomic.Pointer[[]*listener]
+	reliefLog atomic.Int64 // unix seconds of the last relief logged
 	graph     *site.Graph
 	timeout   time.Duration
 	retiring  sync.WaitGroup
@@ -264,7 +268,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 		return err
 	}
 	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics,
-		Cache: store, WAF: ws, RateLimits: in.rateLimits, Bans: in.bans}
+		Cache: store, WAF: ws, RateLimits: in.rateLimits, Bans: in.bans, OutOfFiles: in.relieve}
 	if cfg.Metrics.Off {
 		deps.Metrics = nil
 	}
@@ -303,6 +307,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	}
 	in.spool.SetMax(int64(cfg.Buffering.SpoolMax))
 	for addr, l := range opened {
+		l.relieve = in.relieve
 		in.listeners[addr] = l
 	}
 	for addr, l := range in.listeners {
@@ -331,6 +336,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 			}()
 		}
 	}
+	in.snapshotListeners()
 	old := in.graph
 	in.graph, in.timeout = g, timeout
 	ws.Library.Keep(g.WAFRuleSets)
@@ -413,6 +419,7 @@ func (in *Instance) Shutdown() {
 	}
 	wg.Wait()
 	in.listeners = map[string]*listener{}
+	in.snapshotListeners()
 	in.retiring.Wait()
 	if in.graph != nil {
 		in.graph.Close()
@@ -421,4 +428,43 @@ func (in *Instance) Shutdown() {
 	if in.certs != nil {
 		in.certs.Close()
 	}
+}
+
+// reliefBatch is how many idle connections one relief closes (nginx
+// drains 32 reusable connections at a time).
+const reliefBatch = 32
+
+// snapshotListeners publishes the listeners for relieve; the caller
+// holds mu.
+func (in *Instance) snapshotListeners() {
+	ls := make([]*listener, 0, len(in.listeners))
+	for _, l := range in.listeners {
+		ls = append(ls, l)
+	}
+	in.open.Store(&ls)
+}
+
+// relieve makes room when accepting fails for want of file descriptors:
+// it closes up to reliefBatch idle keep-alive connections (HTTP/1.1 and
+// HTTP/2, of any listener, the longest idle first), as nginx does, so that
+// new clients are answered, and their requests' upstream connections
+// find a descriptor. It reports whether it closed any.
+func (in *Instance) relieve() bool {
+	ls := in.open.Load()
+	if ls == nil {
+		return false
+	}
+	closed := 0
+	for _, l := range *ls {
+		if closed < reliefBatch {
+			closed += l.srv.CloseIdle(reliefBatch - closed)
+		}
+		if closed < reliefBatch {
+			closed += l.h2.CloseIdle(reliefBatch - closed)
+		}
+	}
+	if now := time.Now().Unix(); closed > 0 && in.reliefLog.Swap(now) != now {
+		in.log.Warn("out of file descriptors: closed idle connections to accept new ones (raise the open files limit)", "closed", closed)
+	}
+	return closed > 0
 }

@@ -36,6 +36,7 @@ func (l *listener) options(c config.Client, log *slog.Logger) http1.Options {
 		ServerName:    serverName,
 		Refused:       l.refused,
 		Log:           log,
+		OutOfFiles:    l.relieve,
 	}
 	if l.scheme == "http" {
 		o.Gate = l.gate
@@ -75,6 +76,9 @@ type listener struct {
 	stats *metrics.Listener
 	// gate admits connections: bans, conn_limit, the PROXY protocol.
 	gate *conngate.Gate
+	// relieve closes idle connections when accept runs out of file
+	// descriptors (the instance's, over all listeners); nil: none.
+	relieve func() bool
 
 	// https only: the TLS settings of the current config (certificates
 	// chosen by server name), the handshake bound, and the queue that

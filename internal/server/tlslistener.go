@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/certs"
@@ -45,6 +46,10 @@ func (l *listener) serveTLS(log *slog.Logger) error {
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
+			}
+			if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && l.relieve != nil && l.relieve() {
+				backoff = 0
+				continue
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			log.Error("accept failed; retrying", "addr", l.addr, "error", err, "delay", backoff)

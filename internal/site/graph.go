@@ -90,7 +90,10 @@ type Graph struct {
 	rateLimits *ratelimit.Registry
 	// bans refuses banned clients and counts strikes toward new bans;
 	// nil in graphs built without one.
-	bans            *bans.List
+	bans *bans.List
+	// outOfFiles makes room when an upstream dial runs out of file
+	// descriptors (Deps.OutOfFiles).
+	outOfFiles      func() bool
 	RateLimitStores map[string]bool
 	// accessLists are the graph's allow and deny lists, one per config
 	// list (a site's is shared by its routes).
@@ -177,6 +180,9 @@ type Deps struct {
 	RateLimits *ratelimit.Registry
 	// Bans is the instance's ban list (it outlives reloads).
 	Bans *bans.List
+	// OutOfFiles, when set, closes idle client connections to make room
+	// when connecting to an upstream runs out of file descriptors.
+	OutOfFiles func() bool
 }
 
 // Build compiles cfg into a Graph. Nothing is listened on here.
@@ -187,7 +193,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
-		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans,
+		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans, outOfFiles: deps.OutOfFiles,
 		accessLists: map[*config.Access]*access.List{}, passwords: map[string]*auth.Passwords{}, keySets: map[string]*auth.KeySet{},
 		oidcClients: map[*config.OIDCAuth]*auth.OIDCClient{}, forwardClients: map[*config.ForwardAuth]*auth.ForwardClient{},
 	}
@@ -399,7 +405,7 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Log
 			return nil, handlerKind{}, err
 		}
 		p, err := proxy.New(*rc, gp.pool, gp.cfg.TLS, proxy.Options{
-			Log: log, Spool: g.spool, Tracer: g.tracer,
+			Log: log, Spool: g.spool, Tracer: g.tracer, OutOfFiles: g.outOfFiles,
 			BufferRequests: *rc.Buffer.Request, BufferResponses: *rc.Buffer.Response,
 		})
 		if err != nil {

@@ -44,6 +44,10 @@ type Options struct {
 	// TLS, when set, makes every connection TLS (https upstreams). An
 	// empty ServerName is taken from the address dialed.
 	TLS *tls.Config
+	// OutOfFiles, when set, is called when a dial fails for want of file
+	// descriptors; when it reports that it made room (closing idle client
+	// connections), the dial is tried once more.
+	OutOfFiles func() bool
 }
 
 // bodyDeadline sets the read deadline for the body that follows a head:
@@ -66,7 +70,7 @@ type Client struct {
 func New(opt Options) *Client {
 	return &Client{opt: opt, conns: newConns(connOptions{
 		connectTimeout: opt.ConnectTimeout, keepAliveTimeout: opt.KeepAliveTimeout,
-		maxIdlePerAddr: opt.MaxIdlePerHost, tls: opt.TLS,
+		maxIdlePerAddr: opt.MaxIdlePerHost, tls: opt.TLS, outOfFiles: opt.OutOfFiles,
 	})}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/sockio"
@@ -50,6 +51,7 @@ type connOptions struct {
 	keepAliveTimeout time.Duration
 	maxIdlePerAddr   int
 	tls              *tls.Config
+	outOfFiles       func() bool
 }
 
 // conns dials upstream connections and keeps the idle ones for reuse: no
@@ -232,6 +234,9 @@ func (p *conns) takeIdle(addr Addr) *conn {
 // pool speaks TLS.
 func (p *conns) dial(ctx context.Context, addr Addr) (*conn, error) {
 	nc, err := p.dialer.DialContext(ctx, addr.Network, addr.Address)
+	if err != nil && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && p.opt.outOfFiles != nil && p.opt.outOfFiles() {
+		nc, err = p.dialer.DialContext(ctx, addr.Network, addr.Address)
+	}
 	if err != nil {
 		return nil, &ConnectError{Addr: addr.String(), Err: err}
 	}
