@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the peers, checks formatting,
 # vet and staticcheck, runs unit and end-to-end tests against real Gunicorn,
-# then gives every fuzz target a short run.
+# a short fault-injection run, then gives every fuzz target a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,9 @@ echo "== tests"
 go test -count=1 ./...
 echo "== CRS regression tests (the WAF; a module of its own)"
 (cd e2e/crs && go vet . && staticcheck . && CRS_TESTS="${CRS_TESTS:-.}" go test -count=1 .)
+
+echo "== fault injection (the short profile of bench/faults)"
+N=5 bench/faults
 
 echo "== fuzz (short runs; FUZZTIME=${FUZZTIME:=10s})"
 for target in \

@@ -436,7 +436,8 @@ type Proxy struct {
 	// (default 60s); exceeding it gives 504.
 	ResponseTimeout Duration `yaml:"response_timeout"`
 	// IdleTimeout bounds how long the upstream may fall silent while
-	// sending its response body (default 60s).
+	// sending its response body, or take nothing of a request body it is
+	// sent (default 60s).
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// KeepAliveTimeout is how long an idle upstream connection is kept
 	// for reuse (default 1.5s, below the 2 s after which Gunicorn's

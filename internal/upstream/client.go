@@ -38,8 +38,10 @@ type Options struct {
 	// (default DefaultKeepAliveTimeout); an upstream that announces a
 	// shorter Keep-Alive timeout has its connections given up sooner.
 	KeepAliveTimeout time.Duration
-	// BodyIdleTimeout bounds each wait for more of a response body: an
-	// upstream silent for longer fails the read with a timeout.
+	// BodyIdleTimeout bounds each wait for more of a response body, and
+	// each wait for the upstream to take more of a request body (nginx's
+	// proxy_send_timeout): an upstream silent, or deaf, for longer fails
+	// the read or write with a timeout.
 	BodyIdleTimeout time.Duration
 	// TLS, when set, makes every connection TLS (https upstreams). An
 	// empty ServerName is taken from the address dialed.
@@ -163,7 +165,7 @@ func (c *Client) exchange(ctx context.Context, pc *conn, req *Request) (*http.Re
 func (c *Client) exchangeAs(ctx context.Context, pc *conn, req *Request, wf *wireFormat) (*http.Response, error) {
 	// Cancelling the request unblocks any read or write on the connection.
 	stop := afterCancel(ctx, pc.onCancel)
-	if err := wf.write(pc.bw, req); err != nil {
+	if err := c.sendRequest(pc, req, wf); err != nil {
 		if isPeerClosed(err) {
 			if res := c.earlyResponse(ctx, pc, req, stop, wf); res != nil {
 				return res, nil
@@ -205,6 +207,38 @@ func (c *Client) exchangeAs(ctx context.Context, pc *conn, req *Request, wf *wir
 		c.bodyDeadline(pc, h.status)
 		return c.response(pc, req, h, stop, wf.oneShot)
 	}
+}
+
+// sendPaceFrom is the request body size from which each write to the
+// upstream gets a deadline: smaller ones fit in the socket's buffers, so
+// their writes cannot wait on the upstream.
+const sendPaceFrom = 32 << 10
+
+// sendRequest writes req on pc; a body that may not fit in the socket's
+// buffers is written with each write bounded by the body idle timeout,
+// so that an upstream that stops reading fails the request instead of
+// holding it forever.
+func (c *Client) sendRequest(pc *conn, req *Request, wf *wireFormat) error {
+	if c.opt.BodyIdleTimeout <= 0 || !req.hasBody() || req.ContentLength >= 0 && req.ContentLength < sendPaceFrom {
+		return wf.write(pc.bw, req)
+	}
+	pc.bw.Reset(deadlineWriter{nc: pc.nc, timeout: c.opt.BodyIdleTimeout})
+	err := wf.write(pc.bw, req)
+	pc.bw.Reset(pc.nc)
+	_ = pc.nc.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// deadlineWriter gives each write to an upstream connection timeout to
+// complete.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	_ = w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.nc.Write(p)
 }
 
 // earlyAnswerWait bounds the look for an answer after a failed write.
