@@ -214,19 +214,32 @@ func (c *Client) exchangeAs(ctx context.Context, pc *conn, req *Request, wf *wir
 // their writes cannot wait on the upstream.
 const sendPaceFrom = 32 << 10
 
-// sendRequest writes req on pc; a body that may not fit in the socket's
-// buffers is written with each write bounded by the body idle timeout,
-// so that an upstream that stops reading fails the request instead of
-// holding it forever.
+// sendRequest writes req on pc in format wf (see paceSend).
 func (c *Client) sendRequest(pc *conn, req *Request, wf *wireFormat) error {
-	if c.opt.BodyIdleTimeout <= 0 || !req.hasBody() || req.ContentLength >= 0 && req.ContentLength < sendPaceFrom {
-		return wf.write(pc.bw, req)
-	}
-	pc.bw.Reset(deadlineWriter{nc: pc.nc, timeout: c.opt.BodyIdleTimeout})
+	paced := paceSend(pc, req, c.opt.BodyIdleTimeout)
 	err := wf.write(pc.bw, req)
+	if paced {
+		endPace(pc)
+	}
+	return err
+}
+
+// paceSend bounds each write of req to pc by timeout when its body may
+// not fit in the socket's buffers, so that an upstream that stops reading
+// fails the request instead of holding it forever; it reports whether it
+// did (endPace undoes it once the request is written).
+func paceSend(pc *conn, req *Request, timeout time.Duration) bool {
+	if timeout <= 0 || !req.hasBody() || req.ContentLength >= 0 && req.ContentLength < sendPaceFrom {
+		return false
+	}
+	pc.bw.Reset(deadlineWriter{nc: pc.nc, timeout: timeout})
+	return true
+}
+
+// endPace writes to pc without deadlines again.
+func endPace(pc *conn) {
 	pc.bw.Reset(pc.nc)
 	_ = pc.nc.SetWriteDeadline(time.Time{})
-	return err
 }
 
 // deadlineWriter gives each write to an upstream connection timeout to

@@ -115,7 +115,12 @@ func (f *FastCGI) exchange(ctx context.Context, pc *conn, req *Request) (*http.R
 		return nil, err
 	}
 	stop := afterCancel(ctx, pc.onCancel)
-	if err := f.write(pc.bw, req, sv); err != nil {
+	paced := paceSend(pc, req, f.base.opt.BodyIdleTimeout)
+	err = f.write(pc.bw, req, sv)
+	if paced {
+		endPace(pc)
+	}
+	if err != nil {
 		stop()
 		var se *SourceError
 		if errors.As(err, &se) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -40,16 +41,24 @@ func TestDeafUpstreamFailsAnUpload(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	c := New(Options{BodyIdleTimeout: 200 * time.Millisecond})
-	const size = 64 << 20
-	req := &Request{Method: "POST", Target: "/", Host: "deaf", Body: io.NopCloser(io.LimitReader(zeros{}, size)), ContentLength: size}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = c.Do(ctx, TCP(ln.Addr().String()), req)
-	if err == nil || ctx.Err() != nil {
-		t.Fatalf("upload to a deaf upstream ended with %v (context: %v)", err, ctx.Err())
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("want a write timeout, got %v", err)
+	opt := Options{BodyIdleTimeout: 200 * time.Millisecond}
+	for name, c := range map[string]interface {
+		Do(context.Context, Addr, *Request) (*http.Response, error)
+	}{
+		"HTTP":    New(opt),
+		"FastCGI": NewFastCGI(opt, FastCGIOptions{Root: "/srv/www"}),
+	} {
+		const size = 64 << 20
+		req := &Request{Method: "POST", Target: "/x.php", Host: "deaf", Body: io.NopCloser(io.LimitReader(zeros{}, size)), ContentLength: size,
+			Gateway: Gateway{Path: "/x.php", RequestURI: "/x.php", Proto: "HTTP/1.1"}}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err = c.Do(ctx, TCP(ln.Addr().String()), req)
+		if err == nil || ctx.Err() != nil {
+			t.Fatalf("%s: upload to a deaf upstream ended with %v (context: %v)", name, err, ctx.Err())
+		}
+		cancel()
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: want a write timeout, got %v", name, err)
+		}
 	}
 }
