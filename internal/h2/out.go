@@ -33,7 +33,7 @@ func appendFrameHeader(b []byte, length int, t http2.FrameType, flags http2.Flag
 		byte(id>>24)&0x7f, byte(id>>16), byte(id>>8), byte(id))
 }
 
-// queueControl appends a control frame the reader loop answers with and
+// queueControlLocked appends a control frame the reader loop answers with and
 // makes sure it is flushed without the reader writing itself (a client
 // that sends without reading must not stop the reading). False when too
 // many are queued.
