@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/memlimit"
 	// WebSockets over HTTP/2: must initialize before net/http.
 	"github.com/gatehouse/gatehouse/internal/server"
 )
@@ -56,6 +57,13 @@ func main() {
 		// A proxy's live heap is small and its garbage is per request:
 		// collecting less often buys throughput for little memory.
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Within a cgroup's memory limit, the heap stays under 90% of
+		// it (docs/operations.md).
+		if limit, ok := memlimit.FromCgroup("/sys/fs/cgroup"); ok {
+			debug.SetMemoryLimit(limit)
+		}
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
