@@ -61,7 +61,7 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Within a cgroup's memory limit, the heap stays under 90% of
 		// it (docs/operations.md).
-		if limit, ok := memlimit.FromCgroup("/sys/fs/cgroup"); ok {
+		if limit, ok := memlimit.Default(); ok {
 			debug.SetMemoryLimit(limit)
 		}
 	}

@@ -8,7 +8,9 @@ package memlimit
 
 import (
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -18,22 +20,62 @@ import (
 // against the cgroup (socket buffers, page cache of spool files).
 const share = 0.9
 
-// FromCgroup returns the soft memory limit for a process whose cgroup
-// files are under root ("/sys/fs/cgroup"): cgroup v2's memory.max, else
-// v1's memory/memory.limit_in_bytes; false when there is no limit.
-func FromCgroup(root string) (int64, bool) {
-	for _, name := range []string{"memory.max", filepath.Join("memory", "memory.limit_in_bytes")} {
-		b, err := os.ReadFile(filepath.Join(root, name))
+// Default returns the soft memory limit for this process: 90% of the
+// smallest memory limit on its cgroup's path; false when there is none.
+func Default() (int64, bool) {
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return 0, false
+	}
+	return FromCgroup("/sys/fs/cgroup", self)
+}
+
+// FromCgroup returns the soft memory limit for a process whose
+// /proc/self/cgroup reads self, with the cgroup file systems mounted
+// under root: the smallest of the memory limits from its cgroup up to the
+// root (cgroup v2's memory.max, v1's memory.limit_in_bytes), times share;
+// false when none is set.
+func FromCgroup(root string, self []byte) (int64, bool) {
+	var files []string
+	for _, line := range strings.Split(string(self), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			for p := path.Clean("/" + parts[2]); ; p = path.Dir(p) {
+				files = append(files, filepath.Join(root, p, "memory.max"))
+				if p == "/" {
+					break
+				}
+			}
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			for p := path.Clean("/" + parts[2]); ; p = path.Dir(p) {
+				files = append(files, filepath.Join(root, "memory", p, "memory.limit_in_bytes"))
+				if p == "/" {
+					break
+				}
+			}
+		}
+	}
+	var limit int64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
-		v := strings.TrimSpace(string(b))
-		n, err := strconv.ParseInt(v, 10, 64)
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 		// "max" (v2) or a page-rounded 2^63 (v1) mean no limit.
 		if err != nil || n <= 0 || n >= 1<<62 {
-			return 0, false
+			continue
 		}
-		return int64(float64(n) * share), true
+		if limit == 0 || n < limit {
+			limit = n
+		}
 	}
-	return 0, false
+	if limit == 0 {
+		return 0, false
+	}
+	return int64(float64(limit) * share), true
 }
