@@ -179,6 +179,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+	if s.idle != nil {
+		s.idle.Close() // its loop and epoll set, now that nothing is parked
+	}
 	return nil
 }
 
