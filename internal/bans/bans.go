@@ -40,6 +40,10 @@ const maxTracked = 100_000
 type List struct {
 	log *slog.Logger
 	now func() time.Time
+	// epoch is when the list was made: strikes are nanoseconds since it,
+	// on the monotonic clock (time.Now's readings carry it), so that the
+	// wall clock set back or forward neither bans nor pardons anyone.
+	epoch time.Time
 
 	policy atomic.Pointer[compiled]
 
@@ -57,7 +61,7 @@ type List struct {
 }
 
 // strikes are an address's latest counted answers, a ring of time stamps
-// (Unix nanoseconds) at most Threshold long.
+// (nanoseconds since the list's epoch) at most Threshold long.
 type strikes struct {
 	times []int64
 	next  int
@@ -71,7 +75,7 @@ func New(log *slog.Logger, now func() time.Time) *List {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &List{log: log, now: now, banned: map[netip.Addr]time.Time{}, strikes: map[netip.Addr]*strikes{}}
+	return &List{log: log, now: now, epoch: now(), banned: map[netip.Addr]time.Time{}, strikes: map[netip.Addr]*strikes{}}
 }
 
 // SetPolicy sets what earns an automatic ban; nil turns them off (bans in
@@ -130,7 +134,7 @@ func (l *List) Observe(ip netip.Addr, status int, wafBlock bool) bool {
 	}
 	ip = ip.Unmap()
 	now := l.now()
-	t := now.UnixNano()
+	t := int64(now.Sub(l.epoch))
 	l.strikesMu.Lock()
 	s := l.strikes[ip]
 	if s == nil {

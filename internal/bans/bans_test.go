@@ -139,3 +139,22 @@ func BenchmarkBannedNone(b *testing.B) {
 		l.Banned(ip)
 	}
 }
+
+// Strikes are kept on the monotonic clock, counted from the list's making,
+// not as wall clock nanoseconds: with those, a clock set back an hour made
+// every earlier strike look an hour younger than it was, and banned.
+func TestStrikesAreOnTheMonotonicClock(t *testing.T) {
+	l := New(nil, nil)
+	l.SetPolicy(policy)
+	ip := netip.MustParseAddr("192.0.2.7")
+	l.Observe(ip, 404, false)
+	l.strikesMu.Lock()
+	defer l.strikesMu.Unlock()
+	s := l.strikes[ip]
+	if s == nil || len(s.times) != 1 {
+		t.Fatalf("strikes = %+v, want one", s)
+	}
+	if s.times[0] < 0 || s.times[0] > int64(time.Minute) {
+		t.Fatalf("strike at %d, want nanoseconds since the list was made", s.times[0])
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/bans"
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 	"github.com/gatehouse/gatehouse/internal/proxyproto"
 	"github.com/gatehouse/gatehouse/internal/reqinfo"
 )
@@ -54,10 +55,11 @@ type Gate struct {
 	mu    sync.Mutex
 	perIP map[netip.Addr]int32
 
-	// The refusals since the last log line, and when that was (Unix
-	// nanoseconds): refusals are logged at most once per logEvery.
+	// The refusals since the last log line, and when that was (on clock):
+	// refusals are logged at most once per logEvery.
 	unlogged atomic.Int64
 	loggedAt atomic.Int64
+	clock    monoclock.Clock
 }
 
 // logEvery is the least time between log lines about refusals.
@@ -66,7 +68,8 @@ const logEvery = 10 * time.Second
 // New returns the gate of a listener; proxy tells whether it takes the
 // PROXY protocol; bans (may be nil) are checked at accept.
 func New(proxy bool, b *bans.List, log *slog.Logger) *Gate {
-	g := &Gate{log: log, proxy: proxy, bans: b, perIP: map[netip.Addr]int32{}}
+	g := &Gate{log: log, proxy: proxy, bans: b, perIP: map[netip.Addr]int32{}, clock: monoclock.New()}
+	g.loggedAt.Store(-int64(logEvery))
 	g.settings.Store(&Settings{Trust: reqinfo.NewTrust(nil, false)})
 	return g
 }
@@ -218,7 +221,7 @@ func (g *Gate) refuse(s *Settings, reason string, ip netip.Addr, msg string) {
 		c()
 	}
 	n := g.unlogged.Add(1)
-	now := time.Now().UnixNano()
+	now := g.clock.Nanos()
 	last := g.loggedAt.Load()
 	if now-last < int64(logEvery) || !g.loggedAt.CompareAndSwap(last, now) {
 		return

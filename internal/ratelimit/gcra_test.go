@@ -108,3 +108,13 @@ func TestConcurrentTakesAreExact(t *testing.T) {
 		t.Fatalf("%d allowed at one instant, want burst+1 = 100", allowed.Load())
 	}
 }
+
+// The memory store's own clock is the monotonic one, counted from the
+// store's making: with wall clock nanoseconds, a clock set back an hour
+// left every key's arrival time an hour ahead, refusing everyone.
+func TestMemoryStoreClockIsMonotonic(t *testing.T) {
+	s := NewMemoryStore(10, nil)
+	if now := s.now(); now < 0 || now > int64(time.Minute) {
+		t.Fatalf("store clock reads %d, want nanoseconds since the store was made", now)
+	}
+}

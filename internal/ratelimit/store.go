@@ -5,7 +5,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 )
 
 // Store keeps each key's theoretical arrival time. Take runs GCRA for a
@@ -40,10 +41,11 @@ type shard struct {
 const DefaultMaxKeys = 100_000
 
 // NewMemoryStore returns a store of at most maxKeys keys, on the clock now
-// (nanoseconds; nil for the wall clock).
+// (nanoseconds; nil for the process's monotonic clock, so that the wall
+// clock set back does not leave every key's arrival time in the future).
 func NewMemoryStore(maxKeys int, now func() int64) *MemoryStore {
 	if now == nil {
-		now = func() int64 { return time.Now().UnixNano() }
+		now = monoclock.New().Nanos
 	}
 	s := &MemoryStore{maxPerShard: max(maxKeys/storeShards, 1), seed: maphash.MakeSeed(), now: now}
 	for i := range s.shards {
