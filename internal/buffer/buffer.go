@@ -9,13 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 )
 
-// ErrSpoolFull reports that the spool budget is exhausted.
-var ErrSpoolFull = errors.New("spool space exhausted (buffering.spool_max)")
+// ErrSpoolFull reports that a body found no room to be spooled: the spool
+// budget is spent, or the spool directory's disk refused the bytes (full,
+// or gone).
+var ErrSpoolFull = errors.New("no spool space")
+
+// errBudgetSpent is ErrSpoolFull for the budget.
+var errBudgetSpent = fmt.Errorf("%w: buffering.spool_max reached", ErrSpoolFull)
 
 // Budget bounds the bytes held in spool files at once, across reloads.
 type Budget struct {
@@ -54,6 +60,8 @@ type Spool struct {
 	Memory int
 	// Budget bounds the spool files' total size.
 	Budget *Budget
+	// Log, when set, hears of spool files the disk refused.
+	Log *slog.Logger
 
 	segs sync.Pool // *[segSize]byte, reused across bodies
 }
@@ -76,9 +84,9 @@ func (s *Spool) putSeg(b []byte) {
 }
 
 // Fill reads r to its end into a Body and closes r. When the spool budget
-// runs out, Fill fails with ErrSpoolFull, unless stream is set: then it
-// returns a Body that yields what was buffered followed by the rest of r
-// (which the Body's Close closes).
+// runs out or the disk refuses a write, Fill fails with ErrSpoolFull,
+// unless stream is set: then it returns a Body that yields what was
+// buffered followed by the rest of r (which the Body's Close closes).
 func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
 	b := &Body{spool: s, budget: s.Budget}
 	b.segs = b.firstSeg[:0]
@@ -106,24 +114,36 @@ func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
 		}
 		n, rerr := r.Read(buf)
 		if n > 0 {
+			var err error
+			unwritten := buf[:n]
 			if !s.Budget.reserve(int64(n)) {
+				err = errBudgetSpent
+			} else {
+				b.reserved += int64(n)
+				var w int
+				w, err = b.writeFile(s.Dir, buf[:n])
+				b.size += int64(w)
+				if err != nil {
+					b.budget.release(int64(n - w))
+					b.reserved -= int64(n - w)
+					if s.Log != nil {
+						s.Log.Warn("spool file not written: body streamed or refused", "dir", s.Dir, "error", err)
+					}
+					err = fmt.Errorf("%w: %w", ErrSpoolFull, err)
+				}
+				unwritten = buf[w:n]
+			}
+			if err != nil {
 				if !stream {
 					r.Close()
 					b.Close()
-					return nil, ErrSpoolFull
+					return nil, err
 				}
-				b.rest = io.MultiReader(readerOf(buf[:n]), r)
+				b.rest = io.MultiReader(readerOf(unwritten), r)
 				b.restCloser = r
 				b.size = -1
 				return b, nil
 			}
-			b.reserved += int64(n)
-			if err := b.writeFile(s.Dir, buf[:n]); err != nil {
-				r.Close()
-				b.Close()
-				return nil, err
-			}
-			b.size += int64(n)
 		}
 		if done, err := b.finishRead(r, rerr); done || err != nil {
 			return b.result(err)
@@ -152,21 +172,24 @@ func (b *Body) result(err error) (*Body, error) {
 	return b, nil
 }
 
-func (b *Body) writeFile(dir string, p []byte) error {
+// writeFile appends p to the body's spool file, making it first, and
+// returns how much of p the file took.
+func (b *Body) writeFile(dir string, p []byte) (int, error) {
 	if b.file == nil {
 		f, err := os.CreateTemp(dir, "gatehouse-spool-*")
 		if err != nil {
-			return fmt.Errorf("create spool file: %w", err)
+			return 0, fmt.Errorf("create spool file: %w", err)
 		}
 		// Unlinked at once: the open descriptor keeps the data, and no
 		// file outlives the process.
 		_ = os.Remove(f.Name())
 		b.file = f
 	}
-	if _, err := b.file.Write(p); err != nil {
-		return fmt.Errorf("write spool file: %w", err)
+	n, err := b.file.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("write spool file: %w", err)
 	}
-	return nil
+	return n, nil
 }
 
 func readerOf(p []byte) io.Reader {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -106,5 +107,54 @@ func TestFillError(t *testing.T) {
 	}
 	if s.Budget.Used() != 0 {
 		t.Errorf("budget leaked: %d", s.Budget.Used())
+	}
+}
+
+// A disk that refuses the spool file's bytes (full; here a file size limit
+// stops the file part-way through a write) is a full spool: an upload is
+// refused with ErrSpoolFull and its budget given back; a response streams
+// on, every byte in order, those the file took and those it did not.
+func TestDiskThatRefusesWrites(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 100_000 // not a multiple of a write: the last one is cut short
+	lim := old
+	lim.Cur = limit
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old) }()
+
+	budget := NewBudget(1 << 30)
+	s := &Spool{Dir: t.TempDir(), Memory: 1000, Budget: budget}
+	data := bytes.Repeat([]byte("0123456789abcdefg"), 300_000/17+1)[:300_000]
+
+	_, src, err := fill(t, s, data, false)
+	if !errors.Is(err, ErrSpoolFull) || !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("upload: err = %v, want ErrSpoolFull wrapping EFBIG", err)
+	}
+	if !src.closed || budget.Used() != 0 {
+		t.Fatalf("upload: source closed %v, budget used %d", src.closed, budget.Used())
+	}
+
+	b, _, err := fill(t, s, data, true)
+	if err != nil {
+		t.Fatalf("response: %v", err)
+	}
+	if b.Len() != -1 {
+		t.Fatalf("response: Len %d, want -1 (streamed on)", b.Len())
+	}
+	if used := budget.Used(); used != limit {
+		t.Fatalf("response: budget used %d, want the %d bytes on disk", used, limit)
+	}
+	got, err := io.ReadAll(b)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("response: read %d bytes (%v), want the %d sent, in order", len(got), err, len(data))
+	}
+	_ = b.Close()
+	if budget.Used() != 0 {
+		t.Fatalf("budget used %d after close", budget.Used())
 	}
 }

@@ -190,7 +190,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 	log := deps.Log
 	g := &Graph{
 		Handlers: map[string]http.Handler{}, Listeners: map[string]Listener{}, TLS: map[string]*tls.Config{},
-		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget},
+		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget, Log: log},
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
 		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans, outOfFiles: deps.OutOfFiles,
