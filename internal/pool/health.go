@@ -15,6 +15,9 @@ import (
 // asked with the gRPC health checking protocol: 200 when serving).
 type Checker interface {
 	Check(ctx context.Context, s *Server, path, host string) (status int, err error)
+	// CloseIdleConnections closes the connections kept between checks;
+	// called when the pool stops.
+	CloseIdleConnections()
 }
 
 // check runs active health checks on s until ctx ends: a GET of the check

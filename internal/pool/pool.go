@@ -48,6 +48,7 @@ type Pool struct {
 
 	onAddrChange []func(addr upstream.Addr)
 	cancel       context.CancelFunc
+	checker      Checker // sends the active health checks, after Start
 	done         sync.WaitGroup
 }
 
@@ -334,7 +335,7 @@ func (p *Pool) OnAddressChange(f func(addr upstream.Addr)) {
 // re-resolution until Close.
 func (p *Pool) Start(checker Checker) {
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
+	p.cancel, p.checker = cancel, checker
 	if a := p.cfg.Health.Active; a != nil {
 		for _, s := range p.servers {
 			p.done.Add(1)
@@ -355,11 +356,16 @@ func (p *Pool) Start(checker Checker) {
 	}
 }
 
-// Close stops health checks and re-resolution.
+// Close stops health checks and re-resolution, and closes the health
+// checks' idle connections (a retired pool's would otherwise stay open
+// for their keep-alive time, one per server for every reload).
 func (p *Pool) Close() error {
 	if p.cancel != nil {
 		p.cancel()
 		p.done.Wait()
+	}
+	if p.checker != nil {
+		p.checker.CloseIdleConnections()
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package pool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,4 +319,30 @@ func TestSingleServerPoolInheritsNoPassiveVerdict(t *testing.T) {
 	next := newPool(t, "round_robin", entries("http://a:1"), nil)
 	next.InheritHealth(old)
 	pick(t, next, nil, "")
+}
+
+// countingChecker answers every check 200 and counts how often its idle
+// connections were closed.
+type countingChecker struct{ closed atomic.Int32 }
+
+func (c *countingChecker) Check(context.Context, *Server, string, string) (int, error) {
+	return 200, nil
+}
+func (c *countingChecker) CloseIdleConnections() { c.closed.Add(1) }
+
+// A pool that stops (its config retired by a reload) closes the
+// connections its health checks keep between checks: before, each reload
+// left one open per server for a minute (a reload storm of 300 held 600).
+func TestClosingAPoolClosesItsHealthCheckConnections(t *testing.T) {
+	p := newPool(t, "round_robin", entries("http://a:1", "http://b:1"), func(u *config.Upstream) {
+		u.Health.Active = &config.ActiveHealth{Path: "/health", Interval: config.Duration(time.Hour)}
+	})
+	c := &countingChecker{}
+	p.Start(c)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.closed.Load(); got != 1 {
+		t.Fatalf("health check connections closed %d times, want once", got)
+	}
 }

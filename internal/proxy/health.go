@@ -21,6 +21,9 @@ type checker struct {
 	grpc   bool
 }
 
+// CloseIdleConnections closes the connections kept between checks.
+func (c *checker) CloseIdleConnections() { c.client.CloseIdleConnections() }
+
 // Check sends GET path to s (or, to a gRPC server, a call of the gRPC
 // health checking protocol, whatever path says) and returns the status
 // of its answer.
