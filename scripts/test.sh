@@ -24,7 +24,10 @@ echo "== CRS regression tests (the WAF; a module of its own)"
 (cd e2e/crs && go vet . && staticcheck . && CRS_TESTS="${CRS_TESTS:-.}" go test -count=1 .)
 
 echo "== fault injection (the short profile of bench/faults)"
-N=5 bench/faults
+N=5 CHURN=5000 CONNS=2000 STORM=5s FLAP=5s bench/faults
+
+echo "== soak (the short profile of bench/soak)"
+DURATION=30s RELOAD=10s SAMPLE=5s bench/soak
 
 echo "== fuzz (short runs; FUZZTIME=${FUZZTIME:=10s})"
 for target in \

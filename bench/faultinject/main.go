@@ -1,133 +1,79 @@
-// Command faultinject runs the real Gatehouse binary in front of an
-// upstream that misbehaves in one way per path (resets mid-head and
-// mid-body, garbage, silence, wrong lengths, an endless chunked body,
-// 1xx floods, huge heads) and prints, per fault, the answers clients got
-// against the ones expected, whether ordinary requests sent meanwhile
-// were unaffected, and the goroutines and file descriptors Gatehouse held
-// before and after (read from its /metrics), so that leaks show. It exits
-// 1 when an answer was unexpected or something leaked.
+// Command faultinject runs the real Gatehouse binary and makes its world
+// misbehave, one fault per row: upstreams that reset, send garbage, fall
+// silent, get lengths wrong, flood, or flap up and down; clients that
+// churn, hold tens of thousands of connections, half-close, abandon TLS
+// handshakes, or flood HTTP/2 with resets and CONTINUATION frames; and the
+// machine: the spool disk full, and a reload storm with garbage configs.
+// For each it prints the answers clients got against those expected,
+// whether ordinary requests sent meanwhile were unaffected, and the
+// goroutines and file descriptors Gatehouse held before and after (read
+// from its /metrics), so that leaks show. It exits 1 on any surprise.
 //
-//	faultinject -gatehouse ./gatehouse [-n 20]
+//	faultinject -gatehouse ./gatehouse [-n 20] [-churn 200000] [-conns 50000] [-storm 60s]
 package main
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse/gatehouse/bench/internal/harness"
 )
 
-// fault is one way the upstream misbehaves, served on /fault/NAME.
-type fault struct {
+// scenario is one fault: run makes it happen and reports what clients got.
+type scenario struct {
 	name   string
-	expect []int // the answers a client may get
-	serve  func(c net.Conn, br *bufio.Reader)
-	// upload, when set, is the size of a POST body sent instead of a GET;
-	// deaf sends the request to an upstream that never reads.
-	upload int
-	deaf   bool
+	expect []string // the outcomes that are right
+	run    func(e *env) outcomes
 }
 
-// faults are served by the upstream; each reads the request head first.
-var faults = []fault{
-	{"reset mid-head", []int{502}, func(c net.Conn, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
-		reset(c)
-	}, 0, false},
-	{"reset mid-body", []int{502}, func(c net.Conn, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"+strings.Repeat("x", 100))
-		reset(c)
-	}, 0, false},
-	{"garbage", []int{502}, func(c net.Conn, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HELLO THERE\r\n\r\n")
-	}, 0, false},
-	{"silent past the timeout", []int{504}, func(c net.Conn, _ *bufio.Reader) {
-		time.Sleep(3 * time.Second)
-	}, 0, false},
-	{"body longer than its length", []int{200}, func(c net.Conn, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello, and more the length did not announce")
-	}, 0, false},
-	{"body shorter than its length", []int{502}, func(c net.Conn, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
-	}, 0, false},
-	{"chunked body never ends", []int{502, 504}, func(c net.Conn, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-		time.Sleep(3 * time.Second)
-	}, 0, false},
-	{"never reads a 16 MB upload", []int{502, 504}, nil, 16 << 20, true},
-	{"1xx flood", []int{502, 504}, func(c net.Conn, _ *bufio.Reader) {
-		w := bufio.NewWriter(c)
-		for range 10000 {
-			_, _ = w.WriteString("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
-		}
-		_ = w.Flush()
-		time.Sleep(3 * time.Second)
-	}, 0, false},
-	{"1 MB header", []int{502}, func(c net.Conn, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 1<<20)+"\r\nContent-Length: 2\r\n\r\nok")
-	}, 0, false},
-	{"10,000 Set-Cookie lines", []int{200, 502}, func(c net.Conn, _ *bufio.Reader) {
-		w := bufio.NewWriter(c)
-		_, _ = w.WriteString("HTTP/1.1 200 OK\r\n")
-		for i := range 10000 {
-			_, _ = fmt.Fprintf(w, "Set-Cookie: c%d=v\r\n", i)
-		}
-		_, _ = w.WriteString("Content-Length: 2\r\n\r\nok")
-		_ = w.Flush()
-	}, 0, false},
+// outcomes counts what the clients of a scenario got, by kind (a status
+// code, or a word for what a connection saw), with a note for the table.
+type outcomes struct {
+	got  map[string]int
+	note string
 }
 
-// reset closes c with a TCP reset.
-func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = c.Close()
-}
+// counter gathers outcomes from many goroutines.
+type counter struct{ harness.Counter }
 
-// upstream serves /ok properly (keep-alive) and /fault/N as faults[N].
-func upstream(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for {
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				if i, ok := strings.CutPrefix(req.URL.Path, "/fault/"); ok {
-					n, _ := strconv.Atoi(i)
-					faults[n].serve(c, br)
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
-			}
-		}()
-	}
+func (c *counter) add(kind string) { c.Add(kind) }
+
+func (c *counter) outcomes(note string) outcomes { return outcomes{got: c.Counts(), note: note} }
+
+// parallel runs f(i) for i in [0, n) on at most workers goroutines.
+func parallel(n, workers int, f func(i int)) { harness.Parallel(n, workers, f) }
+
+type options struct {
+	bin          string
+	n            int           // requests per upstream fault
+	churn        int           // short connections
+	conns        int           // keep-alive connections held at once
+	storm        time.Duration // the reload storm's length
+	flap         time.Duration // the flapping pool's length
+	only         string        // run only the scenarios whose name holds this
+	spoolDiskMiB int
+	keep         bool
 }
 
 func main() {
-	bin := flag.String("gatehouse", "./gatehouse", "the gatehouse binary")
-	n := flag.Int("n", 20, "requests per fault")
+	var o options
+	flag.StringVar(&o.bin, "gatehouse", "./gatehouse", "the gatehouse binary")
+	flag.IntVar(&o.n, "n", 20, "requests per upstream fault, and clients per client fault")
+	flag.IntVar(&o.churn, "churn", 200_000, "short connections, one request each")
+	flag.IntVar(&o.conns, "conns", 50_000, "keep-alive connections held open at once")
+	flag.DurationVar(&o.storm, "storm", time.Minute, "how long the reload storm lasts (a reload every 100ms)")
+	flag.DurationVar(&o.flap, "flap", 10*time.Second, "how long the pool flaps")
+	flag.StringVar(&o.only, "only", "", "run only the faults whose name contains this")
+	flag.IntVar(&o.spoolDiskMiB, "spool-disk", 512, "size of the tmpfs the spool lives on, MiB")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (config, certificate, Gatehouse's log)")
 	flag.Parse()
-	if err := run(*bin, *n); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "faultinject:", err)
 		if errors.Is(err, errFailed) {
 			os.Exit(1)
@@ -136,147 +82,60 @@ func main() {
 	}
 }
 
-func run(bin string, n int) error {
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go upstream(upLn)
-	// The deaf upstream accepts and never reads.
-	deafLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	deaf := make(chan net.Conn, 1024) // held open, never read
-	defer func() {
-		for {
-			select {
-			case c := <-deaf:
-				_ = c.Close()
-			default:
-				return
-			}
-		}
-	}()
-	go func() {
-		for {
-			c, err := deafLn.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case deaf <- c:
-			default:
-				_ = c.Close()
-			}
-		}
-	}()
-	addr, metricsAddr := freeAddr(), freeAddr()
+// errFailed is a run that found a fault mishandled.
+var errFailed = errors.New("a fault was mishandled")
+
+func run(o options) error {
+	raiseFileLimit(2*o.conns + 10_000)
 	dir, err := os.MkdirTemp("", "faultinject")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cfg := filepath.Join(dir, "gatehouse.yaml")
-	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`admin: "off"
-access_log: {output: "off"}
-metrics: {listen: "%s"}
-sites:
-  - listen: ["%s"]
-    routes:
-      - path: /deaf/
-        proxy:
-          to: "http://%s"
-          response_timeout: 1s
-          idle_timeout: 1s
-      - path: /
-        proxy:
-          to: "http://%s"
-          response_timeout: 1s
-          idle_timeout: 1s
-`, metricsAddr, addr, deafLn.Addr(), upLn.Addr())), 0o644)
+	if o.keep {
+		fmt.Println("work directory:", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	e := &env{dir: dir}
+	ups, err := startUpstreams(e)
 	if err != nil {
 		return err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "gatehouse.log"))
+	defer ups.close()
+	disk, err := newSpoolDisk(dir, o.spoolDiskMiB)
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "run", "-c", cfg)
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
+	defer disk.close()
+	e.spoolDir = disk.dir
+	if err := e.start(o.bin); err != nil {
 		return err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	if err := waitPort(addr); err != nil {
-		return err
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer e.Stop()
 	// Warm up: pools, buffers, the metrics page.
 	for range 50 {
-		get(client, "http://"+addr+"/ok")
+		get(e.client, e.ordinaryURL)
 	}
-	_, _, _ = gauges(metricsAddr)
+	_, _, _ = e.Gauges()
 
-	fmt.Printf("%-30s %9s %-10s %-26s %11s %15s %11s\n", "fault", "requests", "expected", "got", "unexpected", "ordinary ok", "goroutines / fds")
+	var all []scenario
+	all = append(all, upstreamScenarios(o.n)...)
+	all = append(all, flappingScenario(ups, o.flap))
+	all = append(all, clientScenarios(o)...)
+	all = append(all, diskFullScenario(disk, ups, o.n), reloadStormScenario(o.storm))
+	fmt.Println("| fault | clients | expected | got | unexpected | ordinary requests ok | goroutines before → after | fds before → after | note |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	failed := false
-	for i, f := range faults {
-		time.Sleep(200 * time.Millisecond)
-		g0, fd0, err := gauges(metricsAddr)
-		if err != nil {
-			return err
+	for _, s := range all {
+		if !strings.Contains(s.name, o.only) {
+			continue
 		}
-		got := map[string]int{}
-		unexpected, ordinary, ordinaryOK := 0, 0, 0
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				url := fmt.Sprintf("http://%s/fault/%d", addr, i)
-				if f.deaf {
-					url = "http://" + addr + "/deaf/"
-				}
-				code := send(client, url, f.upload)
-				mu.Lock()
-				defer mu.Unlock()
-				got[code]++
-				if !expected(code, f.expect) {
-					unexpected++
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				code := get(client, "http://"+addr+"/ok")
-				mu.Lock()
-				defer mu.Unlock()
-				ordinary++
-				if code == "200" {
-					ordinaryOK++
-				}
-			}()
-		}
-		wg.Wait()
-		client.CloseIdleConnections()
-		// What the fault left behind settles (timeouts, closes) first.
-		var g1, fd1 float64
-		for range 40 {
-			time.Sleep(250 * time.Millisecond)
-			if g1, fd1, err = gauges(metricsAddr); err != nil {
-				return err
-			}
-			if g1 <= g0 && fd1 <= fd0 {
-				break
-			}
-		}
-		leak := g1 > g0 || fd1 > fd0
-		if unexpected > 0 || ordinaryOK < ordinary || leak {
+		if !runScenario(e, s) {
 			failed = true
 		}
-		fmt.Printf("%-30s %9d %-10s %-26s %11d %9d of %-3d %4.0f→%-4.0f %3.0f→%-3.0f\n", f.name, n, codes(f.expect), summary(got), unexpected,
-			ordinaryOK, ordinary, g0, g1, fd0, fd1)
+		if !e.Alive() {
+			return fmt.Errorf("gatehouse exited during %q (its log: %s)", s.name, dir+"/gatehouse.log")
+		}
 	}
 	if failed {
 		fmt.Println("FAIL: an unexpected answer, an ordinary request affected, or goroutines/fds left behind")
@@ -286,106 +145,76 @@ sites:
 	return nil
 }
 
-// errFailed is a run that found a fault mishandled.
-var errFailed = errors.New("a fault was mishandled")
-
-// get returns the status code of a GET, or the kind of failure.
-func get(client *http.Client, url string) string { return send(client, url, 0) }
-
-// send GETs url, or POSTs upload bytes to it, and returns the status
-// code or the kind of failure.
-func send(client *http.Client, url string, upload int) string {
-	var res *http.Response
-	var err error
-	if upload > 0 {
-		res, err = client.Post(url, "application/octet-stream", io.LimitReader(zeros{}, int64(upload)))
-	} else {
-		res, err = client.Get(url)
-	}
+// runScenario runs s beside ordinary requests, prints its row and reports
+// whether all went as expected.
+func runScenario(e *env, s scenario) bool {
+	time.Sleep(200 * time.Millisecond)
+	g0, fd0, err := e.Gauges()
 	if err != nil {
-		if ctxErr := context.DeadlineExceeded; strings.Contains(err.Error(), ctxErr.Error()) || strings.Contains(err.Error(), "Timeout") {
-			return "timeout"
+		fmt.Printf("| %s | metrics: %v |\n", s.name, err)
+		return false
+	}
+	stop := make(chan struct{})
+	var ordinary, ordinaryOK atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				code := get(e.client, e.ordinaryURL)
+				ordinary.Add(1)
+				if code == "200" {
+					ordinaryOK.Add(1)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	res := s.run(e)
+	close(stop)
+	wg.Wait()
+	e.client.CloseIdleConnections()
+	// What the fault left behind settles (timeouts, closes) first.
+	var g1, fd1 float64
+	for range 60 {
+		time.Sleep(250 * time.Millisecond)
+		if g1, fd1, err = e.Gauges(); err != nil {
+			break
 		}
-		return "error"
+		if g1 <= g0 && fd1 <= fd0 {
+			break
+		}
 	}
-	_, err = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
-	if err != nil && res.StatusCode == 200 {
-		return "200 cut short"
+	bad := 0
+	for kind, k := range res.got {
+		if !contains(s.expect, kind) {
+			bad += k
+		}
 	}
-	return strconv.Itoa(res.StatusCode)
+	leak := err != nil || g1 > g0 || fd1 > fd0
+	total := 0
+	for _, k := range res.got {
+		total += k
+	}
+	fmt.Printf("| %s | %d | %s | %s | %d | %d of %d | %.0f → %.0f | %.0f → %.0f | %s |\n", s.name, total, strings.Join(s.expect, ", "), harness.Summary(res.got), bad,
+		ordinaryOK.Load(), ordinary.Load(), g0, g1, fd0, fd1, res.note)
+	if leak {
+		fmt.Printf("  open files now: %s\n", harness.Summary(e.FileCensus()))
+		fmt.Printf("  sockets now: %s\n", harness.Summary(e.SocketCensus()))
+	}
+	return bad == 0 && total > 0 && ordinaryOK.Load() == ordinary.Load() && !leak
 }
 
-func expected(code string, want []int) bool {
-	for _, w := range want {
-		if code == strconv.Itoa(w) {
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
 			return true
 		}
 	}
 	return false
-}
-
-func codes(cs []int) string {
-	var s []string
-	for _, c := range cs {
-		s = append(s, strconv.Itoa(c))
-	}
-	return strings.Join(s, "/")
-}
-
-func summary(got map[string]int) string {
-	var s []string
-	for code, k := range got {
-		s = append(s, fmt.Sprintf("%s×%d", code, k))
-	}
-	return strings.Join(s, " ")
-}
-
-// gauges reads go_goroutines and process_open_fds from /metrics.
-func gauges(addr string) (goroutines, fds float64, err error) {
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
-			goroutines, _ = strconv.ParseFloat(v, 64)
-		}
-		if v, ok := strings.CutPrefix(line, "process_open_fds "); ok {
-			fds, _ = strconv.ParseFloat(v, 64)
-		}
-	}
-	return goroutines, fds, sc.Err()
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitPort(addr string) error {
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			_ = c.Close()
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing listens on %s", addr)
-}
-
-// zeros reads as endless zero bytes.
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }
