@@ -55,6 +55,19 @@ func dial(addr string, i int) (net.Conn, error) {
 	return d.Dial("tcp", addr)
 }
 
+// onConn dials addr as client i and runs f on the connection (with a
+// 10 s deadline), counting a failed dial in c.
+func onConn(c *counter, addr string, i int, f func(conn net.Conn)) {
+	conn, err := dial(addr, i)
+	if err != nil {
+		c.add("dial " + harness.Failure(err))
+		return
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	f(conn)
+}
+
 const helloRequest = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 // readHello reads one response to helloRequest.
@@ -77,18 +90,13 @@ func churnScenario(n int) scenario {
 		var c counter
 		start := time.Now()
 		parallel(n, 64, func(i int) {
-			conn, err := dial(e.addr, i)
-			if err != nil {
-				c.add("dial " + harness.Failure(err))
-				return
-			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
-				c.add(harness.Failure(err))
-				return
-			}
-			c.add(readHello(bufio.NewReader(conn)))
+			onConn(&c, e.addr, i, func(conn net.Conn) {
+				if _, err := io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
+					c.add(harness.Failure(err))
+					return
+				}
+				c.add(readHello(bufio.NewReader(conn)))
+			})
 		})
 		took := time.Since(start)
 		return c.outcomes(fmt.Sprintf("%.0f connections/s", float64(n)/took.Seconds()))
@@ -157,28 +165,23 @@ func halfCloseScenario(n int) scenario {
 	return scenario{name: "clients: half-closed sockets", expect: []string{"200", "closed"}, run: func(e *env) outcomes {
 		var c counter
 		parallel(2*n, 2*n, func(i int) {
-			conn, err := dial(e.addr, i)
-			if err != nil {
-				c.add("dial " + harness.Failure(err))
-				return
-			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-			ask := i%2 == 0
-			if ask {
-				_, _ = io.WriteString(conn, helloRequest)
-			}
-			_ = conn.(*net.TCPConn).CloseWrite()
-			br := bufio.NewReader(conn)
-			if ask {
-				c.add(readHello(br))
-				return
-			}
-			if b, err := io.ReadAll(br); err != nil || len(b) > 0 {
-				c.add(fmt.Sprintf("%d bytes, %v", len(b), err))
-				return
-			}
-			c.add("closed")
+			onConn(&c, e.addr, i, func(conn net.Conn) {
+				ask := i%2 == 0
+				if ask {
+					_, _ = io.WriteString(conn, helloRequest)
+				}
+				_ = conn.(*net.TCPConn).CloseWrite()
+				br := bufio.NewReader(conn)
+				if ask {
+					c.add(readHello(br))
+					return
+				}
+				if b, err := io.ReadAll(br); err != nil || len(b) > 0 {
+					c.add(fmt.Sprintf("%d bytes, %v", len(b), err))
+					return
+				}
+				c.add("closed")
+			})
 		})
 		return c.outcomes("")
 	}}
@@ -191,27 +194,23 @@ func abandonedHandshakesScenario(n int) scenario {
 	return scenario{name: "clients: TLS handshakes abandoned", expect: []string{"closed by server"}, run: func(e *env) outcomes {
 		var c counter
 		parallel(3*n, 3*n, func(i int) {
-			conn, err := dial(e.tlsAddr, i)
-			if err != nil {
-				c.add("dial " + harness.Failure(err))
-				return
-			}
-			defer conn.Close()
-			switch i % 3 {
-			case 1: // half a ClientHello
-				_ = tls.Client(&abandoning{Conn: conn, writes: 0}, e.tlsConf).Handshake()
-			case 2: // a whole one, never the Finished
-				_ = tls.Client(&abandoning{Conn: conn, writes: 1}, e.tlsConf).Handshake()
-			}
-			_ = conn.SetReadDeadline(time.Now().Add(8 * time.Second))
-			_, err = io.Copy(io.Discard, conn)
-			var ne net.Error
-			switch {
-			case errors.As(err, &ne) && ne.Timeout():
-				c.add("left open")
-			default: // EOF, or a reset
-				c.add("closed by server")
-			}
+			onConn(&c, e.tlsAddr, i, func(conn net.Conn) {
+				switch i % 3 {
+				case 1: // half a ClientHello
+					_ = tls.Client(&abandoning{Conn: conn, writes: 0}, e.tlsConf).Handshake()
+				case 2: // a whole one, never the Finished
+					_ = tls.Client(&abandoning{Conn: conn, writes: 1}, e.tlsConf).Handshake()
+				}
+				_ = conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+				_, err := io.Copy(io.Discard, conn)
+				var ne net.Error
+				switch {
+				case errors.As(err, &ne) && ne.Timeout():
+					c.add("left open")
+				default: // EOF, or a reset
+					c.add("closed by server")
+				}
+			})
 		})
 		return c.outcomes("")
 	}}

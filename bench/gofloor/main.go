@@ -6,6 +6,11 @@
 //
 //	go run ./bench/gofloor -listen 127.0.0.1:18199 &
 //	wrk -t1 -c50 -d8s http://127.0.0.1:18199/
+//
+// With -loops N it is instead an event loop server, as nginx is: N loops,
+// each on its own thread with its own epoll set and SO_REUSEPORT listener,
+// reading and answering every ready connection inline, no goroutine per
+// connection (Linux only): the floor of an event-loop front end in Go.
 package main
 
 import (
@@ -21,7 +26,11 @@ const response = "HTTP/1.1 200 OK\r\nServer: gofloor\r\nContent-Type: text/plain
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:18199", "address to listen on")
+	loops := flag.Int("loops", 0, "serve from this many event loops instead of a goroutine per connection")
 	flag.Parse()
+	if *loops > 0 {
+		log.Fatal(serveLoops(*addr, *loops))
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)

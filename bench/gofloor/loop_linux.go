@@ -1,0 +1,135 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// serveLoops runs n event loops on addr until one fails.
+func serveLoops(addr string, n int) error {
+	errs := make(chan error, n)
+	for range n {
+		fd, err := reusePortListener(addr)
+		if err != nil {
+			return err
+		}
+		go func() { errs <- loop(fd) }()
+	}
+	return <-errs
+}
+
+// reusePortListener opens a non-blocking listening socket on addr with
+// SO_REUSEPORT, so that each loop has its own and the kernel spreads
+// connections across them.
+func reusePortListener(addr string) (int, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	f, err := ln.(*net.TCPListener).File() // a duplicate, blocking descriptor
+	if err != nil {
+		return 0, err
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return 0, err
+	}
+	return fd, unix.SetNonblock(fd, true)
+}
+
+// conn is a connection's unread input.
+type conn struct{ in []byte }
+
+// loop serves the connections of one listener from one epoll set, on a
+// thread of its own.
+func loop(lfd int) error {
+	runtime.LockOSThread()
+	ep, err := unix.EpollCreate1(0)
+	if err != nil {
+		return err
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lfd)}); err != nil {
+		return err
+	}
+	conns := map[int32]*conn{}
+	events := make([]unix.EpollEvent, 256)
+	buf := make([]byte, 64<<10)
+	out := []byte(response)
+	var batch []byte
+	for {
+		n, err := unix.EpollWait(ep, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("epoll_wait: %w", err)
+		}
+		for _, ev := range events[:n] {
+			if ev.Fd == int32(lfd) {
+				for {
+					cfd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+					if err != nil {
+						break
+					}
+					_ = unix.SetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+					conns[int32(cfd)] = &conn{}
+					_ = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, cfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(cfd)})
+				}
+				continue
+			}
+			c := conns[ev.Fd]
+			fd := int(ev.Fd)
+			closed := false
+			for {
+				r, err := unix.Read(fd, buf)
+				if r > 0 {
+					c.in = append(c.in, buf[:r]...)
+				}
+				if r == 0 || err != nil && err != unix.EAGAIN {
+					closed = true
+				}
+				if r < len(buf) {
+					break
+				}
+			}
+			batch = batch[:0]
+			for {
+				end := bytes.Index(c.in, []byte("\r\n\r\n"))
+				if end < 0 {
+					break
+				}
+				c.in = c.in[end+4:]
+				batch = append(batch, out...)
+			}
+			if len(c.in) == 0 {
+				c.in = nil
+			}
+			if len(batch) > 0 {
+				if _, err := unix.Write(fd, batch); err != nil {
+					closed = true
+				}
+			}
+			if closed {
+				_ = unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, fd, nil)
+				_ = unix.Close(fd)
+				delete(conns, ev.Fd)
+			}
+		}
+	}
+}
