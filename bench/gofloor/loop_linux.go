@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,8 +75,8 @@ func loop(lfd int) error {
 	out := []byte(response)
 	var batch []byte
 	for {
-		n, err := unix.EpollWait(ep, events, -1)
-		if err == unix.EINTR {
+		n, err := epollWait(ep, events)
+		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		if err != nil {
@@ -97,7 +99,7 @@ func loop(lfd int) error {
 			fd := int(ev.Fd)
 			closed := false
 			for {
-				r, err := unix.Read(fd, buf)
+				r, err := rawRead(fd, buf)
 				if r > 0 {
 					c.in = append(c.in, buf[:r]...)
 				}
@@ -121,7 +123,7 @@ func loop(lfd int) error {
 				c.in = nil
 			}
 			if len(batch) > 0 {
-				if _, err := unix.Write(fd, batch); err != nil {
+				if _, err := rawWrite(fd, batch); err != nil {
 					closed = true
 				}
 			}
@@ -132,4 +134,45 @@ func loop(lfd int) error {
 			}
 		}
 	}
+}
+
+// rawSyscalls makes the loop's system calls without telling the Go
+// scheduler (so no P hand-off around them); epoll_wait then waits at most
+// 10 ms at a time, so that a stop-the-world pause is not held up.
+var rawSyscalls = os.Getenv("GOFLOOR_RAW") != ""
+
+func epollWait(ep int, events []unix.EpollEvent) (int, error) {
+	if !rawSyscalls {
+		return unix.EpollWait(ep, events, -1)
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 10, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	if n == 0 {
+		return 0, unix.EAGAIN
+	}
+	return int(n), nil
+}
+
+func rawRead(fd int, p []byte) (int, error) {
+	if !rawSyscalls {
+		return unix.Read(fd, p)
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	if !rawSyscalls {
+		return unix.Write(fd, p)
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }
