@@ -60,7 +60,8 @@ type Spool struct {
 	Memory int
 	// Budget bounds the spool files' total size.
 	Budget *Budget
-	// Log, when set, hears of spool files the disk refused.
+	// Log, when set, hears of responses streamed because the disk refused
+	// their spool file.
 	Log *slog.Logger
 
 	segs sync.Pool // *[segSize]byte, reused across bodies
@@ -126,9 +127,6 @@ func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
 				if err != nil {
 					b.budget.release(int64(n - w))
 					b.reserved -= int64(n - w)
-					if s.Log != nil {
-						s.Log.Warn("spool file not written: body streamed or refused", "dir", s.Dir, "error", err)
-					}
 					err = fmt.Errorf("%w: %w", ErrSpoolFull, err)
 				}
 				unwritten = buf[w:n]
@@ -138,6 +136,10 @@ func (s *Spool) Fill(r io.ReadCloser, stream bool) (*Body, error) {
 					r.Close()
 					b.Close()
 					return nil, err
+				}
+				if s.Log != nil && err != errBudgetSpent {
+					// A refused upload is logged by whoever answers it.
+					s.Log.Warn("spool file not written: response streamed unbuffered", "dir", s.Dir, "error", err)
 				}
 				b.rest = io.MultiReader(readerOf(unwritten), r)
 				b.restCloser = r
