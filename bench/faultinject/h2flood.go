@@ -45,7 +45,7 @@ func h2FloodScenario(kind string, overTLS bool, n int) scenario {
 			pong := make(chan struct{}, 1)
 			go readUntilGoaway(fr, seen, pong)
 			if kind == "rapid reset" {
-				rapidReset(conn, fr, e.addr)
+				rapidReset(fr, e.addr)
 			} else {
 				continuationFlood(fr)
 			}
@@ -131,7 +131,7 @@ func requestBlock(authority, path string) []byte {
 
 // rapidReset opens streams and cancels each at once, writing as fast as
 // the connection takes them.
-func rapidReset(conn net.Conn, fr *http2.Framer, authority string) {
+func rapidReset(fr *http2.Framer, authority string) {
 	block := requestBlock(authority, "/ok")
 	for id := uint32(1); id < 10_000; id += 2 {
 		if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true}) != nil {

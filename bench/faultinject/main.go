@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,7 +193,7 @@ func runScenario(e *env, s scenario) bool {
 	}
 	bad := 0
 	for kind, k := range res.got {
-		if !contains(s.expect, kind) {
+		if !slices.Contains(s.expect, kind) {
 			bad += k
 		}
 	}
@@ -208,13 +209,4 @@ func runScenario(e *env, s scenario) bool {
 		fmt.Printf("  sockets now: %s\n", harness.Summary(e.SocketCensus()))
 	}
 	return bad == 0 && total > 0 && ordinaryOK.Load() == ordinary.Load() && !leak
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,11 +9,11 @@ import (
 )
 
 // get returns the status code of a GET, or the kind of failure.
-func get(client *http.Client, url string) string { return send(client, url, 0, nil) }
+func get(client *http.Client, url string) string { return send(client, url, 0) }
 
 // send GETs url, or POSTs upload bytes to it, and returns the status
-// code or the kind of failure. header is added to the request.
-func send(client *http.Client, url string, upload int, header http.Header) string {
+// code or the kind of failure.
+func send(client *http.Client, url string, upload int) string {
 	method := http.MethodGet
 	var body io.Reader
 	if upload > 0 {
@@ -22,9 +22,6 @@ func send(client *http.Client, url string, upload int, header http.Header) strin
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return "error"
-	}
-	for k, v := range header {
-		req.Header[k] = v
 	}
 	res, err := client.Do(req)
 	if err != nil {

@@ -89,7 +89,7 @@ func upstreamScenarios(n int) []scenario {
 				if f.deaf {
 					url = "http://" + e.addr + "/deaf/"
 				}
-				c.add(send(e.client, url, f.upload, nil))
+				c.add(send(e.client, url, f.upload))
 			})
 			return c.outcomes("")
 		}})
