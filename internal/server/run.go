@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/reclaim"
+	"github.com/gatehouse/gatehouse/internal/sdnotify"
 )
 
 // Options configure Run.
@@ -40,7 +41,12 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	in.Metrics().Reloaded(nil)
-	r := &reloader{in: in, load: opt.Load, log: log, level: level}
+	notify, err := sdnotify.FromEnv()
+	if err != nil {
+		log.Warn("systemd notifications off", "error", err)
+	}
+	defer notify.Close()
+	r := &reloader{in: in, load: opt.Load, log: log, level: level, notify: notify}
 	if cfg.PIDFile != "" {
 		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			in.Shutdown()
@@ -64,10 +70,12 @@ func Run(ctx context.Context, opt Options) error {
 	reclaimCtx, stopReclaim := context.WithCancel(ctx)
 	defer stopReclaim()
 	go reclaim.Run(reclaimCtx, log)
+	go notify.Watchdog(reclaimCtx)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	log.Info("gatehouse started", "config", cfg.File, "pid", os.Getpid())
+	_ = notify.Ready("serving")
 	for {
 		select {
 		case <-ctx.Done():
@@ -88,6 +96,7 @@ func Run(ctx context.Context, opt Options) error {
 		}
 		break
 	}
+	_ = notify.Stopping()
 	for _, s := range []*http.Server{admin, metricsSrv} {
 		if s != nil {
 			_ = s.Close()
@@ -105,13 +114,23 @@ type reloader struct {
 	load  func() (*config.Config, error)
 	log   *slog.Logger
 	level *slog.LevelVar
+	// notify tells systemd a reload started and ended (nil outside it).
+	notify *sdnotify.Notifier
 }
 
 // reload applies the config as it now stands; on failure the running config
 // stays and the problems are logged and returned.
-func (r *reloader) reload() error {
+func (r *reloader) reload() (err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	_ = r.notify.Reloading()
+	defer func() {
+		status := "serving"
+		if err != nil {
+			status = "serving the previous config: reload failed: " + err.Error()
+		}
+		_ = r.notify.Ready(status)
+	}()
 	cfg, err := r.load()
 	if err == nil {
 		err = r.in.Apply(cfg)
