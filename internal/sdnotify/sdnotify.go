@@ -72,7 +72,9 @@ func (n *Notifier) Reloading() error {
 }
 
 // Stopping says the service is shutting down.
-func (n *Notifier) Stopping() error { return n.Send("STOPPING=1", "STATUS=stopping: draining requests in flight") }
+func (n *Notifier) Stopping() error {
+	return n.Send("STOPPING=1", "STATUS=stopping: draining requests in flight")
+}
 
 // Watchdog sends WATCHDOG=1 at half the interval systemd asked for
 // (WatchdogSec=) until ctx ends; without a watchdog it returns at once.
