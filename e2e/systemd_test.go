@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -86,4 +90,50 @@ func TestSystemdNotifications(t *testing.T) {
 		t.Fatalf("at shutdown: %q", got)
 	}
 	<-g.exited
+}
+
+// Started by systemd-socket-activate (as by a .socket unit), Gatehouse
+// serves on the sockets it is passed, TCP and unix, instead of binding:
+// the first connection, which started it, is answered.
+func TestSocketActivation(t *testing.T) {
+	dir := t.TempDir()
+	addr, sock := freeAddr(t), filepath.Join(dir, "gatehouse.sock")
+	cfgPath := filepath.Join(dir, "gatehouse.yaml")
+	cfg := fmt.Sprintf("admin: \"off\"\nsites:\n  - listen: [\"%s\", \"unix:%s\"]\n    routes:\n      - path: /\n        respond: {body: \"activated\\n\"}\n", addr, sock)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("systemd-socket-activate", "-l", addr, "-l", sock, binPath, "run", "-c", cfgPath)
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("output:\n%s", stderr.String())
+		}
+	}()
+	waitPort(t, addr) // systemd-socket-activate's socket; Gatehouse starts at the first connection
+	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "activated\n" {
+		t.Fatalf("over TCP: %q", body)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	res, err := client.Get("http://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "activated\n" {
+		t.Fatalf("over the unix socket: %q", body)
+	}
+	if n := strings.Count(stderr.String(), "listening on a socket passed by systemd"); n != 2 {
+		t.Fatalf("%d sockets taken from systemd, want 2", n)
+	}
 }

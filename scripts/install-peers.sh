@@ -3,7 +3,8 @@
 # against (Gunicorn, uWSGI with its Python plugin, php-fpm, nginx and
 # HAProxy from Debian; htpasswd from apache2-utils; curl, gtlsclient for HTTP/3, testssl.sh and headless Chromium as
 # clients; h2spec; promtool from Debian's prometheus to check /metrics; Node
-# and the HTTP caching test suite, pinned in e2e/cachetests), and the
+# and the HTTP caching test suite, pinned in e2e/cachetests; systemd's
+# systemd-socket-activate), and the
 # linters (staticcheck). Safe to run again; it installs only what is
 # missing.
 set -euo pipefail
@@ -30,6 +31,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v systemd-socket-activate >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq

@@ -8,20 +8,26 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/internal/activation"
+
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
-// openHTTP3 binds the UDP side of an https listener and prepares the
-// HTTP/3 server for it (not behind the PROXY protocol: a TCP load
-// balancer passes no QUIC). The server takes its certificates from the
-// listener's TLS settings of the moment, so reloads reach it too.
-func (l *listener) openHTTP3(client config.Client, log *slog.Logger) error {
-	udp, err := net.ListenPacket("udp", l.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s/udp for HTTP/3: %w", l.addr, err)
+// openHTTP3 binds the UDP side of an https listener (or takes the one
+// systemd passed) and prepares the HTTP/3 server for it (not behind the
+// PROXY protocol: a TCP load balancer passes no QUIC). The server takes
+// its certificates from the listener's TLS settings of the moment, so
+// reloads reach it too.
+func (l *listener) openHTTP3(client config.Client, passed *activation.Sockets, log *slog.Logger) error {
+	udp, ok := passed.PacketConn(l.addr)
+	if !ok {
+		var err error
+		if udp, err = net.ListenPacket("udp", l.addr); err != nil {
+			return fmt.Errorf("listen on %s/udp for HTTP/3: %w", l.addr, err)
+		}
 	}
 	l.udp = udp
 	l.h3 = &http3.Server{

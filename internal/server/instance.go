@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/activation"
+
 	"github.com/gatehouse/gatehouse/internal/bans"
 	"github.com/gatehouse/gatehouse/internal/buffer"
 	"github.com/gatehouse/gatehouse/internal/cache"
@@ -33,7 +35,9 @@ import (
 
 // Instance is a running set of listeners and the graph serving them.
 type Instance struct {
-	log       *slog.Logger
+	log *slog.Logger
+	// passed are the sockets systemd passed and no listener took yet.
+	passed    *activation.Sockets
 	mu        sync.Mutex // serializes Apply and Shutdown
 	listeners map[string]*listener
 	// open is a snapshot of the listeners for relieve, which cannot wait
@@ -177,6 +181,11 @@ func (in *Instance) ReopenLogs() error {
 // SetMaintenance switches maintenance mode for every site.
 func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
 
+// Inherit gives the instance the sockets systemd passed (socket
+// activation): a listener whose address one is bound to takes it instead
+// of binding. Call it before the first Apply.
+func (in *Instance) Inherit(s *activation.Sockets) { in.passed = s }
+
 // NewInstance returns an instance with no listeners.
 func NewInstance(log *slog.Logger) *Instance {
 	in := &Instance{log: log, listeners: map[string]*listener{}, spool: buffer.NewBudget(0), metrics: metrics.New(),
@@ -295,7 +304,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 			continue
 		}
 		spec := g.Listeners[addr]
-		l, err := openListener(spec, cfg.Client, in.metrics.Listener(addr), conngate.New(spec.Proxy, in.bans, in.log), in.log)
+		l, err := openListener(spec, cfg.Client, in.metrics.Listener(addr), conngate.New(spec.Proxy, in.bans, in.log), in.passed, in.log)
 		if err != nil {
 			for _, o := range opened {
 				o.closeUnserved()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/gatehouse/gatehouse/internal/activation"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/conngate"
@@ -94,11 +95,14 @@ type listener struct {
 	h3  *http3.Server
 }
 
-func openListener(spec site.Listener, client config.Client, stats *metrics.Listener, gate *conngate.Gate, log *slog.Logger) (*listener, error) {
+func openListener(spec site.Listener, client config.Client, stats *metrics.Listener, gate *conngate.Gate, passed *activation.Sockets, log *slog.Logger) (*listener, error) {
 	addr, scheme := spec.Addr, spec.Scheme
-	ln, err := listen(spec)
+	ln, inherited, err := listen(spec, passed)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if inherited {
+		log.Info("listening on a socket passed by systemd", "addr", addr)
 	}
 	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{}), stats: stats, gate: gate}
 	l.h2q = newConnQueue(ln.Addr())
@@ -110,7 +114,7 @@ func openListener(spec site.Listener, client config.Client, stats *metrics.Liste
 		}}
 		l.h1 = newConnQueue(ln.Addr())
 		if !spec.Proxy {
-			if err := l.openHTTP3(client, log); err != nil {
+			if err := l.openHTTP3(client, passed, log); err != nil {
 				_ = ln.Close()
 				return nil, err
 			}

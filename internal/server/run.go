@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/gatehouse/gatehouse/internal/activation"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/reclaim"
 	"github.com/gatehouse/gatehouse/internal/sdnotify"
@@ -37,8 +38,18 @@ func Run(ctx context.Context, opt Options) error {
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Log, level, opt.Stderr)
 	in := NewInstance(log)
+	passed, err := activation.FromEnv()
+	if err != nil {
+		return err
+	}
+	defer passed.Close()
+	in.Inherit(passed)
 	if err := in.Apply(cfg); err != nil {
 		return err
+	}
+	if left := passed.Left(); len(left) > 0 {
+		// Kept: a reload that adds their addresses takes them.
+		log.Warn("sockets passed by systemd that no listener uses", "sockets", left)
 	}
 	in.Metrics().Reloaded(nil)
 	notify, err := sdnotify.FromEnv()

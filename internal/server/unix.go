@@ -7,13 +7,29 @@ import (
 	"os"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/activation"
 	"github.com/gatehouse/gatehouse/internal/site"
 )
 
-// listen opens a listener's socket: TCP, or a unix socket created with
-// the listener's mode. The file of a unix socket left behind by a process
-// that is gone is replaced; one another process still listens on is not.
-func listen(spec site.Listener) (net.Listener, error) {
+// listen opens a listener's socket: the one systemd passed for its
+// address if any (socket activation; inherited reports it), else TCP, or a
+// unix socket created with the listener's mode. The file of a unix socket
+// left behind by a process that is gone is replaced; one another process
+// still listens on is not.
+func listen(spec site.Listener, passed *activation.Sockets) (ln net.Listener, inherited bool, err error) {
+	network := "tcp"
+	if spec.Network == "unix" {
+		network = "unix"
+	}
+	if ln, ok := passed.Listener(network, spec.Address); ok {
+		return ln, true, nil
+	}
+	ln, err = listenOwn(spec)
+	return ln, false, err
+}
+
+// listenOwn binds a listener's socket.
+func listenOwn(spec site.Listener) (net.Listener, error) {
 	if spec.Network != "unix" {
 		return net.Listen("tcp", spec.Address)
 	}
