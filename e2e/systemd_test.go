@@ -133,7 +133,7 @@ func TestSocketActivation(t *testing.T) {
 	if string(body) != "activated\n" {
 		t.Fatalf("over the unix socket: %q", body)
 	}
-	if n := strings.Count(stderr.String(), "listening on a socket passed by systemd"); n != 2 {
+	if n := strings.Count(stderr.String(), "listening on a passed socket"); n != 2 {
 		t.Fatalf("%d sockets taken from systemd, want 2", n)
 	}
 }

@@ -35,6 +35,9 @@ Usage:
                                      proxy everything on ADDR to the upstream URLs, all defaults on
   gatehouse reload   [-c FILE] [--pid FILE]
                                      make the running instance reload its config
+  gatehouse upgrade  [-c FILE] [--pid FILE]
+                                     replace the running instance by the binary now installed,
+                                     without closing a listener (as SIGUSR2)
   gatehouse status   [-c FILE] [--json]
                                      show the upstream pools: each server's health, requests in flight, failures
   gatehouse maintenance on|off [-c FILE]
@@ -83,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdProxy(rest, stderr)
 	case "reload":
 		return cmdReload(rest, stdout, stderr)
+	case "upgrade":
+		return cmdUpgrade(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
 	case "maintenance":
@@ -207,7 +212,7 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gatehouse reload: the config has admin: off and no pid_file; pass --pid FILE")
 		return 1
 	}
-	if err := signalPID(*pidFile); err != nil {
+	if err := signalPID(*pidFile, syscall.SIGHUP); err != nil {
 		fmt.Fprintln(stderr, "gatehouse reload:", err)
 		return 1
 	}
@@ -224,7 +229,8 @@ func reloadViaAdmin(admin config.Admin, stdout io.Writer) error {
 	return nil
 }
 
-func signalPID(path string) error {
+// signalPID sends sig to the process whose pid is in the file at path.
+func signalPID(path string, sig syscall.Signal) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read pid file: %w", err)
@@ -233,10 +239,40 @@ func signalPID(path string) error {
 	if err != nil || pid <= 0 {
 		return fmt.Errorf("pid file %s holds no pid", path)
 	}
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("signal pid %d: %w", pid, err)
 	}
 	return nil
+}
+
+// cmdUpgrade asks the running instance (found by its pid file) to start
+// the binary now at its path on its listening sockets and hand over.
+func cmdUpgrade(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("upgrade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	load := configFlag(fs, true)
+	pidFile := fs.String("pid", "", "pid file of the running instance")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *pidFile == "" {
+		cfg, err := load()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		*pidFile = cfg.PIDFile
+	}
+	if *pidFile == "" {
+		fmt.Fprintln(stderr, "gatehouse upgrade: the config has no pid_file; pass --pid FILE (or send SIGUSR2 to the process)")
+		return 1
+	}
+	if err := signalPID(*pidFile, syscall.SIGUSR2); err != nil {
+		fmt.Fprintln(stderr, "gatehouse upgrade:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "upgrade signal sent: the pid file names the new process once it serves")
+	return 0
 }
 
 // version is the module version stamped by the Go toolchain, or "dev".

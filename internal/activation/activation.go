@@ -2,7 +2,9 @@
 // (socket activation: $LISTEN_PID, $LISTEN_FDS and $LISTEN_FDNAMES, the
 // sockets from descriptor 3 on), so that the service serves on sockets it
 // did not bind: ports below 1024 without privileges, and connections that
-// queue while the service starts or restarts.
+// queue while the service starts or restarts. A Gatehouse process that
+// hands over to a new binary passes its sockets the same way
+// ($GATEHOUSE_LISTEN_FDS).
 package activation
 
 import (
@@ -27,28 +29,47 @@ type Sockets struct {
 	packets []net.PacketConn
 }
 
-// FromEnv takes the sockets passed to this process (none when
-// $LISTEN_PID names another process or is unset) and clears the
-// variables, so that no child takes them too.
+// UpgradeEnv names the count of sockets a Gatehouse process passes the
+// binary that replaces it (a zero-downtime upgrade), from descriptor 3 on
+// like systemd's; UpgradeNamesEnv their names, colon-separated.
+const (
+	UpgradeEnv      = "GATEHOUSE_LISTEN_FDS"
+	UpgradeNamesEnv = "GATEHOUSE_LISTEN_FDNAMES"
+)
+
+// FromEnv takes the sockets passed to this process, by systemd
+// ($LISTEN_FDS, when $LISTEN_PID names this process) or by the Gatehouse
+// process it replaces ($GATEHOUSE_LISTEN_FDS), and clears the variables,
+// so that no child takes them too. It returns nil, nil when none were
+// passed.
 func FromEnv() (*Sockets, error) {
-	pid, count := os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS")
-	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
-	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+	pid, count, names := os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_FDNAMES")
+	upgrade, upgradeNames := os.Getenv(UpgradeEnv), os.Getenv(UpgradeNamesEnv)
+	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", UpgradeEnv, UpgradeNamesEnv} {
 		_ = os.Unsetenv(v)
 	}
-	if pid == "" || pid != strconv.Itoa(os.Getpid()) {
-		return nil, nil
+	switch {
+	case pid != "" && pid == strconv.Itoa(os.Getpid()):
+		return take(count, names)
+	case upgrade != "":
+		return take(upgrade, upgradeNames)
 	}
+	return nil, nil
+}
+
+// take takes count sockets from descriptor 3 on.
+func take(count, names string) (*Sockets, error) {
 	n, err := strconv.Atoi(count)
 	if err != nil || n < 0 {
-		return nil, fmt.Errorf("LISTEN_FDS=%q: not a count", count)
+		return nil, fmt.Errorf("%q passed sockets: not a count", count)
 	}
+	nameList := strings.Split(names, ":")
 	s := &Sockets{}
 	for i := range n {
 		fd := firstFD + i
 		name := "LISTEN_FD_" + strconv.Itoa(fd)
-		if i < len(names) && names[i] != "" {
-			name = names[i]
+		if i < len(nameList) && nameList[i] != "" {
+			name = nameList[i]
 		}
 		syscall.CloseOnExec(fd)
 		if err := s.add(fd, name); err != nil {

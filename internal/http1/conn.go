@@ -46,6 +46,9 @@ type conn struct {
 	remote string
 	ctx    context.Context
 	state  atomic.Int32
+	// idles counts the connection's idle waits: Shutdown closes only a
+	// connection it found in the same wait on two passes.
+	idles atomic.Uint32
 	// The connection's buffers; nil while it waits, idle, for a request
 	// (see awaitRequest).
 	*buffers
@@ -154,6 +157,7 @@ func (c *conn) run(first bool) {
 		if timeout > 0 {
 			c.awaitDeadline(time.Now(), timeout)
 		}
+		c.idles.Add(1)
 		if st := c.state.Load(); st == stateClosed || !c.state.CompareAndSwap(st, stateIdle) {
 			return // closed by Shutdown
 		}

@@ -234,8 +234,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	seen := map[*conn]uint32{}
 	for {
-		if s.closeIdle() == 0 {
+		if s.closeIdle(seen) == 0 {
 			s.stop()
 			return nil
 		}
@@ -270,13 +271,25 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// closeIdle closes connections waiting for a request and returns how many
-// are still busy.
-func (s *Server) closeIdle() int {
+// closeIdle closes the connections that have waited for a request since
+// the previous pass (seen holds the wait each idle connection was in) and
+// returns how many are still busy or waited too briefly to tell. A
+// connection between two requests of a busy client is left its next
+// request, answered with Connection: close: closing it then would lose a
+// request already on its way.
+func (s *Server) closeIdle(seen map[*conn]uint32) int {
 	var parked []*conn
 	s.mu.Lock()
 	busy := 0
 	for c := range s.conns {
+		if c.state.Load() == stateIdle {
+			wait := c.idles.Load()
+			if last, ok := seen[c]; !ok || last != wait {
+				seen[c] = wait
+				busy++
+				continue
+			}
+		}
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
 			_ = c.nc.Close()
 			continue

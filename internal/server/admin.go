@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/activation"
+
 	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/dashboard"
@@ -21,12 +23,12 @@ import (
 // (Prometheus), GET /stats (the dashboard's JSON) and the dashboard under
 // /dashboard/. When the address was left at its default and is taken
 // (another instance), the admin API is skipped with a warning.
-func startAdmin(admin config.Admin, r *reloader, log *slog.Logger) (*http.Server, error) {
+func startAdmin(admin config.Admin, r *reloader, passed *activation.Sockets, log *slog.Logger) (*sideServer, error) {
 	if admin.Off() {
 		return nil, nil
 	}
 	addr := admin.Addr()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenTCP(addr, passed)
 	if err != nil {
 		if admin.Listen == "" {
 			log.Warn("admin API not started (set admin: to another address, or off)", "addr", addr, "error", err)
@@ -74,28 +76,60 @@ func startAdmin(admin config.Admin, r *reloader, log *slog.Logger) (*http.Server
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard", dashboard.Handler()))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	guard := adminGuard{next: mux, token: admin.Token, loopbackOnly: admin.Token == ""}
-	srv := &http.Server{Handler: guard, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
 	log.Info("admin API listening", "addr", ln.Addr().String())
-	return srv, nil
+	return serveSide(ln, guard), nil
 }
 
 // startMetrics serves GET /metrics alone on addr (metrics.listen), for
 // scrapers that must not reach the admin API.
-func startMetrics(addr string, r *reloader, log *slog.Logger) (*http.Server, error) {
+func startMetrics(addr string, r *reloader, passed *activation.Sockets, log *slog.Logger) (*sideServer, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenTCP(addr, passed)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", r.in.MetricsHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
 	log.Info("metrics listening", "addr", ln.Addr().String())
-	return srv, nil
+	return serveSide(ln, mux), nil
+}
+
+// sideServer is the admin API's or the metrics listener's server.
+type sideServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// serveSide serves h on ln.
+func serveSide(ln net.Listener, h http.Handler) *sideServer {
+	s := &sideServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s
+}
+
+// listener is the server's listener (nil: none).
+func (s *sideServer) listener() net.Listener {
+	if s == nil {
+		return nil
+	}
+	return s.ln
+}
+
+// Close stops the server (nil: none).
+func (s *sideServer) Close() {
+	if s != nil {
+		_ = s.srv.Close()
+	}
+}
+
+// listenTCP listens on addr, on the socket passed for it if there is one.
+func listenTCP(addr string, passed *activation.Sockets) (net.Listener, error) {
+	if ln, ok := passed.Listener("tcp", addr); ok {
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
 }
 
 // PurgeRequest is the body of POST /cache/purge: a URL, or a prefix of

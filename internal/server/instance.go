@@ -411,8 +411,9 @@ func (in *Instance) WAF() *waf.Service {
 	return in.waf
 }
 
-// Shutdown stops accepting, waits for requests in flight (bounded by the
-// config's shutdown_timeout), then closes everything.
+// Shutdown stops accepting, waits for requests in flight, WebSockets
+// included (bounded by the config's shutdown_timeout), then closes
+// everything.
 func (in *Instance) Shutdown() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -431,6 +432,12 @@ func (in *Instance) Shutdown() {
 	in.snapshotListeners()
 	in.retiring.Wait()
 	if in.graph != nil {
+		// Handlers still running are requests in flight too: WebSockets
+		// and other switched protocols, whose connections the front ends
+		// handed over. They get what is left of the timeout.
+		if deadline, ok := ctx.Deadline(); ok {
+			in.graph.Drain(time.Until(deadline))
+		}
 		in.graph.Close()
 		in.graph = nil
 	}

@@ -102,7 +102,7 @@ func openListener(spec site.Listener, client config.Client, stats *metrics.Liste
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	if inherited {
-		log.Info("listening on a socket passed by systemd", "addr", addr)
+		log.Info("listening on a passed socket", "addr", addr)
 	}
 	l := &listener{addr: addr, scheme: scheme, ln: ln, done: make(chan struct{}), stats: stats, gate: gate}
 	l.h2q = newConnQueue(ln.Addr())

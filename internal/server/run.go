@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -31,6 +31,7 @@ type Options struct {
 // and on POST /reload to the admin address, and reopening the access log
 // file on SIGUSR1 (log rotation).
 func Run(ctx context.Context, opt Options) error {
+	closeReadyFDOnExec()
 	cfg, err := opt.Load()
 	if err != nil {
 		return err
@@ -47,10 +48,6 @@ func Run(ctx context.Context, opt Options) error {
 	if err := in.Apply(cfg); err != nil {
 		return err
 	}
-	if left := passed.Left(); len(left) > 0 {
-		// Kept: a reload that adds their addresses takes them.
-		log.Warn("sockets passed by systemd that no listener uses", "sockets", left)
-	}
 	in.Metrics().Reloaded(nil)
 	notify, err := sdnotify.FromEnv()
 	if err != nil {
@@ -63,30 +60,34 @@ func Run(ctx context.Context, opt Options) error {
 			in.Shutdown()
 			return fmt.Errorf("write pid file: %w", err)
 		}
-		defer os.Remove(cfg.PIDFile)
+		defer removePIDFile(cfg.PIDFile)
 	}
-	admin, err := startAdmin(cfg.Admin, r, log)
+	admin, err := startAdmin(cfg.Admin, r, passed, log)
 	if err != nil {
 		in.Shutdown()
 		return err
 	}
-	metricsSrv, err := startMetrics(cfg.Metrics.Listen, r, log)
+	metricsSrv, err := startMetrics(cfg.Metrics.Listen, r, passed, log)
 	if err != nil {
-		if admin != nil {
-			_ = admin.Close()
-		}
+		admin.Close()
 		in.Shutdown()
 		return err
+	}
+	if left := passed.Left(); len(left) > 0 {
+		// Kept: a reload that adds their addresses takes them.
+		log.Warn("sockets passed to this process that no listener uses", "sockets", left)
 	}
 	reclaimCtx, stopReclaim := context.WithCancel(ctx)
 	defer stopReclaim()
 	go reclaim.Run(reclaimCtx, log)
 	go notify.Watchdog(reclaimCtx)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	log.Info("gatehouse started", "config", cfg.File, "pid", os.Getpid())
+	upgraded := false
 	_ = notify.Ready("serving")
+	sayServing()
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,17 +103,27 @@ func Run(ctx context.Context, opt Options) error {
 					log.Info("access log reopened")
 				}
 				continue
+			case syscall.SIGUSR2:
+				pid, err := handOver(in, admin, metricsSrv, log)
+				if err != nil {
+					log.Error("upgrade failed; this process keeps serving", "error", err)
+					continue
+				}
+				// systemd follows the new process from here on.
+				_ = notify.Send("MAINPID="+strconv.Itoa(pid), "STATUS=upgraded: the new process serves")
+				log.Info("upgrade: the new process serves; this one drains and exits", "new_pid", pid)
+				upgraded = true
+			default:
+				log.Info("stopping: draining requests in flight", "signal", sig.String())
 			}
-			log.Info("stopping: draining requests in flight", "signal", sig.String())
 		}
 		break
 	}
-	_ = notify.Stopping()
-	for _, s := range []*http.Server{admin, metricsSrv} {
-		if s != nil {
-			_ = s.Close()
-		}
+	if !upgraded {
+		_ = notify.Stopping()
 	}
+	admin.Close()
+	metricsSrv.Close()
 	in.Shutdown()
 	log.Info("gatehouse stopped")
 	return nil
@@ -175,4 +186,23 @@ func parseLevel(s string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(s))
 	return l
+}
+
+// handOver starts the new binary on this process's sockets (SIGUSR2, a
+// zero-downtime upgrade) and returns its PID once it serves.
+func handOver(in *Instance, admin, metricsSrv *sideServer, log *slog.Logger) (int, error) {
+	files, err := in.listenerFiles(admin.listener(), metricsSrv.listener())
+	if err != nil {
+		return 0, err
+	}
+	defer closeFiles(files)
+	return startSuccessor(files, log)
+}
+
+// removePIDFile removes the pid file if it still names this process (after
+// an upgrade it names the new one).
+func removePIDFile(path string) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		_ = os.Remove(path)
+	}
 }

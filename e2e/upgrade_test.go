@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// copyBinary copies the gatehouse binary to path through a temporary file
+// renamed into place, as a package manager replaces it.
+func copyBinary(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keepAsking sends GETs on keep-alive connections until stop, each
+// connection reopened after a Connection: close; it counts answers by
+// body and requests lost (sent, and the connection ended before an
+// answer).
+func keepAsking(addr string, stop <-chan struct{}, bodies *sync.Map, lost *atomic.Int64) {
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			lost.Add(1)
+			return
+		}
+		br := bufio.NewReader(c)
+		for {
+			select {
+			case <-stop:
+				c.Close()
+				return
+			default:
+			}
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				lost.Add(1)
+				break
+			}
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				lost.Add(1)
+				break
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil {
+				lost.Add(1)
+				break
+			}
+			n, _ := bodies.LoadOrStore(string(b), new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+			if res.Close {
+				break
+			}
+		}
+		c.Close()
+	}
+}
+
+// A binary upgrade (the binary file replaced, then SIGUSR2) under load
+// loses no request: the new process starts on the old one's sockets,
+// loads the config, and only once it serves does the old one stop
+// accepting and drain; the pid file then names the new process, a
+// WebSocket opened before keeps working until it closes, and the old
+// process exits.
+func TestBinaryUpgradeLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gatehouse")
+	copyBinary(t, bin)
+	up := startUpgradeEcho(t)
+	addr, pidFile := freeAddr(t), filepath.Join(dir, "gatehouse.pid")
+	config := func(body string) string {
+		return fmt.Sprintf(`admin: "off"
+pid_file: %s
+shutdown_timeout: 20s
+sites:
+  - listen: ["%s"]
+    routes:
+      - path: /ws
+        proxy: {to: "http://%s"}
+      - path: /
+        respond: {body: "%s"}
+`, pidFile, addr, up, body)
+	}
+	cfgPath := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config("old")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Its output goes to a file, not a pipe: the new process inherits
+	// it, and waiting for a pipe's end would wait for the new process.
+	logPath := filepath.Join(dir, "gatehouse.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	g := &gatehouse{t: t, cfgPath: cfgPath, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	g.cmd = exec.Command(bin, "run", "-c", cfgPath)
+	g.cmd.Stdout, g.cmd.Stderr = logFile, logFile
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.cmd.Wait(); close(g.exited) }()
+	logged := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	defer func() {
+		if t.Failed() {
+			t.Logf("log of both processes:\n%s", logged())
+		}
+	}()
+	waitPort(t, addr)
+	oldPID := g.cmd.Process.Pid
+	defer func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != oldPID {
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+		g.stop()
+	}()
+
+	ws, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(ws, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	wsr := bufio.NewReader(ws)
+	if res, err := http.ReadResponse(wsr, nil); err != nil || res.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	echo := func(msg string) {
+		t.Helper()
+		fmt.Fprint(ws, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(wsr, got); err != nil || string(got) != strings.ToUpper(msg) {
+			t.Fatalf("echo over the WebSocket: %q %v", got, err)
+		}
+	}
+	echo("before")
+	var bodies sync.Map
+	var lost atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keepAsking(addr, stop, &bodies, &lost)
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	// The package is upgraded: a new binary at the path, a new config.
+	copyBinary(t, bin)
+	g.writeConfig(config("new"))
+	_ = g.cmd.Process.Signal(syscall.SIGUSR2)
+	var newPID int
+	waitFor(t, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		newPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return newPID != 0 && newPID != oldPID
+	})
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	if n := lost.Load(); n != 0 {
+		t.Errorf("%d requests lost over the upgrade", n)
+	}
+	count := func(body string) int64 {
+		if n, ok := bodies.Load(body); ok {
+			return n.(*atomic.Int64).Load()
+		}
+		return 0
+	}
+	if count("old") == 0 || count("new") == 0 {
+		t.Errorf("answers: %d from the old process, %d from the new one; want both", count("old"), count("new"))
+	}
+	// The WebSocket stays with the old process, which waits for it.
+	echo("during the drain")
+	select {
+	case <-g.exited:
+		t.Fatal("the old process exited with a WebSocket still open")
+	default:
+	}
+	ws.Close()
+	select {
+	case <-g.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the old process did not exit once its last WebSocket closed")
+	}
+	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "new" {
+		t.Fatalf("after the old process left: %q", body)
+	}
+	if !strings.Contains(logged(), "upgrade: the new process serves") {
+		t.Fatal("the old process did not log the hand-over")
+	}
+}
+
+// A new binary that cannot start, or a config it cannot load, leaves the
+// old process serving, and the log says why.
+func TestFailedUpgradeKeepsServing(t *testing.T) {
+	dir := t.TempDir()
+	addr, pidFile := freeAddr(t), filepath.Join(dir, "gatehouse.pid")
+	cfg := fmt.Sprintf("admin: \"off\"\npid_file: %s\nsites:\n  - listen: [\"%s\"]\n    routes:\n      - path: /\n        respond: {body: \"still here\"}\n", pidFile, addr)
+	cfgPath := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := startProcess(t, cfgPath, []string{"run", "-c", cfgPath}, addr)
+	pid := g.cmd.Process.Pid
+
+	// A config the new process cannot load.
+	if err := os.WriteFile(cfgPath, []byte("sites: [ {listen: \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGUSR2)
+	g.waitLog("upgrade failed; this process keeps serving")
+	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "still here" {
+		t.Fatalf("after a failed upgrade: %q", body)
+	}
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
+		t.Fatalf("pid file names %q, want the old process %d", b, pid)
+	}
+}
