@@ -26,6 +26,9 @@ echo "== CRS regression tests (the WAF; a module of its own)"
 echo "== fault injection (the short profile of bench/faults)"
 N=5 CHURN=5000 CONNS=2000 STORM=5s FLAP=5s bench/faults
 
+echo "== the Debian package (installed, validated, run, purged)"
+dist/test-deb.sh
+
 echo "== soak (the short profile of bench/soak)"
 DURATION=30s RELOAD=10s SAMPLE=5s bench/soak
 
