@@ -13,43 +13,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/sdnotify/sdnotifytest"
 )
-
-// notifySocket stands in for systemd: a datagram socket that
-// $NOTIFY_SOCKET names for the processes the test starts.
-func notifySocket(t *testing.T) *net.UnixConn {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return conn
-}
-
-// nextNotification reads the next message, failing after 10 s.
-func nextNotification(t *testing.T, conn *net.UnixConn) string {
-	t.Helper()
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 8192)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("no notification: %v", err)
-	}
-	return string(buf[:n])
-}
 
 // Under systemd (Type=notify-reload), Gatehouse says READY=1 once it
 // serves, RELOADING=1 then READY=1 around each reload (a failed one with
 // a STATUS saying the previous config stays), and STOPPING=1 at shutdown.
 func TestSystemdNotifications(t *testing.T) {
-	conn := notifySocket(t)
+	sock := sdnotifytest.Listen(t)
 	addr := freeAddr(t)
 	cfg := fmt.Sprintf("admin: \"off\"\nsites:\n  - listen: [\"%s\"]\n    routes:\n      - path: /\n        respond: {body: \"one\\n\"}\n", addr)
 	g := startGatehouse(t, cfg)
-	if got := nextNotification(t, conn); got != "READY=1\nSTATUS=serving\n" {
+	if got := sock.Next(t); got != "READY=1\nSTATUS=serving\n" {
 		t.Fatalf("at start: %q", got)
 	}
 	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "one\n" {
@@ -60,10 +36,10 @@ func TestSystemdNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = g.cmd.Process.Signal(syscall.SIGHUP)
-	if got := nextNotification(t, conn); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
+	if got := sock.Next(t); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
 		t.Fatalf("reload start: %q", got)
 	}
-	if got := nextNotification(t, conn); got != "READY=1\nSTATUS=serving\n" {
+	if got := sock.Next(t); got != "READY=1\nSTATUS=serving\n" {
 		t.Fatalf("reload end: %q", got)
 	}
 	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "two\n" {
@@ -74,10 +50,10 @@ func TestSystemdNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = g.cmd.Process.Signal(syscall.SIGHUP)
-	if got := nextNotification(t, conn); !strings.HasPrefix(got, "RELOADING=1\n") {
+	if got := sock.Next(t); !strings.HasPrefix(got, "RELOADING=1\n") {
 		t.Fatalf("failed reload start: %q", got)
 	}
-	got := nextNotification(t, conn)
+	got := sock.Next(t)
 	if !strings.HasPrefix(got, "READY=1\nSTATUS=serving the previous config: reload failed: ") || strings.Count(got, "\n") != 2 {
 		t.Fatalf("failed reload end: %q", got)
 	}
@@ -86,7 +62,7 @@ func TestSystemdNotifications(t *testing.T) {
 	}
 
 	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	if got := nextNotification(t, conn); !strings.HasPrefix(got, "STOPPING=1\n") {
+	if got := sock.Next(t); !strings.HasPrefix(got, "STOPPING=1\n") {
 		t.Fatalf("at shutdown: %q", got)
 	}
 	<-g.exited
