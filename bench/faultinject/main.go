@@ -181,16 +181,7 @@ func runScenario(e *env, s scenario) bool {
 	wg.Wait()
 	e.client.CloseIdleConnections()
 	// What the fault left behind settles (timeouts, closes) first.
-	var g1, fd1 float64
-	for range 60 {
-		time.Sleep(250 * time.Millisecond)
-		if g1, fd1, err = e.Gauges(); err != nil {
-			break
-		}
-		if g1 <= g0 && fd1 <= fd0 {
-			break
-		}
-	}
+	g1, fd1, err := e.Settle(g0, fd0)
 	bad := 0
 	for kind, k := range res.got {
 		if !slices.Contains(s.expect, kind) {

@@ -108,12 +108,9 @@ func soak(bin string, duration, reloadEvery, sampleEvery time.Duration) error {
 
 	// Once the traffic stops, what it held goes.
 	r.c.closeIdle()
-	var g1, fd1 float64
-	for range 60 {
-		time.Sleep(250 * time.Millisecond)
-		if g1, fd1, err = r.Gauges(); err != nil || g1 <= g0 && fd1 <= fd0 {
-			break
-		}
+	g1, fd1, err := r.Settle(g0, fd0)
+	if err != nil {
+		return err
 	}
 	applied, _ := r.Metric(`gatehouse_config_reloads_total{result="success"} `)
 	failed := report(samples, duration/5, counts, g0, g1, fd0, fd1)

@@ -70,6 +70,18 @@ func (g *Gatehouse) Gauges() (goroutines, fds float64, err error) {
 	return v[0], v[1], err
 }
 
+// Settle waits up to 15 s for the goroutines and open files to fall back
+// to (at most) goroutines0 and fds0, and returns the last reading.
+func (g *Gatehouse) Settle(goroutines0, fds0 float64) (goroutines, fds float64, err error) {
+	for range 60 {
+		time.Sleep(250 * time.Millisecond)
+		if goroutines, fds, err = g.Gauges(); err != nil || goroutines <= goroutines0 && fds <= fds0 {
+			break
+		}
+	}
+	return goroutines, fds, err
+}
+
 // Metric reads the values of the /metrics lines that start with the
 // names given (a name with its labels, then a space).
 func (g *Gatehouse) Metric(names ...string) ([]float64, error) {
