@@ -224,8 +224,9 @@ sites:
 	}
 }
 
-// A new binary that cannot start, or a config it cannot load, leaves the
-// old process serving, and the log says why.
+// An upgrade (here asked with `gatehouse upgrade`) whose new process
+// cannot load the config leaves the old process serving, and the log
+// says why.
 func TestFailedUpgradeKeepsServing(t *testing.T) {
 	dir := t.TempDir()
 	addr, pidFile := freeAddr(t), filepath.Join(dir, "gatehouse.pid")
@@ -241,8 +242,12 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("sites: [ {listen: \n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_ = g.cmd.Process.Signal(syscall.SIGUSR2)
+	// `gatehouse upgrade` finds the process by its pid file.
+	if out, err := exec.Command(binPath, "upgrade", "--pid", pidFile).CombinedOutput(); err != nil {
+		t.Fatalf("gatehouse upgrade: %v: %s", err, out)
+	}
 	g.waitLog("upgrade failed; this process keeps serving")
+	defer func() { g.stop(); t.Logf("stderr:\n%s", g.stderr.String()) }()
 	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "still here" {
 		t.Fatalf("after a failed upgrade: %q", body)
 	}

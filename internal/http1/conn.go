@@ -46,8 +46,8 @@ type conn struct {
 	remote string
 	ctx    context.Context
 	state  atomic.Int32
-	// idles counts the connection's idle waits: Shutdown closes only a
-	// connection it found in the same wait on two passes.
+	// idles counts the connection's idle waits: Shutdown closes a
+	// connection it has found in the same wait for shutdownIdleGrace.
 	idles atomic.Uint32
 	// The connection's buffers; nil while it waits, idle, for a request
 	// (see awaitRequest).
@@ -160,9 +160,6 @@ func (c *conn) run(first bool) {
 		c.idles.Add(1)
 		if st := c.state.Load(); st == stateClosed || !c.state.CompareAndSwap(st, stateIdle) {
 			return // closed by Shutdown
-		}
-		if c.srv.closing.Load() {
-			return
 		}
 		raw, herr, err := c.readHead(o, first)
 		if err != nil {

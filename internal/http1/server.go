@@ -76,8 +76,11 @@ type Server struct {
 	conns     map[*conn]struct{}
 	// awake are the connections with a goroutine (all but the parked
 	// ones): what the watch loop looks at.
-	awake     map[*conn]struct{}
-	closing   atomic.Bool
+	awake   map[*conn]struct{}
+	closing atomic.Bool
+	// drained is set, under mu, when Shutdown found nothing left to wait
+	// for.
+	drained   bool
 	stopWatch chan struct{} // closed to end watchLoop
 	stopOnce  sync.Once
 
@@ -184,13 +187,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// newConn registers a connection, or closes it when the server is closing.
+// newConn registers a connection (one accepted while the server closes is
+// still served: its request gets Connection: close), or closes it when
+// Shutdown has finished.
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
 	c.ctx = peer.With(context.WithValue(s.baseCtx, http.LocalAddrContextKey, nc.LocalAddr()), nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing.Load() {
+	if s.drained {
+		// Accepted as the listener closed, after Shutdown's last look:
+		// nobody would wait for it.
 		_ = nc.Close()
 		return nil
 	}
@@ -234,9 +241,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	seen := map[*conn]uint32{}
+	seen := map[*conn]idleMark{}
 	for {
-		if s.closeIdle(seen) == 0 {
+		if s.closeIdle(seen, time.Now()) == 0 {
 			s.stop()
 			return nil
 		}
@@ -271,21 +278,36 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// closeIdle closes the connections that have waited for a request since
-// the previous pass (seen holds the wait each idle connection was in) and
-// returns how many are still busy or waited too briefly to tell. A
-// connection between two requests of a busy client is left its next
-// request, answered with Connection: close: closing it then would lose a
-// request already on its way.
-func (s *Server) closeIdle(seen map[*conn]uint32) int {
+// shutdownIdleGrace is how long Shutdown leaves a connection waiting for
+// a request before it closes it: a busy client's next request, already on
+// its way, would be lost if the connection were closed under it; within
+// the grace it is answered, with Connection: close.
+const shutdownIdleGrace = 500 * time.Millisecond
+
+// idleMark is an idle wait Shutdown has seen: the connection's wait count
+// and when it was first seen in it.
+type idleMark struct {
+	wait  uint32
+	since time.Time
+}
+
+// closeIdle closes the connections that have waited for a request for
+// shutdownIdleGrace (seen holds the waits found on earlier passes) and
+// returns how many are still busy or within the grace. Once none is, the
+// server is drained: a connection accepted after that is closed.
+func (s *Server) closeIdle(seen map[*conn]idleMark, now time.Time) int {
 	var parked []*conn
 	s.mu.Lock()
 	busy := 0
 	for c := range s.conns {
 		if c.state.Load() == stateIdle {
 			wait := c.idles.Load()
-			if last, ok := seen[c]; !ok || last != wait {
-				seen[c] = wait
+			m, ok := seen[c]
+			if !ok || m.wait != wait {
+				m = idleMark{wait: wait, since: now}
+				seen[c] = m
+			}
+			if now.Sub(m.since) < shutdownIdleGrace {
 				busy++
 				continue
 			}
@@ -305,6 +327,9 @@ func (s *Server) closeIdle(seen map[*conn]uint32) int {
 		if c.state.Load() == stateActive {
 			busy++
 		}
+	}
+	if busy == 0 {
+		s.drained = true
 	}
 	s.mu.Unlock()
 	for _, c := range parked {

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/activation"
+	"golang.org/x/sys/unix"
 )
 
 // readyFDEnv names the descriptor on which a process started by an
@@ -22,26 +22,43 @@ const readyFDEnv = "GATEHOUSE_UPGRADE_READY_FD"
 // upgradeTimeout bounds how long the new process may take to serve.
 const upgradeTimeout = time.Minute
 
-// socketFile is a listening socket to hand over, and its name.
+// socketFile is a listening socket to hand over: its name, and a
+// duplicate of its descriptor (close-on-exec; the hand-over places it).
 type socketFile struct {
 	name string
-	file *os.File
+	fd   int
 }
 
-// fileOf duplicates the socket of a listener or a UDP socket.
-func fileOf(c any) (*os.File, error) {
+// dupOf duplicates the descriptor of a listener or a UDP socket. Through
+// the raw connection, not File: an *os.File handed to a child is switched
+// to blocking mode, and the mode belongs to the socket, so this process's
+// own accept loop would then block in the kernel where closing the
+// listener cannot wake it.
+func dupOf(c any) (int, error) {
+	var rc syscall.RawConn
+	var err error
 	switch c := c.(type) {
 	case *net.TCPListener:
-		return c.File()
+		rc, err = c.SyscallConn()
 	case *net.UnixListener:
 		// The old process must not remove the socket's file when it
 		// closes its copy: the new one serves on it.
 		c.SetUnlinkOnClose(false)
-		return c.File()
+		rc, err = c.SyscallConn()
 	case *net.UDPConn:
-		return c.File()
+		rc, err = c.SyscallConn()
+	default:
+		return -1, fmt.Errorf("cannot hand over a %T", c)
 	}
-	return nil, fmt.Errorf("cannot hand over a %T", c)
+	if err != nil {
+		return -1, err
+	}
+	dup := -1
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) { dup, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return dup, dupErr
 }
 
 // listenerFiles duplicates every listening socket of the instance: each
@@ -52,11 +69,11 @@ func (in *Instance) listenerFiles(extra ...net.Listener) ([]socketFile, error) {
 	defer in.mu.Unlock()
 	var out []socketFile
 	add := func(name string, c any) error {
-		f, err := fileOf(c)
+		fd, err := dupOf(c)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		out = append(out, socketFile{name: name, file: f})
+		out = append(out, socketFile{name: name, fd: fd})
 		return nil
 	}
 	var err error
@@ -80,7 +97,7 @@ func (in *Instance) listenerFiles(extra ...net.Listener) ([]socketFile, error) {
 
 func closeFiles(files []socketFile) {
 	for _, f := range files {
-		_ = f.file.Close()
+		_ = syscall.Close(f.fd)
 	}
 }
 
@@ -100,25 +117,28 @@ func startSuccessor(files []socketFile, log *slog.Logger) (int, error) {
 	}
 	defer ready.Close()
 	names := make([]string, len(files))
-	extra := make([]*os.File, 0, len(files)+1)
+	fds := []uintptr{0, 1, 2}
 	for i, f := range files {
 		names[i] = strings.ReplaceAll(f.name, ":", "_")
-		extra = append(extra, f.file)
+		fds = append(fds, uintptr(f.fd))
 	}
-	extra = append(extra, readyW)
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = extra
-	cmd.Env = append(os.Environ(),
+	fds = append(fds, readyW.Fd())
+	env := append(os.Environ(),
 		activation.UpgradeEnv+"="+strconv.Itoa(len(files)),
 		activation.UpgradeNamesEnv+"="+strings.Join(names, ":"),
-		readyFDEnv+"="+strconv.Itoa(3+len(files)))
-	err = cmd.Start()
+		readyFDEnv+"="+strconv.Itoa(len(fds)-1))
+	// syscall, not os/exec: os/exec would take the sockets as *os.File
+	// (see dupOf).
+	pid, err := syscall.ForkExec(exe, append([]string{exe}, os.Args[1:]...), &syscall.ProcAttr{Env: env, Files: fds})
 	readyW.Close()
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", exe, err)
 	}
-	log.Info("upgrade: new process started", "binary", exe, "pid", cmd.Process.Pid)
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return 0, err
+	}
+	log.Info("upgrade: new process started", "binary", exe, "pid", pid)
 	said := make(chan bool, 1)
 	go func() {
 		var b [16]byte
@@ -126,17 +146,23 @@ func startSuccessor(files []socketFile, log *slog.Logger) (int, error) {
 		said <- n > 0
 	}()
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		state, err := proc.Wait()
+		if err == nil {
+			err = errors.New(state.String())
+		}
+		exited <- err
+	}()
 	select {
 	case ok := <-said:
 		if ok {
-			return cmd.Process.Pid, nil
+			return pid, nil
 		}
 		return 0, fmt.Errorf("the new process exited before serving: %v", <-exited)
 	case err := <-exited:
 		return 0, fmt.Errorf("the new process exited before serving: %v", err)
 	case <-time.After(upgradeTimeout):
-		_ = cmd.Process.Kill()
+		_ = proc.Kill()
 		return 0, fmt.Errorf("the new process did not serve within %v", upgradeTimeout)
 	}
 }
