@@ -80,6 +80,64 @@ func keepAsking(addr string, stop <-chan struct{}, bodies *sync.Map, lost *atomi
 	}
 }
 
+// startUpgradable starts the binary at bin on config in dir, as a service
+// manager would, for an upgrade: its output goes to a file, not a pipe
+// (the new process inherits it, and waiting for a pipe's end would wait
+// for the new process). It returns the process, its PID and the log of
+// both processes so far; at the end of the test it stops both and, if the
+// test failed, logs that log.
+func startUpgradable(t *testing.T, bin, dir, config, pidFile, addr string) (g *gatehouse, pid int, logged func() string) {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "gatehouse.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	g = &gatehouse{t: t, cfgPath: cfgPath, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	g.cmd = exec.Command(bin, "run", "-c", cfgPath)
+	g.cmd.Stdout, g.cmd.Stderr = logFile, logFile
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.cmd.Wait(); close(g.exited) }()
+	logged = func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	pid = g.cmd.Process.Pid
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log of both processes:\n%s", logged())
+		}
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if newPID, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && newPID != pid {
+				_ = syscall.Kill(newPID, syscall.SIGTERM)
+			}
+		}
+		g.stop()
+	})
+	waitPort(t, addr)
+	return g, pid, logged
+}
+
+// waitForSuccessor waits until the pid file names a process other than
+// oldPID, and returns it.
+func waitForSuccessor(t *testing.T, pidFile string, oldPID int) int {
+	t.Helper()
+	var newPID int
+	waitFor(t, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		newPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return newPID != 0 && newPID != oldPID
+	})
+	return newPID
+}
+
 // A binary upgrade (the binary file replaced, then SIGUSR2) under load
 // loses no request: the new process starts on the old one's sockets,
 // loads the config, and only once it serves does the old one stop
@@ -105,41 +163,7 @@ sites:
         respond: {body: "%s"}
 `, pidFile, addr, up, body)
 	}
-	cfgPath := filepath.Join(dir, "gatehouse.yaml")
-	if err := os.WriteFile(cfgPath, []byte(config("old")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Its output goes to a file, not a pipe: the new process inherits
-	// it, and waiting for a pipe's end would wait for the new process.
-	logPath := filepath.Join(dir, "gatehouse.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	g := &gatehouse{t: t, cfgPath: cfgPath, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	g.cmd = exec.Command(bin, "run", "-c", cfgPath)
-	g.cmd.Stdout, g.cmd.Stderr = logFile, logFile
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.cmd.Wait(); close(g.exited) }()
-	logged := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	defer func() {
-		if t.Failed() {
-			t.Logf("log of both processes:\n%s", logged())
-		}
-	}()
-	waitPort(t, addr)
-	oldPID := g.cmd.Process.Pid
-	defer func() {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != oldPID {
-				_ = syscall.Kill(pid, syscall.SIGTERM)
-			}
-		}
-		g.stop()
-	}()
+	g, oldPID, logged := startUpgradable(t, bin, dir, config("old"), pidFile, addr)
 
 	ws, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -178,15 +202,7 @@ sites:
 	copyBinary(t, bin)
 	g.writeConfig(config("new"))
 	_ = g.cmd.Process.Signal(syscall.SIGUSR2)
-	var newPID int
-	waitFor(t, func() bool {
-		b, err := os.ReadFile(pidFile)
-		if err != nil {
-			return false
-		}
-		newPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		return newPID != 0 && newPID != oldPID
-	})
+	waitForSuccessor(t, pidFile, oldPID)
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()

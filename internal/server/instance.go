@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/conngate"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pool"
+	"github.com/gatehouse/gatehouse/internal/quicsteer"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/site"
 	"github.com/gatehouse/gatehouse/internal/waf"
@@ -37,9 +38,14 @@ import (
 type Instance struct {
 	log *slog.Logger
 	// passed are the sockets systemd passed and no listener took yet.
-	passed    *activation.Sockets
-	mu        sync.Mutex // serializes Apply and Shutdown
-	listeners map[string]*listener
+	passed *activation.Sockets
+	// quicTag starts the QUIC connection IDs this process issues; its
+	// successor after a binary upgrade gets the next (quicsteer).
+	quicTag quicsteer.Tag
+	// handedOver: a successor serves on this instance's sockets.
+	handedOver atomic.Bool
+	mu         sync.Mutex // serializes Apply and Shutdown
+	listeners  map[string]*listener
 	// open is a snapshot of the listeners for relieve, which cannot wait
 	// for mu (a reload may hold it).
 	open      atomic.Pointer[[]*listener]
@@ -181,10 +187,13 @@ func (in *Instance) ReopenLogs() error {
 // SetMaintenance switches maintenance mode for every site.
 func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
 
-// Inherit gives the instance the sockets systemd passed (socket
-// activation): a listener whose address one is bound to takes it instead
-// of binding. Call it before the first Apply.
-func (in *Instance) Inherit(s *activation.Sockets) { in.passed = s }
+// Inherit gives the instance the sockets systemd or the process this one
+// replaces passed (socket activation, a binary upgrade): a listener whose
+// address one is bound to takes it instead of binding; and the tag of the
+// QUIC connection IDs it issues. Call it before the first Apply.
+func (in *Instance) Inherit(s *activation.Sockets, tag quicsteer.Tag) {
+	in.passed, in.quicTag = s, tag
+}
 
 // NewInstance returns an instance with no listeners.
 func NewInstance(log *slog.Logger) *Instance {
@@ -304,7 +313,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 			continue
 		}
 		spec := g.Listeners[addr]
-		l, err := openListener(spec, cfg.Client, in.metrics.Listener(addr), conngate.New(spec.Proxy, in.bans, in.log), in.passed, in.log)
+		l, err := openListener(spec, cfg.Client, in.metrics.Listener(addr), conngate.New(spec.Proxy, in.bans, in.log), in.passed, in.quicTag, in.log)
 		if err != nil {
 			for _, o := range opened {
 				o.closeUnserved()
@@ -341,7 +350,7 @@ func (in *Instance) Apply(cfg *config.Config) error {
 				defer in.retiring.Done()
 				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				defer cancel()
-				l.shutdown(ctx)
+				l.shutdown(ctx, false)
 			}()
 		}
 	}
@@ -424,7 +433,7 @@ func (in *Instance) Shutdown() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.shutdown(ctx)
+			l.shutdown(ctx, in.handedOver.Load())
 		}()
 	}
 	wg.Wait()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/gatehouse/gatehouse/internal/activation"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/h2"
 	"github.com/gatehouse/gatehouse/internal/http1"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/quicsteer"
 	"github.com/gatehouse/gatehouse/internal/site"
 )
 
@@ -92,10 +94,15 @@ type listener struct {
 	h1               *connQueue
 	// https only: HTTP/3 on the UDP port of the same number.
 	udp net.PacketConn
-	h3  *http3.Server
+	// udpPassed: the last upgrade passed the UDP socket itself to the
+	// successor, for want of sharing it.
+	udpPassed atomic.Bool
+	quic      *quic.Transport
+	quicLn    *quic.EarlyListener
+	h3        *http3.Server
 }
 
-func openListener(spec site.Listener, client config.Client, stats *metrics.Listener, gate *conngate.Gate, passed *activation.Sockets, log *slog.Logger) (*listener, error) {
+func openListener(spec site.Listener, client config.Client, stats *metrics.Listener, gate *conngate.Gate, passed *activation.Sockets, tag quicsteer.Tag, log *slog.Logger) (*listener, error) {
 	addr, scheme := spec.Addr, spec.Scheme
 	ln, inherited, err := listen(spec, passed)
 	if err != nil {
@@ -114,7 +121,7 @@ func openListener(spec site.Listener, client config.Client, stats *metrics.Liste
 		}}
 		l.h1 = newConnQueue(ln.Addr())
 		if !spec.Proxy {
-			if err := l.openHTTP3(client, passed, log); err != nil {
+			if err := l.openHTTP3(client, passed, tag, log); err != nil {
 				_ = ln.Close()
 				return nil, err
 			}
@@ -141,7 +148,7 @@ func (l *listener) configure(client config.Client, spec site.Listener, tlsConf *
 func (l *listener) closeUnserved() {
 	_ = l.ln.Close()
 	if l.udp != nil {
-		_ = l.udp.Close()
+		l.closeHTTP3()
 	}
 }
 
@@ -190,8 +197,8 @@ func (l *listener) refused(r http1.Refusal) {
 }
 
 // shutdown stops accepting, lets requests in flight finish within ctx, then
-// closes what is left.
-func (l *listener) shutdown(ctx context.Context) {
+// closes what is left; handedOver: a successor serves on its sockets.
+func (l *listener) shutdown(ctx context.Context, handedOver bool) {
 	if l.scheme != "https" {
 		var wg sync.WaitGroup
 		wg.Add(1)
@@ -213,7 +220,7 @@ func (l *listener) shutdown(ctx context.Context) {
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		l.shutdownHTTP3(ctx)
+		l.shutdownHTTP3(ctx, handedOver)
 	}()
 	go func() {
 		defer wg.Done()

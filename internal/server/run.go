@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/activation"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/quicsteer"
 	"github.com/gatehouse/gatehouse/internal/reclaim"
 	"github.com/gatehouse/gatehouse/internal/sdnotify"
 )
@@ -44,7 +45,7 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer passed.Close()
-	in.Inherit(passed)
+	in.Inherit(passed, quicsteer.TagFromEnv())
 	if err := in.Apply(cfg); err != nil {
 		return err
 	}
@@ -86,6 +87,7 @@ func Run(ctx context.Context, opt Options) error {
 	defer signal.Stop(sigs)
 	log.Info("gatehouse started", "config", cfg.File, "pid", os.Getpid())
 	upgraded := false
+	predecessor := startedByUpgrade()
 	_ = notify.Ready("serving")
 	sayServing()
 	for {
@@ -104,7 +106,7 @@ func Run(ctx context.Context, opt Options) error {
 				}
 				continue
 			case syscall.SIGUSR2:
-				pid, err := handOver(in, admin, metricsSrv, log)
+				pid, err := handOver(in, admin, metricsSrv, predecessor, log)
 				if err != nil {
 					log.Error("upgrade failed; this process keeps serving", "error", err)
 					continue
@@ -113,6 +115,7 @@ func Run(ctx context.Context, opt Options) error {
 				_ = notify.Send("MAINPID="+strconv.Itoa(pid), "STATUS=upgraded: the new process serves")
 				log.Info("upgrade: the new process serves; this one drains and exits", "new_pid", pid)
 				upgraded = true
+				in.handedOver.Store(true)
 			default:
 				log.Info("stopping: draining requests in flight", "signal", sig.String())
 			}
@@ -189,14 +192,20 @@ func parseLevel(s string) slog.Level {
 }
 
 // handOver starts the new binary on this process's sockets (SIGUSR2, a
-// zero-downtime upgrade) and returns its PID once it serves.
-func handOver(in *Instance, admin, metricsSrv *sideServer, log *slog.Logger) (int, error) {
+// zero-downtime upgrade) and returns its PID once it serves. Not while
+// the process this one replaced (predecessor, 0 if none) still drains:
+// its HTTP/3 datagrams are steered by a program that knows two
+// processes, not three.
+func handOver(in *Instance, admin, metricsSrv *sideServer, predecessor int, log *slog.Logger) (int, error) {
+	if predecessor != 0 && os.Getppid() == predecessor {
+		return 0, fmt.Errorf("the process this one replaced (pid %d) still drains its connections: upgrade again once it has exited", predecessor)
+	}
 	files, err := in.listenerFiles(admin.listener(), metricsSrv.listener())
 	if err != nil {
 		return 0, err
 	}
 	defer closeFiles(files)
-	return startSuccessor(files, log)
+	return startSuccessor(files, in.quicTag.Next(), log)
 }
 
 // removePIDFile removes the pid file if it still names this process (after

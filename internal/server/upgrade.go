@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/activation"
+	"github.com/gatehouse/gatehouse/internal/quicsteer"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,9 +62,12 @@ func dupOf(c any) (int, error) {
 	return dup, dupErr
 }
 
-// listenerFiles duplicates every listening socket of the instance: each
-// listener's, the UDP socket of its HTTP/3, and the extra listeners given
-// (the admin API's and the metrics').
+// listenerFiles duplicates every listening socket of the instance to
+// hand over: each listener's, the extra listeners given (the admin API's
+// and the metrics'), and the UDP socket of an HTTP/3 listener when it
+// cannot be shared. A shareable UDP socket stays out: the successor binds
+// its own beside it, and this one is steered to keep the datagrams of
+// this process's connections (quicsteer).
 func (in *Instance) listenerFiles(extra ...net.Listener) ([]socketFile, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -79,7 +83,16 @@ func (in *Instance) listenerFiles(extra ...net.Listener) ([]socketFile, error) {
 	var err error
 	for addr, l := range in.listeners {
 		err = errors.Join(err, add(addr, l.ln))
-		if l.udp != nil {
+		if l.udp == nil {
+			continue
+		}
+		steerErr := errors.New("a socket bound without SO_REUSEPORT")
+		if quicsteer.Shareable(l.udp) {
+			steerErr = quicsteer.Steer(l.udp, in.quicTag)
+		}
+		l.udpPassed.Store(steerErr != nil)
+		if steerErr != nil {
+			in.log.Warn("upgrade: HTTP/3 connections of this process will close at the hand-over", "addr", addr, "reason", steerErr)
 			err = errors.Join(err, add(addr+"/udp", l.udp))
 		}
 	}
@@ -103,10 +116,10 @@ func closeFiles(files []socketFile) {
 
 // startSuccessor runs the binary at this process's path (which a package
 // upgrade may have replaced) with the same arguments, handing it files
-// as descriptors 3 on, and waits until it serves: it returns the new
+// as descriptors 3 on and tag for its QUIC connection IDs, and waits until it serves: it returns the new
 // process's PID, or an error when it exited, or did not serve within
 // upgradeTimeout (it is then killed).
-func startSuccessor(files []socketFile, log *slog.Logger) (int, error) {
+func startSuccessor(files []socketFile, tag quicsteer.Tag, log *slog.Logger) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, fmt.Errorf("find this binary: %w", err)
@@ -126,7 +139,8 @@ func startSuccessor(files []socketFile, log *slog.Logger) (int, error) {
 	env := append(os.Environ(),
 		activation.UpgradeEnv+"="+strconv.Itoa(len(files)),
 		activation.UpgradeNamesEnv+"="+strings.Join(names, ":"),
-		readyFDEnv+"="+strconv.Itoa(len(fds)-1))
+		readyFDEnv+"="+strconv.Itoa(len(fds)-1),
+		tag.Env())
 	// syscall, not os/exec: os/exec would take the sockets as *os.File
 	// (see dupOf).
 	pid, err := syscall.ForkExec(exe, append([]string{exe}, os.Args[1:]...), &syscall.ProcAttr{Env: env, Files: fds})
@@ -179,6 +193,16 @@ func sayServing() {
 	f := os.NewFile(uintptr(fd), "upgrade-ready")
 	_, _ = f.WriteString("serving\n")
 	_ = f.Close()
+}
+
+// startedByUpgrade returns the PID of the process that started this one
+// by an upgrade (its parent, while it drains), or 0; call it before
+// sayServing.
+func startedByUpgrade() int {
+	if os.Getenv(readyFDEnv) == "" {
+		return 0
+	}
+	return os.Getppid()
 }
 
 // closeReadyFD keeps the upgrade's ready descriptor from the processes
