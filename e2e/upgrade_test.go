@@ -196,6 +196,13 @@ sites:
 			keepAsking(addr, stop, &bodies, &lost)
 		}()
 	}
+	// And wrk, as a user would load it, over the whole upgrade.
+	wrk := exec.Command("wrk", "-t1", "-c8", "-d4s", "http://"+addr+"/")
+	var wrkOut syncBuffer
+	wrk.Stdout, wrk.Stderr = &wrkOut, &wrkOut
+	if err := wrk.Start(); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(500 * time.Millisecond)
 
 	// The package is upgraded: a new binary at the path, a new config.
@@ -206,6 +213,14 @@ sites:
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+	if err := wrk.Wait(); err != nil {
+		t.Fatalf("wrk: %v\n%s", err, wrkOut.String())
+	}
+	if out := wrkOut.String(); strings.Contains(out, "Socket errors") || strings.Contains(out, "Non-2xx") || !strings.Contains(out, "requests in") {
+		t.Errorf("wrk over the upgrade saw errors:\n%s", out)
+	} else {
+		t.Logf("wrk over the upgrade:\n%s", out)
+	}
 
 	if n := lost.Load(); n != 0 {
 		t.Errorf("%d requests lost over the upgrade", n)

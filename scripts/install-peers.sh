@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go: the real peers it runs
 # against (Gunicorn, uWSGI with its Python plugin, php-fpm, nginx and
-# HAProxy from Debian; htpasswd from apache2-utils; curl, gtlsclient for HTTP/3, testssl.sh and headless Chromium as
+# HAProxy from Debian; htpasswd from apache2-utils; curl, wrk, gtlsclient for HTTP/3, testssl.sh and headless Chromium as
 # clients; h2spec; promtool from Debian's prometheus to check /metrics; Node
 # and the HTTP caching test suite, pinned in e2e/cachetests; systemd's
 # systemd-socket-activate), and the
@@ -25,6 +25,7 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v gtlsclient >/dev/null 2>&1 || missing+=(ngtcp2-client)
 command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
