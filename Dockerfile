@@ -2,6 +2,8 @@
 # non-root user (docs/service.md).
 #   docker build -t gatehouse .
 #   docker run -p 8080:8080 -v $PWD/gatehouse.yaml:/etc/gatehouse/gatehouse.yaml:ro gatehouse
+# dist/test-image.sh runs what this builds without a container engine:
+# keep the two in step.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -29,6 +29,9 @@ N=5 CHURN=5000 CONNS=2000 STORM=5s FLAP=5s bench/faults
 echo "== the Debian package (installed, validated, run, purged)"
 dist/test-deb.sh
 
+echo "== the container image's contents (static binary, empty root, user 65532)"
+dist/test-image.sh
+
 echo "== soak (the short profile of bench/soak)"
 DURATION=30s RELOAD=10s SAMPLE=5s bench/soak
 
