@@ -15,6 +15,15 @@ as_root dpkg -i "$deb" >/dev/null
 trap 'as_root dpkg --purge gatehouse >/dev/null' EXIT
 /usr/bin/gatehouse validate -c /etc/gatehouse/gatehouse.yaml
 getent passwd gatehouse >/dev/null || { echo "test-deb: no gatehouse user" >&2; exit 1; }
+# The installed units as systemd reads them (no running systemd needed):
+# any unknown directive, bad value or missing binary is an error.
+if command -v systemd-analyze >/dev/null; then
+	if out=$(systemd-analyze verify /lib/systemd/system/gatehouse.service /lib/systemd/system/gatehouse.socket 2>&1) && [ -z "$out" ]; then :; else
+		echo "test-deb: systemd-analyze verify of the installed units:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+fi
 work=$(mktemp -d)
 chmod 0755 "$work"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -41,4 +50,4 @@ if [ "$body" != installed ]; then
 	echo "test-deb: the installed binary did not serve (got: $body)" >&2
 	exit 1
 fi
-echo "test-deb: $deb installs, its config validates, /usr/bin/gatehouse serves as the gatehouse user"
+echo "test-deb: $deb installs, its units and config validate, /usr/bin/gatehouse serves as the gatehouse user"
