@@ -286,3 +286,42 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 		t.Fatalf("pid file names %q, want the old process %d", b, pid)
 	}
 }
+
+// An upgrade to a binary that does not start (a package upgrade left a
+// broken file at the path) leaves the old process serving, and the log
+// says why.
+func TestBrokenBinaryUpgradeKeepsServing(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gatehouse")
+	copyBinary(t, bin)
+	addr, pidFile := freeAddr(t), filepath.Join(dir, "gatehouse.pid")
+	cfg := fmt.Sprintf("admin: \"off\"\npid_file: %s\nsites:\n  - listen: [\"%s\"]\n    routes:\n      - path: /\n        respond: {body: \"still here\"}\n", pidFile, addr)
+	g, pid, logged := startUpgradable(t, bin, dir, cfg, pidFile, addr)
+	for i, broken := range []string{
+		"#!/bin/sh\necho 'cannot start' >&2\nexit 3\n", // starts, then fails
+		"\x7fELF garbage", // cannot be executed at all
+	} {
+		tmp := bin + ".new"
+		if err := os.WriteFile(tmp, []byte(broken), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, bin); err != nil {
+			t.Fatal(err)
+		}
+		_ = g.cmd.Process.Signal(syscall.SIGUSR2)
+		waitFor(t, func() bool { return strings.Count(logged(), "upgrade failed; this process keeps serving") == i+1 })
+		if _, body := get(t, "http://"+addr+"/", nil); string(body) != "still here" {
+			t.Fatalf("after upgrade %d to a broken binary: %q", i, body)
+		}
+		if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
+			t.Fatalf("pid file names %q, want the old process %d", b, pid)
+		}
+	}
+	// A good binary at the path again: the next upgrade takes.
+	copyBinary(t, bin)
+	_ = g.cmd.Process.Signal(syscall.SIGUSR2)
+	waitForSuccessor(t, pidFile, pid)
+	if _, body := get(t, "http://"+addr+"/", nil); string(body) != "still here" {
+		t.Fatalf("after the good upgrade: %q", body)
+	}
+}
