@@ -138,16 +138,29 @@ func loop(lfd int) error {
 
 // rawSyscalls makes the loop's system calls without telling the Go
 // scheduler (so no P hand-off around them); epoll_wait then waits at most
-// 10 ms at a time, so that a stop-the-world pause is not held up.
-var rawSyscalls = os.Getenv("GOFLOOR_RAW") != ""
+// 10 ms at a time, so that a stop-the-world pause is not held up. With
+// GOFLOOR_RAW=hybrid, epoll_wait first looks without waiting (raw), and
+// only when nothing is ready waits as Go's own calls do, telling the
+// scheduler, so that other goroutines can have the P meanwhile.
+var (
+	rawSyscalls = os.Getenv("GOFLOOR_RAW") != ""
+	hybridWait  = os.Getenv("GOFLOOR_RAW") == "hybrid"
+)
 
 func epollWait(ep int, events []unix.EpollEvent) (int, error) {
 	if !rawSyscalls {
 		return unix.EpollWait(ep, events, -1)
 	}
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 10, 0, 0)
+	timeout := uintptr(10)
+	if hybridWait {
+		timeout = 0
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), timeout, 0, 0)
 	if e != 0 {
 		return 0, e
+	}
+	if n == 0 && hybridWait {
+		return unix.EpollWait(ep, events, -1)
 	}
 	if n == 0 {
 		return 0, unix.EAGAIN
