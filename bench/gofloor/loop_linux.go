@@ -23,7 +23,13 @@ func serveLoops(addr string, n int) error {
 		if err != nil {
 			return err
 		}
-		go func() { errs <- loop(fd) }()
+		go func() {
+			if spawnMode {
+				errs <- spawnLoop(fd)
+				return
+			}
+			errs <- loop(fd)
+		}()
 	}
 	return <-errs
 }
