@@ -52,6 +52,9 @@ Usage:
   gatehouse bans add [-c FILE] IP [DURATION]
                                      refuse IP for DURATION (default 1h), on open connections too
   gatehouse bans rm [-c FILE] IP     lift IP's ban
+  gatehouse import nginx FILE [-o OUT] [--strict]
+                                     write the Gatehouse config equivalent to an nginx config
+                                     (with its includes); warnings name what was left out
   gatehouse version                  print the version
 `
 
@@ -98,6 +101,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPatch(rest, stdout, stderr)
 	case "bans":
 		return cmdBans(rest, stdout, stderr)
+	case "import":
+		return cmdImport(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", version())
 		return 0

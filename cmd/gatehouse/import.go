@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/nginximport"
+)
+
+// cmdImport is `gatehouse import nginx FILE [-o OUT] [--strict]`: it
+// writes the Gatehouse config equivalent to an nginx config and a warning
+// on stderr for each directive not carried over. Exit 0 (with warnings),
+// 1 when the input is not valid nginx syntax or the output does not
+// validate, 2 with --strict when anything was left out.
+func cmdImport(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "nginx" {
+		fmt.Fprintln(stderr, "usage: gatehouse import nginx FILE [-o OUT] [--strict]")
+		return 2
+	}
+	fs := flag.NewFlagSet("import nginx", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "write the Gatehouse config to this file (default: stdout)")
+	strict := fs.Bool("strict", false, "exit 2 when anything was left out")
+	// Flags may come before or after the file.
+	var files []string
+	rest := args[1:]
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		fmt.Fprintln(stderr, "usage: gatehouse import nginx FILE [-o OUT] [--strict]")
+		return 2
+	}
+	res, err := nginximport.Import(files[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse import: %v\n", err)
+		if errors.Is(err, nginximport.ErrSyntax) {
+			return 1
+		}
+		return 1
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, w)
+	}
+	name := "<imported>"
+	if *out != "" {
+		name = *out
+		if err := os.WriteFile(*out, res.YAML, 0o644); err != nil {
+			fmt.Fprintf(stderr, "gatehouse import: %v\n", err)
+			return 1
+		}
+	} else if _, err := stdout.Write(res.YAML); err != nil {
+		return 1
+	}
+	if _, err := config.Parse(res.YAML, name); err != nil {
+		fmt.Fprintf(stderr, "gatehouse import: the imported config does not validate on this machine:\n%v\n", err)
+		return 1
+	}
+	if *out != "" {
+		fmt.Fprintf(stderr, "gatehouse import: wrote %s (%d warnings)\n", *out, len(res.Warnings))
+	}
+	if *strict && len(res.Warnings) > 0 {
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/nginximport/corpus"
+)
+
+// comparedHeaders are the response headers the corpus's configs set
+// (add_header, expires), compared on the answers nginx adds them to
+// (Cache-Control only where nginx sends one: Gatehouse marks its own
+// directory redirects no-store).
+var comparedHeaders = []string{"X-Frame-Options", "X-Static", "Cache-Control"}
+
+// importRequest is one request sent to both servers.
+type importRequest struct {
+	method, path, host string
+	body               int // bytes of body to send
+}
+
+// Each configuration of the corpus, imported by `gatehouse import
+// nginx`, answers the same requests as nginx itself on the original, in
+// front of the same upstreams: status, Location, body and the headers the
+// config sets.
+func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
+	requests := []importRequest{
+		{"GET", "/healthz", "api.example.test", 0},
+		{"GET", "/old-pricing", "api.example.test", 0},
+		{"GET", "/api/items?x=1", "api.example.test", 0},
+		{"GET", "/api/", "api.example.test", 0},
+		{"POST", "/api/upload", "api.example.test", 64 << 10},
+		{"POST", "/api/upload", "api.example.test", 11 << 20},
+		{"GET", "/static/app.css", "api.example.test", 0},
+		{"GET", "/static/avatars/7.png", "api.example.test", 0},
+		{"GET", "/static/missing.css", "api.example.test", 0},
+		{"GET", "/users/7/avatar", "api.example.test", 0},
+		{"GET", "/users/x/avatar", "api.example.test", 0},
+		{"GET", "/", "api.example.test", 0},
+		{"GET", "/index.html", "api.example.test", 0},
+		{"GET", "/docs/", "api.example.test", 0},
+		{"GET", "/docs", "api.example.test", 0},
+		{"GET", "/nothing", "api.example.test", 0},
+		{"GET", "/", "other.example.test", 0},
+		{"GET", "/api/x", "other.example.test", 0},
+	}
+	for _, name := range corpus.Names() {
+		t.Run(name, func(t *testing.T) { compareWithNginx(t, name, requests) })
+	}
+}
+
+// writeContent makes the files the corpus's roots and aliases serve.
+func writeContent(t *testing.T, dir string) {
+	t.Helper()
+	files := map[string]string{
+		"public/index.html":      "<h1>home</h1>\n",
+		"public/docs/index.html": "<h1>docs</h1>\n",
+		"assets/app.css":         "body { color: black }\n",
+		"assets/avatars/7.png":   "\x89PNG\r\n\x1a\nnot really",
+	}
+	for name, body := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func compareWithNginx(t *testing.T, name string, requests []importRequest) {
+	dir := t.TempDir()
+	writeContent(t, dir)
+	// Both upstreams answer alike, so that balancing does not show.
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "upstream saw %s %s host=%s tier=%s proto=%s body=%d\n", r.Method, r.RequestURI, r.Host,
+			r.Header.Get("X-App-Tier"), r.Header.Get("X-Forwarded-Proto"), n)
+	})
+	app1, app2 := httptest.NewServer(echo), httptest.NewServer(echo)
+	defer app1.Close()
+	defer app2.Close()
+	values := corpus.Values{App1: app1.Listener.Addr().String(), App2: app2.Listener.Addr().String(), Dir: dir}
+
+	values.Port = freeAddr(t)
+	nginxConf, err := corpus.Render(name, filepath.Join(dir, "nginx"), values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nginxAddr := values.Port
+	values.Port = freeAddr(t)
+	ghConf, err := corpus.Render(name, filepath.Join(dir, "gatehouse"), values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghAddr := values.Port
+
+	prefix := filepath.Dir(nginxConf)
+	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nginx := exec.Command("nginx", "-p", prefix+"/", "-c", nginxConf, "-g",
+		fmt.Sprintf("daemon off; user root; pid %s/nginx.pid; error_log %s/error.log;", prefix, prefix))
+	var nginxOut syncBuffer
+	nginx.Stdout, nginx.Stderr = &nginxOut, &nginxOut
+	if err := nginx.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = nginx.Process.Signal(os.Interrupt)
+		_ = nginx.Wait()
+	}()
+
+	out := filepath.Join(dir, "gatehouse.yaml")
+	imp := exec.Command(binPath, "import", "nginx", ghConf, "-o", out)
+	var warnings bytes.Buffer
+	imp.Stderr = &warnings
+	if err := imp.Run(); err != nil {
+		t.Fatalf("gatehouse import nginx: %v\n%s", err, warnings.String())
+	}
+	t.Logf("import:\n%s", warnings.String())
+	yaml, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGatehouse(t, "admin: \"off\"\n"+string(yaml), ghAddr)
+	defer g.stop()
+	waitPort(t, nginxAddr)
+
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	ask := func(addr string, rq importRequest) (*http.Response, []byte) {
+		t.Helper()
+		var body io.Reader
+		if rq.body > 0 {
+			body = bytes.NewReader(bytes.Repeat([]byte("x"), rq.body))
+		}
+		req, err := http.NewRequest(rq.method, "http://"+addr+rq.path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = rq.host
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s to %s: %v", rq.method, rq.path, addr, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+	for _, rq := range requests {
+		want, wantBody := ask(nginxAddr, rq)
+		got, gotBody := ask(ghAddr, rq)
+		what := fmt.Sprintf("%s %s (Host %s)", rq.method, rq.path, rq.host)
+		if got.StatusCode != want.StatusCode {
+			t.Errorf("%s: status %d, nginx %d", what, got.StatusCode, want.StatusCode)
+			continue
+		}
+		if l, wl := location(got, rq), location(want, rq); l != wl {
+			t.Errorf("%s: Location %q, nginx %q", what, l, wl)
+		}
+		if want.StatusCode == 200 && !bytes.Equal(gotBody, wantBody) {
+			t.Errorf("%s: body %q, nginx %q", what, gotBody, wantBody)
+		}
+		if want.StatusCode == 200 && mediaType(got) != mediaType(want) {
+			t.Errorf("%s: Content-Type %q, nginx %q", what, got.Header.Get("Content-Type"), want.Header.Get("Content-Type"))
+		}
+		if want.StatusCode < 400 {
+			for _, h := range comparedHeaders {
+				if g, w := got.Header.Get(h), want.Header.Get(h); g != w && (w != "" || h != "Cache-Control") {
+					t.Errorf("%s: %s %q, nginx %q", what, h, g, w)
+				}
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("the imported config:\n%s\nnginx:\n%s", yaml, nginxOut.String())
+	}
+}
+
+// location is a response's Location as a path and query when it points
+// at the host asked (nginx makes relative ones absolute, with the Host
+// and its own port).
+func location(res *http.Response, rq importRequest) string {
+	l := res.Header.Get("Location")
+	if l == "" {
+		return ""
+	}
+	base, _ := url.Parse("http://" + rq.host + rq.path)
+	u, err := base.Parse(l)
+	if err != nil {
+		return l
+	}
+	if u.Hostname() == rq.host {
+		return u.RequestURI()
+	}
+	return u.String()
+}
+
+// mediaType is a response's Content-Type without its parameters.
+func mediaType(res *http.Response) string {
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	return mt
+}

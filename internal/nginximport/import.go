@@ -1,0 +1,197 @@
+// Package nginximport reads an nginx configuration (with its includes)
+// and writes the equivalent Gatehouse configuration as YAML, with a
+// comment on each site and route naming the nginx file and line it came
+// from, and a warning for every directive it could not carry over.
+// `gatehouse import nginx` is its command.
+package nginximport
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	crossplane "github.com/nginxinc/nginx-go-crossplane"
+)
+
+// Warning is a directive not carried over, or carried over with a
+// difference the user should know about.
+type Warning struct {
+	File      string
+	Line      int
+	Directive string
+	Reason    string
+}
+
+// String is the warning as printed: FILE:LINE: warning: DIRECTIVE: REASON.
+func (w Warning) String() string {
+	return fmt.Sprintf("%s:%d: warning: %s: %s", w.File, w.Line, w.Directive, w.Reason)
+}
+
+// Result is an imported configuration.
+type Result struct {
+	// YAML is the Gatehouse configuration.
+	YAML []byte
+	// Warnings are in the order of the nginx files.
+	Warnings []Warning
+}
+
+// ErrSyntax wraps the error of an input that is not valid nginx syntax.
+var ErrSyntax = errors.New("not a valid nginx configuration")
+
+// Import reads the nginx configuration at file, following its includes
+// (globs, relative to the file's directory as nginx resolves them), and
+// maps it.
+func Import(file string) (*Result, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := crossplane.Parse(abs, &crossplane.ParseOptions{
+		StopParsingOnError: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
+	if len(payload.Errors) > 0 {
+		e := payload.Errors[0]
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, e.Error)
+	}
+	for _, c := range payload.Config {
+		markFiles(c.Parsed, c.File)
+	}
+	top := expandIncludes(payload.Config[0].Parsed, payload)
+	return Map(top, filepath.Dir(abs))
+}
+
+// markFiles records on every directive the file it was read from, and
+// reads nginx's escapes in its arguments.
+func markFiles(ds crossplane.Directives, file string) {
+	for _, d := range ds {
+		if d.File == "" {
+			d.File = file
+		}
+		for i, a := range d.Args {
+			d.Args[i] = unescape(a)
+		}
+		markFiles(d.Block, file)
+	}
+}
+
+// unescape reads the escapes nginx reads in a token: \" \' \\ \t \r
+// \n; any other backslash stays (regexes keep theirs).
+func unescape(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			switch s[i+1] {
+			case '"', '\'', '\\':
+				b.WriteByte(s[i+1])
+				i++
+				continue
+			case 't':
+				b.WriteByte('\t')
+				i++
+				continue
+			case 'r':
+				b.WriteByte('\r')
+				i++
+				continue
+			case 'n':
+				b.WriteByte('\n')
+				i++
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// expandIncludes replaces every include by the directives of the files it
+// names, at every depth.
+func expandIncludes(ds crossplane.Directives, p *crossplane.Payload) crossplane.Directives {
+	var out crossplane.Directives
+	for _, d := range ds {
+		if d.IsInclude() {
+			for _, i := range d.Includes {
+				if i >= 0 && i < len(p.Config) {
+					out = append(out, expandIncludes(p.Config[i].Parsed, p)...)
+				}
+			}
+			continue
+		}
+		if d.Block != nil {
+			d.Block = expandIncludes(d.Block, p)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Map maps parsed nginx directives (the main context, includes expanded)
+// to a Gatehouse configuration; dir is the directory relative paths in
+// the configuration resolve against (nginx.conf's). The YAML is checked
+// by Gatehouse's own config loader before it is returned.
+func Map(top crossplane.Directives, dir string) (*Result, error) {
+	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}}
+	out := m.main(top)
+	yaml := write(out)
+	sort.SliceStable(m.warnings, func(i, j int) bool {
+		if m.warnings[i].File != m.warnings[j].File {
+			return false
+		}
+		return m.warnings[i].Line < m.warnings[j].Line
+	})
+	return &Result{YAML: []byte(yaml), Warnings: m.warnings}, nil
+}
+
+// mapper holds the state of one import.
+type mapper struct {
+	dir       string
+	warnings  []Warning
+	upstreams map[string]bool
+	// schemes is the scheme each upstream is used with (http, uwsgi...).
+	schemes map[string]string
+	// httpMaxBody is the http level's client_max_body_size (or nginx's 1m).
+	httpMaxBody string
+	// serverMaxBody and serverGzip are the server being mapped's, which
+	// its site carries (a route only when its location differs).
+	serverMaxBody string
+	serverGzip    bool
+}
+
+// warn records a warning about d.
+func (m *mapper) warn(d *crossplane.Directive, format string, args ...any) {
+	m.warnings = append(m.warnings, Warning{File: m.rel(d.File), Line: d.Line, Directive: d.Directive, Reason: fmt.Sprintf(format, args...)})
+}
+
+// unsupported records the standard warning for a directive left out.
+func (m *mapper) unsupported(d *crossplane.Directive, what string) {
+	m.warn(d, "not supported (%s)", what)
+}
+
+// rel is file relative to nginx.conf's directory when inside it.
+func (m *mapper) rel(file string) string {
+	if r, err := filepath.Rel(m.dir, file); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return file
+}
+
+// from is the comment naming where d came from.
+func (m *mapper) from(d *crossplane.Directive) string {
+	return fmt.Sprintf("from %s:%d", m.rel(d.File), d.Line)
+}
+
+// path resolves a path of the nginx configuration to an absolute one.
+func (m *mapper) path(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(m.dir, p)
+}

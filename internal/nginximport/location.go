@@ -1,0 +1,374 @@
+package nginximport
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	crossplane "github.com/nginxinc/nginx-go-crossplane"
+)
+
+// loc is a location block with the scope it inherits.
+type loc struct {
+	d           *crossplane.Directive
+	mod, path   string
+	parent      *scope
+	nestedRegex bool
+}
+
+// collect flattens locations (nested ones too) in file order.
+func (m *mapper) collect(ds []*crossplane.Directive, parent *scope, nested bool, out *[]loc) {
+	for _, d := range ds {
+		mod, path := "", ""
+		switch len(d.Args) {
+		case 1:
+			path = d.Args[0]
+			if strings.HasPrefix(path, "=") && len(path) > 1 {
+				mod, path = "=", path[1:]
+			}
+		case 2:
+			mod, path = d.Args[0], d.Args[1]
+		}
+		l := loc{d: d, mod: mod, path: path, parent: parent, nestedRegex: nested && (mod == "~" || mod == "~*")}
+		*out = append(*out, l)
+		// Nested locations inherit from this one.
+		s := parent.inherit()
+		var inner []*crossplane.Directive
+		for _, c := range d.Block {
+			if c.Directive == "location" {
+				inner = append(inner, c)
+				continue
+			}
+			m.apply(s, c)
+		}
+		if len(inner) > 0 {
+			m.collect(inner, s, true, out)
+		}
+	}
+}
+
+// locations maps a server's locations to routes, ordered so that
+// Gatehouse's precedence (exact, then the first regex in order, then the
+// longest prefix) picks what nginx's would: a "^~" prefix, which beats
+// regexes in nginx, becomes a regex placed before the others, the
+// longest first.
+func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *node, _ bool) {
+	var all []loc
+	m.collect(ds, parent, false, &all)
+	var exact, stops, regexes, prefixes []loc
+	for _, l := range all {
+		switch l.mod {
+		case "=":
+			exact = append(exact, l)
+		case "^~":
+			stops = append(stops, l)
+		case "~", "~*":
+			if l.nestedRegex {
+				m.warn(l.d, "a nested regex location is checked in file order with the others (nginx checks those nested in the matched prefix first)")
+			}
+			regexes = append(regexes, l)
+		case "":
+			if strings.HasPrefix(l.path, "@") {
+				m.warn(l.d, "named locations are not supported yet: the try_files or error_page that names %s falls back to 404", l.path)
+				continue
+			}
+			prefixes = append(prefixes, l)
+		default:
+			m.warn(l.d, "the modifier %q is not carried over", l.mod)
+		}
+	}
+	sort.SliceStable(stops, func(i, j int) bool { return len(stops[i].path) > len(stops[j].path) })
+	for _, st := range stops {
+		for _, p := range prefixes {
+			if len(p.path) > len(st.path) && strings.HasPrefix(p.path, st.path) && len(regexes) > 0 {
+				m.warn(p.d, "under the \"^~ %s\" location this longer prefix gives way to it in Gatehouse (in nginx, its requests go on to the regex locations)", st.path)
+			}
+		}
+	}
+	for _, group := range [][]loc{exact, stops, regexes, prefixes} {
+		for _, l := range group {
+			if r := m.location(l); r != nil {
+				routes.add(r)
+			}
+		}
+	}
+}
+
+// routePath is the Gatehouse path of a location.
+func routePath(l loc) string {
+	switch l.mod {
+	case "=":
+		return "= " + l.path
+	case "^~":
+		return "~ ^" + regexp.QuoteMeta(l.path)
+	case "~", "~*":
+		return l.mod + " " + l.path
+	}
+	return l.path
+}
+
+// location maps one location to a route.
+func (m *mapper) location(l loc) *node {
+	s := l.parent.inherit()
+	r := newMap()
+	r.note(m.from(l.d))
+	r.set("path", str(routePath(l)))
+	var pass, gateway, ret, try *crossplane.Directive
+	var rewrites []*crossplane.Directive
+	fastcgi := newMap()
+	for _, c := range l.d.Block {
+		if m.apply(s, c) {
+			continue
+		}
+		switch c.Directive {
+		case "location":
+			// Flattened by collect.
+		case "proxy_pass":
+			pass = c
+		case "uwsgi_pass", "scgi_pass", "fastcgi_pass", "grpc_pass":
+			gateway = c
+		case "return":
+			ret = c
+		case "rewrite":
+			rewrites = append(rewrites, c)
+		case "try_files":
+			try = c
+		case "fastcgi_index":
+			fastcgi.set("index", str(c.Args[0]))
+		case "fastcgi_split_path_info":
+			fastcgi.set("split_path", str(c.Args[0]))
+		case "fastcgi_param":
+			m.fastcgiParam(c, fastcgi)
+		case "internal":
+			m.warn(c, "internal locations are not supported: this one answers clients too")
+		case "if":
+			m.unsupported(c, "no if blocks: a route is the condition; split this into routes")
+		case "limit_except":
+			m.unsupported(c, "restrict methods with the WAF or at the app")
+		case "error_page":
+			m.warn(c, "per-location error pages are not carried over: Gatehouse's error_pages are per site (status → HTML file)")
+		default:
+			if !quiet[c.Directive] {
+				m.unsupported(c, "no Gatehouse equivalent in a location")
+			}
+		}
+	}
+	for _, rw := range rewrites {
+		m.locationRewrite(rw, r, l)
+	}
+	switch {
+	case ret != nil:
+		rewrites := r.get("rewrite")
+		r = m.returnRoute(ret, routePath(l), s)
+		if rewrites != nil {
+			m.warn(ret, "the location's rewrites do not reach its return")
+		}
+	case pass != nil:
+		m.proxy(pass, r, l, s)
+	case gateway != nil:
+		m.gateway(gateway, r, s, fastcgi)
+	case s.root != "" || s.alias != "":
+		m.static(r, s, try, l)
+	default:
+		m.warn(l.d, "a location with no proxy_pass, return, root or alias: it answers 404")
+		r.set("respond", newMap()).set("status", num(404))
+	}
+	m.common(r, s, l)
+	return r
+}
+
+// common adds what every kind of route takes from the scope: headers,
+// expires, body size, access lists and basic auth.
+func (m *mapper) common(r *node, s *scope, l loc) {
+	if s.maxBody != "" && s.maxBody != m.serverMaxBody {
+		if v, ok := size(s.maxBody); ok {
+			if v == "0" {
+				v = "1TB" // nginx: no limit
+			}
+			r.set("max_body_size", str(v))
+		}
+	}
+	if len(s.addHeaders) > 0 {
+		set := newMap()
+		for _, h := range s.addHeaders {
+			v, bad := value(h.value)
+			if bad != "" {
+				m.warn(h.at, "the variable %s has no Gatehouse placeholder: header %s left out", bad, h.name)
+				continue
+			}
+			set.set(h.name, str(v))
+		}
+		if !set.empty() {
+			r.child("headers").set("set", set)
+		}
+	}
+	if s.expires != "" {
+		switch v, ok := duration(s.expires); {
+		case s.expires == "off":
+		case s.expires == "max":
+			r.set("expires", str("3650d"))
+		case ok:
+			r.set("expires", str(v))
+		default:
+			m.warn(s.expiresAt, "the value %q is not carried over (Gatehouse takes a duration or off)", s.expires)
+		}
+	}
+	if len(s.access) > 0 {
+		m.access(r, s)
+	}
+	if s.authRealm != "" && s.authRealm != "off" {
+		if s.authFile == "" {
+			m.warn(l.d, "auth_basic without auth_basic_user_file: left out")
+		} else {
+			basic := r.child("auth").child("basic")
+			basic.set("users_file", str(s.authFile))
+			basic.set("realm", str(s.authRealm))
+		}
+	}
+	switch {
+	case s.gzip && !m.serverGzip:
+		r.set("compress", strs("gzip"))
+	case !s.gzip && m.serverGzip:
+		r.set("compress", newSeq())
+	}
+}
+
+// access maps allow/deny lists; Gatehouse checks the allow list, then the
+// deny list (or the other way round, in the order written), so an nginx
+// list that interleaves them is approximated.
+func (m *mapper) access(r *node, s *scope) {
+	a := newMap()
+	var allow, deny []string
+	switches := 0
+	for i, rule := range s.access {
+		if i > 0 && rule.allow != s.access[i-1].allow {
+			switches++
+		}
+		if rule.allow {
+			allow = append(allow, rule.addr)
+		} else {
+			deny = append(deny, rule.addr)
+		}
+	}
+	if switches > 1 {
+		m.warn(s.access[0].at, "allow and deny interleave: Gatehouse checks one list, then the other")
+	}
+	lists := [][2]any{{"allow", allow}, {"deny", deny}}
+	if !s.access[0].allow {
+		lists[0], lists[1] = lists[1], lists[0]
+	}
+	for _, kv := range lists {
+		if l := kv[1].([]string); len(l) > 0 {
+			a.set(kv[0].(string), strs(l...))
+		}
+	}
+	r.set("access", a)
+}
+
+// returnRoute maps a return directive to a redirect or respond route.
+func (m *mapper) returnRoute(d *crossplane.Directive, path string, s *scope) *node {
+	r := newMap()
+	r.note(m.from(d))
+	r.set("path", str(path))
+	code, text := 302, ""
+	if n, err := strconv.Atoi(d.Args[0]); err == nil {
+		code = n
+		if len(d.Args) > 1 {
+			text = d.Args[1]
+		}
+	} else {
+		text = d.Args[0]
+	}
+	switch {
+	case code == 444:
+		m.warn(d, "444 (close without answering) becomes 403")
+		r.set("respond", newMap()).set("status", num(403))
+	case code == 301 || code == 302 || code == 303 || code == 307 || code == 308:
+		if !captures(text) {
+			v, bad := value(text)
+			if bad == "" {
+				m.warn(d, "redirect targets cannot hold placeholders yet (%s): written as the nginx value; edit it", v)
+			} else {
+				m.warn(d, "the variable %s cannot be carried over: the redirect target is written as nginx had it; edit it", bad)
+			}
+		}
+		red := r.set("redirect", newMap())
+		red.set("to", str(text))
+		red.set("status", num(code))
+	default:
+		resp := r.set("respond", newMap())
+		resp.set("status", num(code))
+		if text != "" && s != nil && s.defaultType != "" && s.defaultType != "text/plain" {
+			// nginx types a returned text with default_type.
+			resp.set("headers", newMap()).set("Content-Type", str(s.defaultType))
+		}
+		if text != "" {
+			if _, bad := value(text); bad != "" || strings.Contains(text, "$") {
+				m.warn(d, "variables in a returned body are written as they are")
+			}
+			resp.set("body", str(text))
+		}
+	}
+	return r
+}
+
+// locationRewrite maps a rewrite inside a location: a redirect flag, or
+// a replacement that is a URL, becomes a redirect of the route (when the
+// route has nothing else to do) and otherwise a rewrite rule of it.
+func (m *mapper) locationRewrite(d *crossplane.Directive, r *node, l loc) {
+	from, to := d.Args[0], d.Args[1]
+	flag := ""
+	if len(d.Args) > 2 {
+		flag = d.Args[2]
+	}
+	if !captures(to) {
+		m.unsupported(d, "the replacement uses variables other than $1...")
+		return
+	}
+	if flag == "redirect" || flag == "permanent" || strings.HasPrefix(to, "http://") || strings.HasPrefix(to, "https://") {
+		m.warn(d, "a redirecting rewrite inside a location is not carried over: write it as a route with a redirect (path \"~ %s\")", from)
+		return
+	}
+	if flag == "last" {
+		m.warn(d, "last: Gatehouse rewrites the path but keeps the route chosen (nginx's break); it does not route again")
+	}
+	rules := r.get("rewrite")
+	if rules == nil {
+		rules = r.set("rewrite", newSeq())
+	}
+	rule := newMap()
+	rule.set("from", str(from))
+	rule.set("to", str(to))
+	rules.add(rule)
+}
+
+// serverRewrite maps a server-level rewrite: a redirecting one becomes a
+// regex route that redirects (placed before the location routes).
+func (m *mapper) serverRewrite(d *crossplane.Directive, routes *node) {
+	from, to := d.Args[0], d.Args[1]
+	flag := ""
+	if len(d.Args) > 2 {
+		flag = d.Args[2]
+	}
+	redirect := flag == "redirect" || flag == "permanent" || strings.HasPrefix(to, "http://") || strings.HasPrefix(to, "https://")
+	if !redirect {
+		m.unsupported(d, "a server-level rewrite that is not a redirect changes the path before a location is chosen; Gatehouse rewrites after the route is chosen: move it into the routes")
+		return
+	}
+	if !captures(to) {
+		m.unsupported(d, "the replacement uses variables other than $1...")
+		return
+	}
+	r := newMap()
+	r.note(m.from(d))
+	r.set("path", str("~ "+from))
+	status := 302
+	if flag == "permanent" {
+		status = 301
+	}
+	red := r.set("redirect", newMap())
+	red.set("to", str(to))
+	red.set("status", num(status))
+	routes.add(r)
+}

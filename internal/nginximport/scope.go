@@ -1,0 +1,129 @@
+package nginximport
+
+import (
+	crossplane "github.com/nginxinc/nginx-go-crossplane"
+)
+
+// header is one proxy_set_header or add_header.
+type header struct {
+	name, value string
+	always      bool
+	at          *crossplane.Directive
+}
+
+// accessRule is one allow or deny.
+type accessRule struct {
+	allow bool
+	addr  string
+	at    *crossplane.Directive
+}
+
+// scope is what a level of the nginx configuration (http, server,
+// location) holds, with what it inherits from the levels around it, the
+// way nginx inherits: a level that sets an array directive of its own
+// (add_header, proxy_set_header, allow/deny) drops the outer level's.
+type scope struct {
+	root, alias   string
+	rootAt        *crossplane.Directive
+	index         []string
+	maxBody       string
+	maxBodyAt     *crossplane.Directive
+	setHeaders    []header
+	ownSetHeaders bool
+	hideHeaders   []string
+	addHeaders    []header
+	ownAddHeaders bool
+	connect, read string
+	buffering     *bool
+	reqBuffering  *bool
+	expires       string
+	expiresAt     *crossplane.Directive
+	gzip          bool
+	access        []accessRule
+	ownAccess     bool
+	authRealm     string // "" unset, "off"
+	authFile      string
+	autoindex     bool
+	keepalive     string
+	defaultType   string
+}
+
+// inherit is the scope a nested level starts from.
+func (s *scope) inherit() *scope {
+	c := *s
+	c.ownSetHeaders, c.ownAddHeaders, c.ownAccess = false, false, false
+	c.alias = ""
+	return &c
+}
+
+// apply takes a directive every level shares into the scope and reports
+// whether it was one.
+func (m *mapper) apply(s *scope, d *crossplane.Directive) bool {
+	args := d.Args
+	switch d.Directive {
+	case "root":
+		s.root, s.rootAt = m.path(args[0]), d
+	case "alias":
+		s.alias, s.rootAt = m.path(args[0]), d
+	case "index":
+		s.index = args
+	case "client_max_body_size":
+		s.maxBody, s.maxBodyAt = args[0], d
+	case "proxy_set_header":
+		if !s.ownSetHeaders {
+			s.setHeaders, s.ownSetHeaders = nil, true
+		}
+		value := ""
+		if len(args) > 1 {
+			value = args[1]
+		}
+		s.setHeaders = append(s.setHeaders, header{name: args[0], value: value, at: d})
+	case "proxy_hide_header":
+		s.hideHeaders = append(s.hideHeaders, args[0])
+	case "add_header":
+		if !s.ownAddHeaders {
+			s.addHeaders, s.ownAddHeaders = nil, true
+		}
+		h := header{name: args[0], value: args[1], at: d}
+		h.always = len(args) > 2 && args[2] == "always"
+		s.addHeaders = append(s.addHeaders, h)
+	case "proxy_connect_timeout":
+		s.connect = args[0]
+	case "proxy_read_timeout":
+		s.read = args[0]
+	case "proxy_send_timeout":
+		// Gatehouse's idle_timeout bounds both directions; read's value
+		// is taken for it.
+	case "proxy_buffering":
+		on := args[0] == "on"
+		s.buffering = &on
+	case "proxy_request_buffering":
+		on := args[0] == "on"
+		s.reqBuffering = &on
+	case "expires":
+		s.expires, s.expiresAt = args[len(args)-1], d
+		if len(args) > 1 {
+			m.warn(d, "only the last value is kept (%q)", args[len(args)-1])
+		}
+	case "gzip":
+		s.gzip = args[0] == "on"
+	case "allow", "deny":
+		if !s.ownAccess {
+			s.access, s.ownAccess = nil, true
+		}
+		s.access = append(s.access, accessRule{allow: d.Directive == "allow", addr: args[0], at: d})
+	case "auth_basic":
+		s.authRealm = args[0]
+	case "auth_basic_user_file":
+		s.authFile = m.path(args[0])
+	case "autoindex":
+		s.autoindex = args[0] == "on"
+	case "keepalive_timeout":
+		s.keepalive = args[0]
+	case "default_type":
+		s.defaultType = args[0]
+	default:
+		return false
+	}
+	return true
+}

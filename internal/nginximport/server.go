@@ -1,0 +1,314 @@
+package nginximport
+
+import (
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+
+	crossplane "github.com/nginxinc/nginx-go-crossplane"
+)
+
+// site is a server block mapped, with what merging redirect servers into
+// their HTTPS twins needs to know.
+type site struct {
+	out       *node
+	listens   []string
+	https     bool
+	names     []string
+	isDefault bool
+	// toHTTPS: the server only sends everything to https:// on the same
+	// host (the usual port 80 server).
+	toHTTPS  bool
+	redirect *crossplane.Directive
+	at       *crossplane.Directive
+}
+
+// listenAddr maps a listen directive to a Gatehouse listen address.
+func (m *mapper) listenAddr(d *crossplane.Directive, forceSSL bool) (addr string, ssl, isDefault, ok bool) {
+	a := d.Args[0]
+	ssl = forceSSL
+	proxyProtocol := false
+	for _, p := range d.Args[1:] {
+		switch {
+		case p == "ssl":
+			ssl = true
+		case p == "default_server" || p == "default":
+			isDefault = true
+		case p == "proxy_protocol":
+			proxyProtocol = true
+		case p == "http2" || p == "reuseport" || p == "deferred" || p == "fastopen" || strings.HasPrefix(p, "backlog=") ||
+			strings.HasPrefix(p, "ipv6only=") || strings.HasPrefix(p, "so_keepalive="):
+		case p == "quic":
+			m.warn(d, "quic: HTTP/3 is served on every https listener's UDP port already")
+		default:
+			m.warn(d, "the parameter %s is not carried over", p)
+		}
+	}
+	switch {
+	case strings.HasPrefix(a, "unix:"):
+		addr = a
+	case !strings.Contains(a, ":") || strings.HasPrefix(a, "*:"):
+		port := strings.TrimPrefix(a, "*:")
+		if net.ParseIP(port) != nil || strings.Contains(port, ".") {
+			addr = port + ":80" // an address alone: port 80
+		} else {
+			addr = ":" + port
+		}
+	case strings.HasPrefix(a, "[::]:"):
+		addr = ":" + strings.TrimPrefix(a, "[::]:")
+	default:
+		addr = a
+	}
+	scheme := "http://"
+	if ssl {
+		scheme = "https://"
+	}
+	if proxyProtocol {
+		scheme = "proxy+" + scheme
+	}
+	return scheme + addr, ssl, isDefault, true
+}
+
+// hostNames maps server_name arguments to Gatehouse host names.
+func (m *mapper) hostNames(d *crossplane.Directive) []string {
+	var out []string
+	for _, n := range d.Args {
+		switch {
+		case n == "_" || n == "" || n == `""`:
+		case strings.HasPrefix(n, "~"):
+			m.warn(d, "the regex name %s is not carried over: list the names, or use a \"*.\" wildcard", n)
+		case strings.HasPrefix(n, "."):
+			out = append(out, n[1:], "*"+n)
+		case strings.HasSuffix(n, ".*"):
+			m.warn(d, "the name %s (a wildcard at the end) is not carried over: list the names", n)
+		case strings.HasPrefix(n, "*.") || !strings.Contains(n, "*"):
+			out = append(out, strings.ToLower(n))
+		default:
+			m.warn(d, "the name %s is not carried over: Gatehouse takes exact names and leading \"*.\" wildcards", n)
+		}
+	}
+	return out
+}
+
+// httpsReturn matches a return that sends everything to https:// on the
+// same host and path.
+var httpsReturn = regexp.MustCompile(`^https://(\$host|\$server_name|\$http_host)\$request_uri$`)
+
+// server maps a server block to a site.
+func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
+	s := parent.inherit()
+	st := &site{out: newMap(), at: d}
+	st.out.note(m.from(d))
+	var listens []*crossplane.Directive
+	var locations, rewrites []*crossplane.Directive
+	var ret *crossplane.Directive
+	var cert, key string
+	sslOn := false
+	for _, c := range d.Block {
+		if m.apply(s, c) {
+			continue
+		}
+		switch c.Directive {
+		case "listen":
+			listens = append(listens, c)
+		case "server_name":
+			st.names = append(st.names, m.hostNames(c)...)
+		case "ssl_certificate":
+			cert = m.path(c.Args[0])
+		case "ssl_certificate_key":
+			key = m.path(c.Args[0])
+		case "ssl":
+			sslOn = c.Args[0] == "on"
+		case "ssl_protocols":
+			m.sslProtocols(c)
+		case "location":
+			locations = append(locations, c)
+		case "return":
+			ret = c
+		case "rewrite":
+			rewrites = append(rewrites, c)
+		case "access_log":
+			m.warn(c, "access logs are per process in Gatehouse: this server's is not carried over")
+		default:
+			if !quiet[c.Directive] {
+				m.unsupported(c, "no Gatehouse equivalent at the server level")
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, l := range listens {
+		addr, ssl, isDefault, ok := m.listenAddr(l, sslOn)
+		if !ok || seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		st.listens = append(st.listens, addr)
+		st.https = st.https || ssl
+		st.isDefault = st.isDefault || isDefault
+	}
+	if len(st.listens) == 0 {
+		st.listens = []string{"http://:80"} // nginx's default (when run as root)
+	}
+	st.out.set("listen", strs(st.listens...))
+	if len(st.names) > 0 {
+		st.out.set("hosts", strs(dedupe(st.names)...))
+	}
+	m.serverMaxBody, m.serverGzip = s.maxBody, s.gzip
+	if s.maxBody != "" && s.maxBody != m.httpMaxBody {
+		if v, ok := size(s.maxBody); ok {
+			if v == "0" {
+				v = "1TB" // nginx: no limit
+			}
+			st.out.set("max_body_size", str(v))
+		}
+	}
+	if s.gzip {
+		st.out.set("compress", strs("gzip"))
+	}
+	if st.https {
+		tls := st.out.child("tls")
+		if cert == "" || key == "" {
+			m.warn(d, "an ssl listener without ssl_certificate and ssl_certificate_key: Gatehouse will get a certificate by ACME for the hosts")
+			tls.set("acme", newMap())
+		} else {
+			tls.set("cert", str(cert))
+			tls.set("key", str(key))
+		}
+	}
+	routes := newSeq()
+	if ret != nil {
+		if !st.https && len(ret.Args) == 2 && (ret.Args[0] == "301" || ret.Args[0] == "308" || ret.Args[0] == "302") && httpsReturn.MatchString(ret.Args[1]) {
+			st.toHTTPS = true
+		}
+		if len(locations) > 0 {
+			m.warn(ret, "a server-level return answers every request: the server's locations are left out")
+		}
+		if st.toHTTPS {
+			// Folded into the HTTPS server if it has a twin (mergeRedirects).
+			st.redirect = ret
+		} else {
+			routes.add(m.returnRoute(ret, "/", s))
+		}
+	} else {
+		for _, r := range rewrites {
+			m.serverRewrite(r, routes)
+		}
+		m.locations(locations, s, routes, false)
+		if s.root != "" && !hasCatchAll(routes) {
+			// Requests no location takes are served from the server's root.
+			r := newMap()
+			r.set("path", str("/"))
+			r.note("requests no location takes: nginx serves them from the server's root")
+			m.static(r, s, nil, loc{mod: "", path: "/"})
+			routes.add(r)
+		}
+	}
+	if len(routes.items) == 0 && !st.toHTTPS {
+		m.warn(d, "a server with no location, return or root: it answers 404")
+		r := newMap()
+		r.set("path", str("/"))
+		r.set("respond", newMap()).set("status", num(404))
+		routes.add(r)
+	}
+	st.out.set("routes", routes)
+	return st
+}
+
+// hasCatchAll reports whether routes hold the prefix route "/".
+func hasCatchAll(routes *node) bool {
+	for _, r := range routes.items {
+		if p := r.get("path"); p != nil && p.scalar == "/" {
+			return true
+		}
+	}
+	return false
+}
+
+func dedupe(list []string) []string {
+	var out []string
+	for _, v := range list {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// mergeRedirects folds each server that only sends its requests to
+// https:// on the same host into the HTTPS server of the same names, as
+// an extra http:// listener (Gatehouse then redirects it to https
+// itself, https_redirect).
+func (m *mapper) mergeRedirects(sites []*site) []*site {
+	var out []*site
+	for _, st := range sites {
+		if !st.toHTTPS {
+			continue
+		}
+		merged := false
+		for _, twin := range sites {
+			if twin == st || !twin.https || !(slices.Equal(twin.names, st.names) || st.isDefault && len(st.names) == 0) {
+				continue
+			}
+			twin.listens = append(twin.listens, st.listens...)
+			twin.out.set("listen", strs(dedupe(twin.listens)...))
+			twin.out.note("with the http:// listeners of the redirect " + m.from(st.at) + " (Gatehouse redirects them to https)")
+			merged = true
+		}
+		st.toHTTPS = merged
+		if !merged {
+			st.out.get("routes").add(m.returnRoute(st.redirect, "/", nil))
+		}
+	}
+	for _, st := range sites {
+		if !st.toHTTPS {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// defaults makes each listen address's default server (the one marked
+// default_server, else the first) a site without hosts, which Gatehouse
+// takes as the default of its listeners: it gets every Host no other
+// site claims, its own names included.
+func (m *mapper) defaults(sites []*site) {
+	byAddr := map[string]*site{}
+	for _, st := range sites {
+		for _, a := range st.listens {
+			if st.isDefault || byAddr[a] == nil {
+				if prev := byAddr[a]; prev == nil || !prev.isDefault {
+					byAddr[a] = st
+				}
+			}
+		}
+	}
+	for _, st := range sites {
+		defaultOn := 0
+		for _, a := range st.listens {
+			if byAddr[a] == st {
+				defaultOn++
+			}
+		}
+		switch {
+		case defaultOn == 0 || len(st.names) == 0:
+		case defaultOn == len(st.listens):
+			// Only one default per listener: a site already without
+			// hosts there stays the default.
+			st.out.keys, st.out.vals = without(st.out.keys, st.out.vals, "hosts")
+			st.out.note("the default server of its listeners (nginx's default_server, or the first): no hosts, so it answers every name no other site claims")
+		default:
+			m.warn(st.at, "the default server of only some of its listen addresses: it keeps its names (Gatehouse's default site is one without hosts)")
+		}
+	}
+}
+
+// without drops key from a mapping's keys and values.
+func without(keys []string, vals []*node, key string) ([]string, []*node) {
+	for i, k := range keys {
+		if k == key {
+			return append(keys[:i:i], keys[i+1:]...), append(vals[:i:i], vals[i+1:]...)
+		}
+	}
+	return keys, vals
+}
