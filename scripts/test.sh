@@ -57,6 +57,7 @@ for target in \
 	internal/access:FuzzTrieAgainstLinear \
 	internal/proxyproto:FuzzRead \
 	internal/quicsteer:FuzzProgram \
+	internal/nginximport:FuzzImport \
 	internal/auth:FuzzParseHtpasswd; do
 	pkg=${target%%:*} name=${target##*:}
 	if ! out=$(go test "./$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" 2>&1); then
