@@ -366,7 +366,10 @@ type HSTS struct {
 // Route is a path matcher plus exactly one handler.
 type Route struct {
 	// Path is "= /exact", "~ regex", "~* case-insensitive regex" or a prefix.
-	Path     string    `yaml:"path"`
+	Path string `yaml:"path"`
+	// Name makes the route a named one instead, reached only from a
+	// static route's try list ("@name"), as nginx's named locations.
+	Name     string    `yaml:"name"`
 	Proxy    *Proxy    `yaml:"proxy"`
 	Respond  *Respond  `yaml:"respond"`
 	Redirect *Redirect `yaml:"redirect"`
@@ -491,8 +494,35 @@ type Static struct {
 	// clients that accept that encoding.
 	Precompressed bool `yaml:"precompressed"`
 	// Try lists what to serve, in order: "$uri" (the file), "$uri/" (the
-	// directory's index) or a fixed path such as /index.html.
+	// directory's index) or a fixed path such as /index.html; the last
+	// entry may also be "@NAME" (the named route NAME of the site handles
+	// the request) or "=CODE" (answer with that status).
 	Try []string `yaml:"try"`
 	// Browse lists a directory without an index file.
 	Browse bool `yaml:"browse"`
+
+	// Entries are Try's entries as validation read them.
+	Entries []TryEntry `yaml:"-"`
+}
+
+// TryKind is what a try entry names.
+type TryKind int
+
+// The kinds of try entries.
+const (
+	TryFile  TryKind = iota // "$uri": the file
+	TryDir                  // "$uri/": the directory's index
+	TryPath                 // "/path": a fixed file
+	TryRoute                // "@name": a named route
+	TryCode                 // "=404": a status
+)
+
+// TryEntry is one entry of a static route's try list.
+type TryEntry struct {
+	Kind TryKind
+	// Path (TryPath), Route (TryRoute) and Status (TryCode) are set by
+	// kind.
+	Path   string
+	Route  string
+	Status int
 }

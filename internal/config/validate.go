@@ -302,10 +302,28 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 		report(at.key("routes"), "a site needs at least one route")
 	}
 	paths := route.NewTable[int]()
+	named := map[string]bool{}
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		if r.Name != "" {
+			named[r.Name] = true
+		}
+	}
+	seen := map[string]bool{}
 	for i := range s.Routes {
 		r := &s.Routes[i]
 		rat := at.key("routes").idx(i)
-		if r.Path == "" {
+		if r.Name != "" {
+			switch {
+			case r.Path != "":
+				report(rat.key("name"), "a named route has no path: it is reached from a static route's try list (\"@"+r.Name+"\")")
+			case !validRouteName(r.Name):
+				report(rat.key("name"), fmt.Sprintf("route name %q: use letters, digits, - and _", r.Name))
+			case seen[r.Name]:
+				report(rat.key("name"), fmt.Sprintf("a second route named %q", r.Name))
+			}
+			seen[r.Name] = true
+		} else if r.Path == "" {
 			report(rat.key("path"), "missing path (use \"/\" to match everything)")
 		} else if p, err := route.ParsePattern(r.Path); err != nil {
 			report(rat.key("path"), err.Error())
@@ -313,7 +331,57 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 			report(rat.key("path"), err.Error())
 		}
 		validateRoute(c, r, rat, report)
+		if r.Static != nil {
+			r.Static.Entries = tryEntries(r.Static.Try, named, rat.key("static").key("try"), report)
+		}
 	}
+}
+
+// validRouteName reports whether name is letters, digits, - and _.
+func validRouteName(name string) bool {
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return name != ""
+}
+
+// tryEntries reads a static route's try list; "@name" and "=CODE" may
+// only end it, and name a named route of the site (named).
+func tryEntries(try []string, named map[string]bool, at keyPath, report func(keyPath, string)) []TryEntry {
+	var out []TryEntry
+	for i, t := range try {
+		last := i == len(try)-1
+		switch {
+		case t == "$uri":
+			out = append(out, TryEntry{Kind: TryFile})
+		case t == "$uri/":
+			out = append(out, TryEntry{Kind: TryDir})
+		case strings.HasPrefix(t, "/"):
+			out = append(out, TryEntry{Kind: TryPath, Path: t})
+		case strings.HasPrefix(t, "@"):
+			switch {
+			case !last:
+				report(at.idx(i), fmt.Sprintf("%s must be the last entry: the named route handles what is left", t))
+			case !named[t[1:]]:
+				report(at.idx(i), fmt.Sprintf("no route of this site is named %q", t[1:]))
+			}
+			out = append(out, TryEntry{Kind: TryRoute, Route: t[1:]})
+		case strings.HasPrefix(t, "="):
+			code, err := strconv.Atoi(t[1:])
+			switch {
+			case err != nil || code < 100 || code > 599:
+				report(at.idx(i), fmt.Sprintf("%q: want = and an HTTP status, such as =404", t))
+			case !last:
+				report(at.idx(i), fmt.Sprintf("%s must be the last entry", t))
+			}
+			out = append(out, TryEntry{Kind: TryCode, Status: code})
+		default:
+			report(at.idx(i), fmt.Sprintf("want $uri, $uri/, a path starting with /, @name or =CODE, got %q", t))
+		}
+	}
+	return out
 }
 
 func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)) {
@@ -354,11 +422,6 @@ func validateRoute(c *Config, r *Route, at keyPath, report func(keyPath, string)
 		for i, idx := range st.Index {
 			if idx == "" || strings.ContainsRune(idx, '/') {
 				report(at.key("static").key("index").idx(i), fmt.Sprintf("index %q must be a plain file name", idx))
-			}
-		}
-		for i, t := range st.Try {
-			if t != "$uri" && t != "$uri/" && !strings.HasPrefix(t, "/") {
-				report(at.key("static").key("try").idx(i), fmt.Sprintf("want $uri, $uri/ or a path starting with /, got %q", t))
 			}
 		}
 	}

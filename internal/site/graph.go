@@ -359,13 +359,33 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 		return nil, err
 	}
 	s.out = out
+	// Named routes first: the static routes whose try lists end in one
+	// hand requests to them. They are not matched by path.
+	named := map[string]http.Handler{}
 	for i := range sc.Routes {
 		rc := &sc.Routes[i]
+		if rc.Name == "" {
+			continue
+		}
+		h, kind, err := g.buildHandler(cfg, rc, nil, log)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		if named[rc.Name], err = g.phases(cfg, sc, rc, h, kind); err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		s.webSockets = s.webSockets || kind.tunnels
+	}
+	for i := range sc.Routes {
+		rc := &sc.Routes[i]
+		if rc.Name != "" {
+			continue
+		}
 		p, err := route.ParsePattern(rc.Path)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		h, kind, err := g.buildHandler(cfg, rc, log)
+		h, kind, err := g.buildHandler(cfg, rc, named, log)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
@@ -396,8 +416,8 @@ type handlerKind struct {
 }
 
 // buildHandler returns the handler that ends a route's chain, and its
-// kind.
-func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Logger) (http.Handler, handlerKind, error) {
+// kind; named are the site's named routes, for a static try list.
+func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, named map[string]http.Handler, log *slog.Logger) (http.Handler, handlerKind, error) {
 	switch {
 	case rc.Proxy != nil:
 		gp, err := g.poolFor(cfg, rc.Proxy, log)
@@ -419,7 +439,7 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, log *slog.Log
 		h, err := redirect.New(*rc.Redirect)
 		return h, handlerKind{}, err
 	case rc.Static != nil:
-		st, err := static.New(*rc.Static)
+		st, err := static.New(*rc.Static, named)
 		if err != nil {
 			return nil, handlerKind{}, err
 		}

@@ -32,18 +32,28 @@ import (
 type Handler struct {
 	root          *os.Root
 	index         []string
-	try           []string
+	try           []config.TryEntry
+	named         map[string]http.Handler
 	precompressed bool
 	browse        bool
 }
 
-// New opens cfg.Root; Close releases it.
-func New(cfg config.Static) (*Handler, error) {
+// New opens cfg.Root; Close releases it. named are the site's named
+// routes, which an "@name" entry of the try list hands the request to.
+func New(cfg config.Static, named map[string]http.Handler) (*Handler, error) {
+	if len(cfg.Entries) != len(cfg.Try) {
+		return nil, errors.New("static: the try list was not validated")
+	}
+	for _, e := range cfg.Entries {
+		if e.Kind == config.TryRoute && named[e.Route] == nil {
+			return nil, fmt.Errorf("static: no route named %q", e.Route)
+		}
+	}
 	root, err := os.OpenRoot(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("static root: %w", err)
 	}
-	return &Handler{root: root, index: cfg.Index, try: cfg.Try, precompressed: cfg.Precompressed, browse: cfg.Browse}, nil
+	return &Handler{root: root, index: cfg.Index, try: cfg.Entries, named: named, precompressed: cfg.Precompressed, browse: cfg.Browse}, nil
 }
 
 // Close releases the root directory.
@@ -51,49 +61,73 @@ func (h *Handler) Close() error { return h.root.Close() }
 
 // ServeHTTP serves the file named by the request path, or what try names.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		errpage.Write(w, http.StatusMethodNotAllowed)
-		return
-	}
 	p := route.CleanPath(r.URL.Path)
 	if hasDotSegment(p) {
 		errpage.Write(w, http.StatusNotFound)
 		return
 	}
 	if len(h.try) == 0 {
-		h.serve(w, r, p, true)
+		if readOnly(w, r) {
+			h.serve(w, r, p, true)
+		}
 		return
 	}
 	for i, t := range h.try {
 		last := i == len(h.try)-1
-		switch {
-		case t == "$uri":
+		switch t.Kind {
+		case config.TryFile:
 			if fi, err := h.root.Stat(relName(p)); err == nil && !fi.IsDir() {
-				h.serve(w, r, p, false)
+				if readOnly(w, r) {
+					h.serve(w, r, p, false)
+				}
 				return
 			}
-		case t == "$uri/":
+		case config.TryDir:
 			if fi, err := h.root.Stat(relName(p)); err == nil && fi.IsDir() {
 				dir := strings.TrimSuffix(p, "/") + "/"
 				if f, fi, err := h.openIndex(relName(dir)); err == nil {
 					defer f.Close()
-					h.sendFile(w, r, dir+fi.Name(), f, fi)
+					if readOnly(w, r) {
+						h.sendFile(w, r, dir+fi.Name(), f, fi)
+					}
 					return
 				}
 			}
-		case last:
-			// The fallback: a fixed path, served whatever the request.
-			h.serve(w, r, route.CleanPath(t), false)
+		case config.TryRoute:
+			// What no file answers goes to the named route, any method.
+			h.named[t.Route].ServeHTTP(w, r)
 			return
-		default:
-			if fi, err := h.root.Stat(relName(route.CleanPath(t))); err == nil && !fi.IsDir() {
-				h.serve(w, r, route.CleanPath(t), false)
+		case config.TryCode:
+			errpage.Write(w, t.Status)
+			return
+		case config.TryPath:
+			if last {
+				// The fallback: a fixed path, served whatever the request.
+				if readOnly(w, r) {
+					h.serve(w, r, route.CleanPath(t.Path), false)
+				}
+				return
+			}
+			if fi, err := h.root.Stat(relName(route.CleanPath(t.Path))); err == nil && !fi.IsDir() {
+				if readOnly(w, r) {
+					h.serve(w, r, route.CleanPath(t.Path), false)
+				}
 				return
 			}
 		}
 	}
 	errpage.Write(w, http.StatusNotFound)
+}
+
+// readOnly answers 405 to a method other than GET and HEAD, which files
+// do not take, and reports whether the request may go on.
+func readOnly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	errpage.Write(w, http.StatusMethodNotAllowed)
+	return false
 }
 
 // relName is p as a name inside the root.
