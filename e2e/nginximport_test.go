@@ -65,6 +65,7 @@ func writeContent(t *testing.T, dir string) {
 	files := map[string]string{
 		"public/index.html":      "<h1>home</h1>\n",
 		"public/docs/index.html": "<h1>docs</h1>\n",
+		"public/500.html":        "<h1>down</h1>\n",
 		"assets/app.css":         "body { color: black }\n",
 		"assets/avatars/7.png":   "\x89PNG\r\n\x1a\nnot really",
 	}

@@ -56,7 +56,7 @@ func (m *mapper) collect(ds []*crossplane.Directive, parent *scope, nested bool,
 func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *node, _ bool) {
 	var all []loc
 	m.collect(ds, parent, false, &all)
-	var exact, stops, regexes, prefixes []loc
+	var exact, stops, regexes, prefixes, named []loc
 	for _, l := range all {
 		switch l.mod {
 		case "=":
@@ -70,7 +70,7 @@ func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *no
 			regexes = append(regexes, l)
 		case "":
 			if strings.HasPrefix(l.path, "@") {
-				m.warn(l.d, "named locations are not supported yet: the try_files or error_page that names %s falls back to 404", l.path)
+				named = append(named, l)
 				continue
 			}
 			prefixes = append(prefixes, l)
@@ -86,7 +86,7 @@ func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *no
 			}
 		}
 	}
-	for _, group := range [][]loc{exact, stops, regexes, prefixes} {
+	for _, group := range [][]loc{exact, stops, regexes, prefixes, named} {
 		for _, l := range group {
 			if r := m.location(l); r != nil {
 				routes.add(r)
@@ -175,7 +175,30 @@ func (m *mapper) location(l loc) *node {
 		r.set("respond", newMap()).set("status", num(404))
 	}
 	m.common(r, s, l)
+	if name, ok := strings.CutPrefix(l.path, "@"); ok && l.mod == "" {
+		// A named location: reached only from try lists.
+		for i, k := range r.keys {
+			if k == "path" {
+				r.keys[i], r.vals[i] = "name", str(routeName(name))
+			}
+		}
+	}
 	return r
+}
+
+// routeName is an nginx location name as a Gatehouse route name
+// (letters, digits, - and _).
+func routeName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	return string(b)
 }
 
 // common adds what every kind of route takes from the scope: headers,

@@ -232,9 +232,9 @@ func (m *mapper) static(r *node, s *scope, try *crossplane.Directive, l loc) {
 			case last && a == "=404":
 				// Gatehouse's default for a missing file.
 			case last && strings.HasPrefix(a, "="):
-				m.warn(try, "the final %s is not carried over: a missing file is 404", a)
-			case strings.HasPrefix(a, "@"):
-				m.warn(try, "named locations are not supported yet: %s is left out, a missing file is 404", a)
+				entries = append(entries, a)
+			case last && strings.HasPrefix(a, "@"):
+				entries = append(entries, "@"+routeName(a[1:]))
 			case !strings.Contains(a, "$"):
 				entries = append(entries, a)
 			default:

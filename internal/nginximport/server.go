@@ -2,6 +2,7 @@ package nginximport
 
 import (
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -104,6 +105,7 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 	var locations, rewrites []*crossplane.Directive
 	var ret *crossplane.Directive
 	var cert, key string
+	var errorPages []*crossplane.Directive
 	sslOn := false
 	for _, c := range d.Block {
 		if m.apply(s, c) {
@@ -130,6 +132,8 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 			rewrites = append(rewrites, c)
 		case "access_log":
 			m.warn(c, "access logs are per process in Gatehouse: this server's is not carried over")
+		case "error_page":
+			errorPages = append(errorPages, c)
 		default:
 			if !quiet[c.Directive] {
 				m.unsupported(c, "no Gatehouse equivalent at the server level")
@@ -176,6 +180,7 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 			tls.set("key", str(key))
 		}
 	}
+	m.errorPages(errorPages, s, st.out)
 	routes := newSeq()
 	if ret != nil {
 		if !st.https && len(ret.Args) == 2 && (ret.Args[0] == "301" || ret.Args[0] == "308" || ret.Args[0] == "302") && httpsReturn.MatchString(ret.Args[1]) {
@@ -311,4 +316,25 @@ func without(keys []string, vals []*node, key string) ([]string, []*node) {
 		}
 	}
 	return keys, vals
+}
+
+// errorPages maps server-level error_page lines whose page is a file
+// under the server's root to the site's error_pages (for Gatehouse's own
+// errors, as nginx's apply to its own unless proxy_intercept_errors).
+func (m *mapper) errorPages(ds []*crossplane.Directive, s *scope, out *node) {
+	for _, d := range ds {
+		uri := d.Args[len(d.Args)-1]
+		if !strings.HasPrefix(uri, "/") || s.root == "" {
+			m.warn(d, "only error pages that are files under the server's root are carried over")
+			continue
+		}
+		pages := out.child("error_pages")
+		for _, code := range d.Args[:len(d.Args)-1] {
+			if strings.HasPrefix(code, "=") {
+				m.warn(d, "the status change %s is not carried over", code)
+				continue
+			}
+			pages.set(code, str(filepath.Join(s.root, uri)))
+		}
+	}
 }
