@@ -280,3 +280,44 @@ sites:
 		}
 	}
 }
+
+// Redirect targets take placeholders, as nginx's return takes variables:
+// the usual `return 301 https://$host$request_uri` is
+// "https://{host}{uri}" ({host} without the port, as $host), a regex's
+// groups mix with them, a placeholder's value is never read as a
+// template, and keep_query appends the request's query.
+func TestRedirectTargetsTakePlaceholders(t *testing.T) {
+	addr := freeAddr(t)
+	g := startGatehouse(t, fmt.Sprintf(`admin: "off"
+sites:
+  - listen: ["%s"]
+    routes:
+      - path: "~ ^/u/(\\w+)$"
+        redirect: {to: "https://{host}/users/$1?from={path}", status: 301}
+      - path: /old/
+        redirect: {to: "/new/", status: 308, keep_query: true}
+      - path: /
+        redirect: {to: "https://{host}{uri}", status: 301}
+`, addr), addr)
+	defer g.stop()
+	cases := []struct{ path, host, want string }{
+		{"/a/b?x=1", "Example.COM:8080", "https://example.com/a/b?x=1"},
+		{"/%241/x", "example.com", "https://example.com/%241/x"},
+		{"/u/alice", "example.com", "https://example.com/users/alice?from=/u/alice"},
+		{"/old/page?a=1&b=2", "example.com", "/new/?a=1&b=2"},
+		{"/old/page", "example.com", "/new/"},
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range cases {
+		req, _ := http.NewRequest("GET", "http://"+addr+c.path, nil)
+		req.Host = c.host
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if loc := res.Header.Get("Location"); loc != c.want || res.StatusCode < 300 || res.StatusCode > 308 {
+			t.Errorf("%s (Host %s): %d %q, want %q", c.path, c.host, res.StatusCode, loc, c.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@
 // offending key.
 package config
 
+import "github.com/gatehouse/gatehouse/internal/placeholder"
+
 // Config is the whole configuration file.
 type Config struct {
 	// Admin is where the admin API (and the dashboard) listens: a
@@ -480,8 +482,17 @@ type Respond struct {
 
 // Redirect answers with a redirect.
 type Redirect struct {
+	// To is the target: a path or URL with placeholders ({scheme},
+	// {host}, {uri}, {path}, {query}...) and, on a regex route, the
+	// regex's groups ($1...).
 	To     string `yaml:"to"`
 	Status int    `yaml:"status"`
+	// KeepQuery appends the request's query to the target (after "&"
+	// when the target has one).
+	KeepQuery bool `yaml:"keep_query"`
+
+	// Target is To as validation parsed it.
+	Target placeholder.Template `yaml:"-"`
 }
 
 // Static serves files from a directory.

@@ -32,7 +32,8 @@ func validateRouteOutput(r *Route, at keyPath, report func(keyPath, string)) {
 		}
 	}
 	if rd := r.Redirect; rd != nil && rd.To != "" {
-		t, err := tmpl.Parse(rd.To)
+		t, err := placeholder.ParseTemplate(rd.To)
+		rd.Target = t
 		groups := 0
 		if strings.HasPrefix(r.Path, "~") {
 			if re, reErr := regexp.Compile(strings.TrimSpace(strings.TrimLeft(r.Path, "~*"))); reErr == nil {

@@ -308,16 +308,13 @@ func (m *mapper) returnRoute(d *crossplane.Directive, path string, s *scope) *no
 		m.warn(d, "444 (close without answering) becomes 403")
 		r.set("respond", newMap()).set("status", num(403))
 	case code == 301 || code == 302 || code == 303 || code == 307 || code == 308:
-		if !captures(text) {
-			v, bad := value(text)
-			if bad == "" {
-				m.warn(d, "redirect targets cannot hold placeholders yet (%s): written as the nginx value; edit it", v)
-			} else {
-				m.warn(d, "the variable %s cannot be carried over: the redirect target is written as nginx had it; edit it", bad)
-			}
+		to, bad := target(text)
+		if bad != "" {
+			m.warn(d, "the variable %s has no Gatehouse placeholder: the redirect goes to %q; edit it", bad, text)
+			to = braces(text)
 		}
 		red := r.set("redirect", newMap())
-		red.set("to", str(text))
+		red.set("to", str(to))
 		red.set("status", num(code))
 	default:
 		resp := r.set("respond", newMap())
@@ -368,7 +365,7 @@ func (m *mapper) locationRewrite(d *crossplane.Directive, r *node, l loc) {
 
 // serverRewrite maps a server-level rewrite: a redirecting one becomes a
 // regex route that redirects (placed before the location routes).
-func (m *mapper) serverRewrite(d *crossplane.Directive, routes *node) {
+func (m *mapper) serverRewrite(d *crossplane.Directive, s *scope, routes *node) {
 	from, to := d.Args[0], d.Args[1]
 	flag := ""
 	if len(d.Args) > 2 {
@@ -379,8 +376,9 @@ func (m *mapper) serverRewrite(d *crossplane.Directive, routes *node) {
 		m.unsupported(d, "a server-level rewrite that is not a redirect changes the path before a location is chosen; Gatehouse rewrites after the route is chosen: move it into the routes")
 		return
 	}
-	if !captures(to) {
-		m.unsupported(d, "the replacement uses variables other than $1...")
+	mapped, bad := target(to)
+	if bad != "" {
+		m.unsupported(d, "the variable "+bad+" has no Gatehouse placeholder")
 		return
 	}
 	r := newMap()
@@ -391,7 +389,15 @@ func (m *mapper) serverRewrite(d *crossplane.Directive, routes *node) {
 		status = 301
 	}
 	red := r.set("redirect", newMap())
-	red.set("to", str(to))
+	// nginx appends the request's arguments, unless the replacement ends
+	// with "?".
+	if trimmed, ok := strings.CutSuffix(mapped, "?"); ok {
+		red.set("to", str(trimmed))
+	} else {
+		red.set("to", str(mapped))
+		red.set("keep_query", boolean(true))
+	}
 	red.set("status", num(status))
+	m.common(r, s, loc{d: d})
 	routes.add(r)
 }

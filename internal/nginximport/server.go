@@ -197,7 +197,7 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 		}
 	} else {
 		for _, r := range rewrites {
-			m.serverRewrite(r, routes)
+			m.serverRewrite(r, s, routes)
 		}
 		m.locations(locations, s, routes, false)
 		if s.root != "" && !hasCatchAll(routes) {

@@ -104,7 +104,13 @@ var placeholders = map[string]string{
 // value rewrites the nginx variables of v as Gatehouse placeholders
 // (with braces in the literal text doubled); it reports the first
 // variable it cannot express.
-func value(v string) (string, string) {
+func value(v string) (string, string) { return convert(v, false) }
+
+// target is value for a redirect or rewrite target, where a regex's
+// groups ($1...) stay as they are.
+func target(v string) (string, string) { return convert(v, true) }
+
+func convert(v string, groups bool) (string, string) {
 	var b strings.Builder
 	bad := ""
 	last := 0
@@ -112,7 +118,10 @@ func value(v string) (string, string) {
 		b.WriteString(braces(v[last:loc[0]]))
 		last = loc[1]
 		name := strings.Trim(v[loc[0]+1:loc[1]], "{}")
+		_, numErr := strconv.Atoi(name)
 		switch {
+		case groups && numErr == nil:
+			b.WriteString("$" + name)
 		case placeholders[name] != "":
 			b.WriteString(placeholders[name])
 		case strings.HasPrefix(name, "http_"):

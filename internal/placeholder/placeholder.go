@@ -15,10 +15,24 @@ var placeholders = map[string]func(*http.Request, *reqinfo.Info) string{
 	"client_ip":  func(_ *http.Request, i *reqinfo.Info) string { return i.ClientIP },
 	"request_id": func(_ *http.Request, i *reqinfo.Info) string { return i.ID },
 	"scheme":     func(_ *http.Request, i *reqinfo.Info) string { return i.Scheme },
-	"host":       func(r *http.Request, _ *reqinfo.Info) string { return r.Host },
+	"host":       func(r *http.Request, _ *reqinfo.Info) string { return hostname(r.Host) },
 	"method":     func(r *http.Request, _ *reqinfo.Info) string { return r.Method },
 	"path":       func(r *http.Request, _ *reqinfo.Info) string { return r.URL.Path },
 	"uri":        func(r *http.Request, _ *reqinfo.Info) string { return r.URL.RequestURI() },
+	"query":      func(r *http.Request, _ *reqinfo.Info) string { return r.URL.RawQuery },
+}
+
+// hostname is the request's host as nginx's $host: without the port, in
+// lower case ("[::1]" keeps its brackets).
+func hostname(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if end := strings.IndexByte(host, ']'); end > 0 {
+			host = host[:end+1]
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.ToLower(host)
 }
 
 // lookup finds a placeholder: a fixed name, or header.NAME, cookie.NAME
@@ -98,7 +112,7 @@ func Parse(s string) (Value, error) {
 			name := s[i+1 : i+end]
 			f, ok := lookup(name)
 			if !ok {
-				return Value{}, fmt.Errorf("%q: unknown placeholder {%s} (known: client_ip, request_id, scheme, host, method, path, uri, header.NAME, cookie.NAME, query.NAME)", s, name)
+				return Value{}, fmt.Errorf("%q: unknown placeholder {%s} (known: client_ip, request_id, scheme, host, method, path, uri, query, header.NAME, cookie.NAME, query.NAME)", s, name)
 			}
 			v.lits = append(v.lits, lit.String())
 			lit.Reset()

@@ -436,8 +436,7 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, named map[str
 	case rc.Respond != nil:
 		return respond.New(*rc.Respond), handlerKind{}, nil
 	case rc.Redirect != nil:
-		h, err := redirect.New(*rc.Redirect)
-		return h, handlerKind{}, err
+		return redirect.New(*rc.Redirect), handlerKind{}, nil
 	case rc.Static != nil:
 		st, err := static.New(*rc.Static, named)
 		if err != nil {

@@ -90,3 +90,11 @@ func (t Template) Expand(groups []string) string {
 	}
 	return b.String()
 }
+
+// Each calls f for every part in order: a literal (group -1) or a group
+// reference.
+func (t Template) Each(f func(lit string, group int)) {
+	for _, p := range t.parts {
+		f(p.lit, p.group)
+	}
+}
