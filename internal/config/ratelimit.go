@@ -29,6 +29,9 @@ type RateLimit struct {
 	// (requests within the burst wait their turn, like nginx's limit_req
 	// without nodelay; beyond it, 429).
 	Action string `yaml:"action"`
+	// Status is the refusal's status (default 429; nginx's limit_req
+	// answers 503 unless told otherwise).
+	Status int `yaml:"status"`
 
 	// Parsed by validation.
 	KeyTemplate placeholder.Value `yaml:"-"`
@@ -130,6 +133,12 @@ func validateRateLimits(rl *RateLimits, at keyPath, report func(keyPath, string)
 		}
 		if r.Burst < 0 {
 			report(rat.key("burst"), "must not be negative")
+		}
+		switch {
+		case r.Status == 0:
+			r.Status = 429
+		case r.Status < 400 || r.Status > 599:
+			report(rat.key("status"), fmt.Sprintf("want a 4xx or 5xx status, got %d", r.Status))
 		}
 		switch r.Action {
 		case "", "reject":

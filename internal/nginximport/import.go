@@ -138,7 +138,7 @@ func expandIncludes(ds crossplane.Directives, p *crossplane.Payload) crossplane.
 // the configuration resolve against (nginx.conf's). The YAML is checked
 // by Gatehouse's own config loader before it is returned.
 func Map(top crossplane.Directives, dir string) (*Result, error) {
-	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}}
+	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}, reqZones: map[string][2]string{}, connZones: map[string]string{}}
 	out := m.main(top)
 	yaml := write(out)
 	sort.SliceStable(m.warnings, func(i, j int) bool {
@@ -163,6 +163,12 @@ type mapper struct {
 	// its site carries (a route only when its location differs).
 	serverMaxBody string
 	serverGzip    bool
+	// serverLimits is the server's limit_req list, which its site carries.
+	serverLimits []limitReq
+	// reqZones and connZones are the http level's limit_req_zone and
+	// limit_conn_zone: a zone's key and rate.
+	reqZones  map[string][2]string
+	connZones map[string]string
 }
 
 // warn records a warning about d.

@@ -24,8 +24,10 @@ func TestCorpusImportsAndValidates(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := os.WriteFile(filepath.Join(dir, "public", "500.html"), []byte("<h1>down</h1>\n"), 0o644); err != nil {
-				t.Fatal(err)
+			for name, body := range map[string]string{"public/500.html": "<h1>down</h1>\n", "htpasswd": "admin:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			conf, err := corpus.Render(name, filepath.Join(dir, "conf"), corpus.Values{
 				Port: "127.0.0.1:18080", App1: "127.0.0.1:18081", App2: "127.0.0.1:18082", Dir: dir,

@@ -240,6 +240,13 @@ func (m *mapper) common(r *node, s *scope, l loc) {
 	if len(s.access) > 0 {
 		m.access(r, s)
 	}
+	if len(s.limitReqs) > 0 && (len(m.serverLimits) == 0 || s.limitReqs[0].at != m.serverLimits[0].at) {
+		// The location's own limits replace the server's, as in nginx.
+		r.set("rate_limit", m.rateLimits(s.limitReqs, s.limitStatus))
+	}
+	if s.ownLimitConns {
+		m.warn(s.limitConns[0], "connection limits are per site in Gatehouse: this location's is left out")
+	}
 	if s.authRealm != "" && s.authRealm != "off" {
 		if s.authFile == "" {
 			m.warn(l.d, "auth_basic without auth_basic_user_file: left out")

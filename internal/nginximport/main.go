@@ -83,6 +83,8 @@ func (m *mapper) http(d *crossplane.Directive, out *node) {
 			}
 		case "ssl_protocols":
 			m.sslProtocols(c)
+		case "limit_req_zone", "limit_conn_zone":
+			m.zone(c)
 		default:
 			if !quiet[c.Directive] {
 				m.unsupported(c, "no Gatehouse equivalent")

@@ -1,6 +1,9 @@
 package nginximport
 
 import (
+	"strconv"
+	"strings"
+
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
 
@@ -9,6 +12,14 @@ type header struct {
 	name, value string
 	always      bool
 	at          *crossplane.Directive
+}
+
+// limitReq is one limit_req.
+type limitReq struct {
+	zone    string
+	burst   int
+	nodelay bool
+	at      *crossplane.Directive
 }
 
 // accessRule is one allow or deny.
@@ -46,12 +57,18 @@ type scope struct {
 	autoindex     bool
 	keepalive     string
 	defaultType   string
+	limitReqs     []limitReq
+	ownLimitReqs  bool
+	limitStatus   int
+	limitConns    []*crossplane.Directive
+	ownLimitConns bool
 }
 
 // inherit is the scope a nested level starts from.
 func (s *scope) inherit() *scope {
 	c := *s
 	c.ownSetHeaders, c.ownAddHeaders, c.ownAccess = false, false, false
+	c.ownLimitReqs, c.ownLimitConns = false, false
 	c.alias = ""
 	return &c
 }
@@ -122,6 +139,33 @@ func (m *mapper) apply(s *scope, d *crossplane.Directive) bool {
 		s.keepalive = args[0]
 	case "default_type":
 		s.defaultType = args[0]
+	case "limit_req":
+		if !s.ownLimitReqs {
+			s.limitReqs, s.ownLimitReqs = nil, true
+		}
+		lr := limitReq{at: d}
+		for _, a := range args {
+			k, v, _ := strings.Cut(a, "=")
+			switch k {
+			case "zone":
+				lr.zone = v
+			case "burst":
+				lr.burst, _ = strconv.Atoi(v)
+			case "nodelay":
+				lr.nodelay = true
+			case "delay":
+				m.warn(d, "delay=%s: requests within the burst all wait their turn (nginx's limit_req without nodelay)", v)
+			}
+		}
+		s.limitReqs = append(s.limitReqs, lr)
+	case "limit_req_status":
+		s.limitStatus, _ = strconv.Atoi(args[0])
+	case "limit_conn":
+		if !s.ownLimitConns {
+			s.limitConns, s.ownLimitConns = nil, true
+		}
+		s.limitConns = append(s.limitConns, d)
+	case "limit_req_log_level", "limit_conn_log_level", "limit_req_dry_run", "limit_conn_dry_run":
 	default:
 		return false
 	}

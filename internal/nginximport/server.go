@@ -170,6 +170,11 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 	if s.gzip {
 		st.out.set("compress", strs("gzip"))
 	}
+	m.serverLimits = s.limitReqs
+	if len(s.limitReqs) > 0 {
+		st.out.set("rate_limit", m.rateLimits(s.limitReqs, s.limitStatus))
+	}
+	m.connLimit(s.limitConns, st.out)
 	if st.https {
 		tls := st.out.child("tls")
 		if cert == "" || key == "" {

@@ -91,14 +91,16 @@ var variable = regexp.MustCompile(`\$(\{[A-Za-z0-9_]+\}|[A-Za-z0-9_]+)`)
 
 // placeholders maps nginx variables to Gatehouse placeholders.
 var placeholders = map[string]string{
-	"host":           "{host}",
-	"http_host":      "{host}",
-	"remote_addr":    "{client_ip}",
-	"scheme":         "{scheme}",
-	"request_uri":    "{uri}",
-	"uri":            "{path}",
-	"request_id":     "{request_id}",
-	"request_method": "{method}",
+	"host":               "{host}",
+	"http_host":          "{host}",
+	"remote_addr":        "{client_ip}",
+	"binary_remote_addr": "{client_ip}",
+	"server_name":        "{host}",
+	"scheme":             "{scheme}",
+	"request_uri":        "{uri}",
+	"uri":                "{path}",
+	"request_id":         "{request_id}",
+	"request_method":     "{method}",
 }
 
 // value rewrites the nginx variables of v as Gatehouse placeholders

@@ -94,7 +94,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-// refuse answers 429 with when to come back.
+// refuse answers the limit's status (429 by default) with when to come
+// back.
 func (h *Handler) refuse(w http.ResponseWriter, l *limit, d Decision) {
 	if h.refused != nil {
 		h.refused()
@@ -104,7 +105,11 @@ func (h *Handler) refuse(w http.ResponseWriter, l *limit, d Decision) {
 	hdr["Retry-After"] = []string{retry}
 	hdr["Ratelimit-Policy"] = h.policyValue
 	hdr["Ratelimit"] = []string{l.quoted + ";r=0;t=" + retry}
-	errpage.Write(w, http.StatusTooManyRequests)
+	status := l.cfg.Status
+	if status == 0 {
+		status = http.StatusTooManyRequests
+	}
+	errpage.Write(w, status)
 }
 
 // seconds rounds d up to whole seconds.
