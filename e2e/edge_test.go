@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -318,6 +319,48 @@ sites:
 		res.Body.Close()
 		if loc := res.Header.Get("Location"); loc != c.want || res.StatusCode < 300 || res.StatusCode > 308 {
 			t.Errorf("%s (Host %s): %d %q, want %q", c.path, c.host, res.StatusCode, loc, c.want)
+		}
+	}
+}
+
+// A request header rule that sets Host sets the Host the upstream gets
+// (one field, not two), with placeholders: nginx's
+// `proxy_set_header Host $proxy_host` or a fixed name.
+func TestRequestRuleSetsUpstreamHost(t *testing.T) {
+	hosts := make(chan []string, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- append([]string{r.Host}, r.Header.Values("Host")...)
+	}))
+	defer up.Close()
+	addr := freeAddr(t)
+	g := startGatehouse(t, fmt.Sprintf(`admin: "off"
+sites:
+  - listen: ["%s"]
+    routes:
+      - path: /fixed
+        request_headers: {set: {Host: app.internal}}
+        proxy: {to: "%s"}
+      - path: /tenant
+        request_headers: {set: {Host: "{header.X-Tenant}.apps.internal"}}
+        proxy: {to: "%s"}
+      - path: /
+        proxy: {to: "%s"}
+`, addr, up.URL, up.URL, up.URL), addr)
+	defer g.stop()
+	cases := []struct {
+		path string
+		hdr  map[string]string
+		want string
+	}{
+		{"/fixed", map[string]string{"Host": "www.example.com"}, "app.internal"},
+		{"/tenant", map[string]string{"Host": "www.example.com", "X-Tenant": "acme"}, "acme.apps.internal"},
+		{"/", map[string]string{"Host": "www.example.com:8080"}, "www.example.com:8080"},
+	}
+	for _, c := range cases {
+		res, _ := get(t, "http://"+addr+c.path, c.hdr)
+		got := <-hosts
+		if res.StatusCode != 200 || got[0] != c.want || len(got) != 1 {
+			t.Errorf("%s: %d, the upstream saw Host %q (fields %q), want %q", c.path, res.StatusCode, got[0], got[1:], c.want)
 		}
 	}
 }

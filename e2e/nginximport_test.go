@@ -58,6 +58,7 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 		{"GET", "/nothing", "api.example.test", 0, ""},
 		{"GET", "/", "other.example.test", 0, ""},
 		{"GET", "/api/x", "other.example.test", 0, ""},
+		{"GET", "/api/items", "API.example.test:8080", 0, ""},
 		{"GET", "/some/page?y=1", "old.example.test", 0, ""},
 		{"GET", "/blog/2024/hello?utm=1", "api.example.test", 0, ""},
 		{"GET", "/blog/2024/hello", "api.example.test", 0, ""},

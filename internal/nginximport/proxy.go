@@ -12,7 +12,7 @@ import (
 // has by default (it passes the client's Host and sets X-Forwarded-*,
 // X-Real-IP and Forwarded from what it saw itself).
 var forwardingDefaults = map[string][]string{
-	"host":              {"$host", "$http_host"},
+	"host":              {"$http_host"},
 	"x-real-ip":         {"$remote_addr"},
 	"x-forwarded-for":   {"$proxy_add_x_forwarded_for", "$remote_addr"},
 	"x-forwarded-proto": {"$scheme"},
@@ -75,6 +75,15 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 			m.warn(d, "a URI in proxy_pass under a regex location: left out")
 		}
 	}
+	// $proxy_host: the upstream's name as proxy_pass wrote it, without
+	// the default port.
+	proxyHost := strings.TrimSuffix(host, ":80")
+	if u.Scheme == "https" {
+		proxyHost = strings.TrimSuffix(host, ":443")
+	}
+	if strings.HasPrefix(target, u.Scheme+"://unix:") {
+		proxyHost = "localhost"
+	}
 	hostSet := false
 	set := newMap()
 	for _, h := range s.setHeaders {
@@ -82,14 +91,12 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 		if name == "host" {
 			hostSet = true
 		}
-		if defaults, ok := forwardingDefaults[name]; ok {
-			if contains(defaults, h.value) {
-				continue
-			}
-			if name == "host" {
-				m.warn(h.at, "Host %s: Gatehouse passes the client's Host; set it at the app if it needs another", h.value)
-				continue
-			}
+		if defaults, ok := forwardingDefaults[name]; ok && contains(defaults, h.value) {
+			continue
+		}
+		if name == "host" && (h.value == "$proxy_host" || h.value == "$proxy_host:$proxy_port") {
+			set.set("Host", str(proxyHost))
+			continue
 		}
 		v, bad := value(h.value)
 		if bad != "" {
@@ -99,7 +106,9 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 		set.set(h.name, str(v))
 	}
 	if !hostSet {
-		m.warn(d, "without proxy_set_header Host, nginx sends the upstream's name as Host; Gatehouse passes the client's")
+		// nginx sends the upstream's name ($proxy_host) unless told
+		// otherwise; Gatehouse passes the client's unless told otherwise.
+		set.set("Host", str(proxyHost))
 	}
 	if !set.empty() {
 		r.child("request_headers").set("set", set)

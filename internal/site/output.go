@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/compress"
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -71,6 +72,14 @@ func requestPhase(sc *config.Site, rc *config.Route, h http.Handler) (http.Handl
 		next := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			reqRules.Apply(r.Header, r, reqinfo.From(r.Context()))
+			if v, ok := r.Header["Host"]; ok {
+				// A rule that sets Host sets the request's host, which is
+				// what goes upstream (a Host field would be a second one).
+				if len(v) > 0 && validHost(v[0]) {
+					r.Host = v[0]
+				}
+				delete(r.Header, "Host")
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -82,4 +91,19 @@ func requestPhase(sc *config.Site, rc *config.Route, h http.Handler) (http.Handl
 		h = rewrite.Handler(rs, h)
 	}
 	return h, nil
+}
+
+// validHost reports whether a Host a rule rendered can be sent: not
+// empty, no spaces, controls or characters a host cannot hold.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("/?#@\\\"<>", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
