@@ -59,6 +59,18 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 		{"GET", "/", "other.example.test", 0, ""},
 		{"GET", "/api/x", "other.example.test", 0, ""},
 		{"GET", "/api/items", "API.example.test:8080", 0, ""},
+		{"GET", "/", "blog.example.test", 0, ""},
+		{"GET", "/2024/hello-world/?p=1&x=%2F", "blog.example.test", 0, ""},
+		{"GET", "/wp-login.php", "blog.example.test", 0, ""},
+		{"POST", "/wp-login.php", "blog.example.test", 2000, ""},
+		{"GET", "/wp-content/uploads/pic.png", "blog.example.test", 0, ""},
+		{"GET", "/wp-content/themes/site.css", "blog.example.test", 0, ""},
+		{"GET", "/wp-content/", "blog.example.test", 0, ""},
+		{"GET", "/readme.txt", "blog.example.test", 0, ""},
+		{"GET", "/sub/", "blog.example.test", 0, ""},
+		{"GET", "/sub", "blog.example.test", 0, ""},
+		{"GET", "/nothing.php", "blog.example.test", 0, ""},
+		{"GET", "/wp-content/uploads/pic.png/x.php", "blog.example.test", 0, ""},
 		{"GET", "/some/page?y=1", "old.example.test", 0, ""},
 		{"GET", "/blog/2024/hello?utm=1", "api.example.test", 0, ""},
 		{"GET", "/blog/2024/hello", "api.example.test", 0, ""},
@@ -80,9 +92,15 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 func writeContent(t *testing.T, dir string) {
 	t.Helper()
 	files := map[string]string{
-		"public/index.html":      "<h1>home</h1>\n",
-		"public/docs/index.html": "<h1>docs</h1>\n",
-		"public/500.html":        "<h1>down</h1>\n",
+		"public/index.html":             "<h1>home</h1>\n",
+		"public/docs/index.html":        "<h1>docs</h1>\n",
+		"public/500.html":               "<h1>down</h1>\n",
+		"wp/index.php":                  `<?php echo "front: uri=", $_SERVER["REQUEST_URI"], " script=", $_SERVER["SCRIPT_NAME"], " doc=", $_SERVER["DOCUMENT_URI"], " query=", $_SERVER["QUERY_STRING"], "\n";`,
+		"wp/wp-login.php":               `<?php echo "login ", $_SERVER["REQUEST_METHOD"], " ", strlen(file_get_contents("php://input")), "\n";`,
+		"wp/wp-content/uploads/pic.png": "\x89PNG\r\n\x1a\nnot really",
+		"wp/wp-content/themes/site.css": "body { margin: 0 }\n",
+		"wp/readme.txt":                 "read me\n",
+		"wp/sub/index.php":              `<?php echo "sub index ", $_SERVER["SCRIPT_NAME"], "\n";`,
 		// admin:secret, as htpasswd -s writes it.
 		"htpasswd":             "admin:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n",
 		"assets/app.css":       "body { color: black }\n",
@@ -113,7 +131,8 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 	app1, app2 := httptest.NewServer(echo), httptest.NewServer(echo)
 	defer app1.Close()
 	defer app2.Close()
-	values := corpus.Values{App1: app1.Listener.Addr().String(), App2: app2.Listener.Addr().String(), Dir: dir}
+	php := startPHPFPM(t, dir, filepath.Join(dir, "wp"))
+	values := corpus.Values{App1: app1.Listener.Addr().String(), App2: app2.Listener.Addr().String(), PHP: php, Dir: dir}
 
 	values.Port = freeAddr(t)
 	nginxConf, err := corpus.Render(name, filepath.Join(dir, "nginx"), values)

@@ -42,9 +42,17 @@ type FastCGI struct {
 	// idle kept connection, so with fewer workers than concurrent
 	// requests, requests on new connections would wait for one.
 	KeepConn bool `yaml:"keep_conn"`
+	// Try makes the route a front controller, as nginx's try_files before
+	// a PHP location: "$uri" serves an existing file (statically, unless
+	// it is a script, which runs), "$uri/" runs a directory's index
+	// script, and a last "/index.php" runs that script for everything
+	// else, REQUEST_URI staying as the client sent it. Root must then be
+	// a directory Gatehouse reads too. A script is never sent as a file.
+	Try []string `yaml:"try"`
 
-	// Split is SplitPath compiled by validation.
-	Split *regexp.Regexp `yaml:"-"`
+	// Split is SplitPath compiled by validation; Entries is Try read.
+	Split   *regexp.Regexp `yaml:"-"`
+	Entries []TryEntry     `yaml:"-"`
 }
 
 // DefaultFastCGISplitPath is the split_path of a fastcgi block that names
@@ -107,6 +115,8 @@ func validateGateway(r *Route, scheme string, at keyPath, report func(keyPath, s
 		report(fat.key("root"), "missing root: the directory of the scripts on the FastCGI server, e.g. /var/www/html")
 	} else if fi, err := os.Stat(f.Root); err == nil && !fi.IsDir() {
 		report(fat.key("root"), fmt.Sprintf("%s is not a directory", f.Root))
+	} else if err != nil && len(f.Try) > 0 {
+		report(fat.key("root"), fmt.Sprintf("%s is not a readable directory: with try, Gatehouse serves the files that are not scripts from it", f.Root))
 	}
 	if f.Index == "" || strings.ContainsRune(f.Index, '/') {
 		report(fat.key("index"), fmt.Sprintf("index %q must be a plain file name", f.Index))

@@ -334,6 +334,9 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 		if r.Static != nil {
 			r.Static.Entries = tryEntries(r.Static.Try, named, rat.key("static").key("try"), report)
 		}
+		if r.FastCGI != nil {
+			r.FastCGI.Entries = tryEntries(r.FastCGI.Try, named, rat.key("fastcgi").key("try"), report)
+		}
 	}
 }
 

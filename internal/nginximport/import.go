@@ -169,6 +169,10 @@ type mapper struct {
 	// limit_conn_zone: a zone's key and rate.
 	reqZones  map[string][2]string
 	connZones map[string]string
+	// php is the server's PHP location and phpRoute its route, for
+	// front controllers (frontController).
+	php      *loc
+	phpRoute *node
 }
 
 // warn records a warning about d.

@@ -19,7 +19,7 @@ func TestCorpusImportsAndValidates(t *testing.T) {
 		wantWarnings := warnings[name]
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			for _, sub := range []string{"public", "assets"} {
+			for _, sub := range []string{"public", "assets", "wp"} {
 				if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -30,7 +30,7 @@ func TestCorpusImportsAndValidates(t *testing.T) {
 				}
 			}
 			conf, err := corpus.Render(name, filepath.Join(dir, "conf"), corpus.Values{
-				Port: "127.0.0.1:18080", App1: "127.0.0.1:18081", App2: "127.0.0.1:18082", Dir: dir,
+				Port: "127.0.0.1:18080", App1: "127.0.0.1:18081", App2: "127.0.0.1:18082", PHP: "/run/php/php-fpm.sock", Dir: dir,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,7 @@
 package nginximport
 
 import (
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -86,9 +87,27 @@ func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *no
 			}
 		}
 	}
+	// The PHP location (a regex one that passes to FastCGI), which a
+	// try_files ending in a script hands requests to.
+	m.php, m.phpRoute = nil, nil
+	for _, l := range regexes {
+		for _, c := range l.d.Block {
+			if c.Directive == "fastcgi_pass" && m.php == nil {
+				l := l
+				m.php = &l
+			}
+		}
+	}
+	if m.php != nil {
+		m.phpRoute = m.location(*m.php)
+	}
 	for _, group := range [][]loc{exact, stops, regexes, prefixes, named} {
 		for _, l := range group {
-			if r := m.location(l); r != nil {
+			r := m.phpRoute
+			if m.php == nil || l.d != m.php.d {
+				r = m.location(l)
+			}
+			if r != nil {
 				routes.add(r)
 			}
 		}
@@ -158,6 +177,7 @@ func (m *mapper) location(l loc) *node {
 		m.locationRewrite(rw, r, l)
 	}
 	switch {
+	case try != nil && pass == nil && gateway == nil && m.frontController(r, s, try):
 	case ret != nil:
 		rewrites := r.get("rewrite")
 		r = m.returnRoute(ret, routePath(l), s)
@@ -407,4 +427,53 @@ func (m *mapper) serverRewrite(d *crossplane.Directive, s *scope, routes *node) 
 	red.set("status", num(status))
 	m.common(r, s, loc{d: d})
 	routes.add(r)
+}
+
+// frontController maps a try_files whose last entry is a script the PHP
+// location runs (WordPress's `try_files $uri $uri/ /index.php?$args`) to
+// a FastCGI route with fastcgi.try, borrowing the PHP location's proxy
+// and fastcgi settings; it reports whether it did.
+func (m *mapper) frontController(r *node, s *scope, try *crossplane.Directive) bool {
+	if m.php == nil || m.phpRoute == nil || len(try.Args) < 2 {
+		return false
+	}
+	last, _, _ := strings.Cut(try.Args[len(try.Args)-1], "?")
+	expr := m.php.path
+	if m.php.mod == "~*" {
+		expr = "(?i)" + expr
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil || !strings.HasPrefix(last, "/") || !re.MatchString(last) {
+		return false
+	}
+	proxy, fastcgi := m.phpRoute.get("proxy"), m.phpRoute.get("fastcgi")
+	if proxy == nil || fastcgi == nil {
+		return false
+	}
+	f := newMap()
+	f.keys, f.vals = append([]string(nil), fastcgi.keys...), append([]*node(nil), fastcgi.vals...)
+	index := "index.php"
+	for _, i := range s.index {
+		if path.Ext(i) == path.Ext(last) {
+			index = i
+			break
+		}
+	}
+	f.set("index", str(index))
+	var entries []string
+	for _, a := range try.Args[:len(try.Args)-1] {
+		switch {
+		case a == "$uri" || a == "$uri/":
+			entries = append(entries, a)
+		case strings.HasPrefix(a, "/") && !strings.Contains(a, "$"):
+			entries = append(entries, a)
+		default:
+			m.warn(try, "the entry %s is not carried over", a)
+		}
+	}
+	f.set("try", strs(append(entries, last)...))
+	r.set("proxy", proxy)
+	r.set("fastcgi", f)
+	r.note("a front controller: files as they are, everything else runs " + last + " (from the PHP location " + m.from(m.php.d) + ")")
+	return true
 }

@@ -198,6 +198,11 @@ func (m *mapper) fastcgiParam(d *crossplane.Directive, fastcgi *node) {
 		}
 		return
 	}
+	switch name {
+	case "GATEWAY_INTERFACE", "REDIRECT_STATUS", "SERVER_SOFTWARE":
+		// Gatehouse sends these itself.
+		return
+	}
 	if strings.Contains(v, "$") {
 		// The standard parameters (fastcgi_params) carry nginx's
 		// variables; Gatehouse sends those parameters itself.
@@ -225,8 +230,15 @@ func (m *mapper) static(r *node, s *scope, try *crossplane.Directive, l loc) {
 		}
 	}
 	st.set("root", str(root))
-	if len(s.index) > 0 {
-		st.set("index", strs(s.index...))
+	var index []string
+	for _, i := range s.index {
+		// A script is never sent as a file.
+		if !strings.HasSuffix(i, ".php") {
+			index = append(index, i)
+		}
+	}
+	if len(index) > 0 {
+		st.set("index", strs(index...))
 	}
 	if s.autoindex {
 		st.set("browse", boolean(true))

@@ -432,7 +432,17 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, named map[str
 			return nil, handlerKind{}, err
 		}
 		g.closers = append(g.closers, p)
-		return p, handlerKind{streams: p.Streams(), tunnels: p.Tunnels()}, nil
+		kind := handlerKind{streams: p.Streams(), tunnels: p.Tunnels()}
+		if f := rc.FastCGI; f != nil && len(f.Try) > 0 {
+			// A front controller: files from the root, scripts to p.
+			front, err := static.NewFront(*f, named, p)
+			if err != nil {
+				return nil, handlerKind{}, err
+			}
+			g.closers = append(g.closers, front)
+			return front, kind, nil
+		}
+		return p, kind, nil
 	case rc.Respond != nil:
 		return respond.New(*rc.Respond), handlerKind{}, nil
 	case rc.Redirect != nil:

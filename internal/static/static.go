@@ -67,6 +67,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(h.try) == 0 {
+		// As nginx: a POST finds out whether the file exists (404) before
+		// being refused (405); other methods are refused at once.
+		if r.Method == http.MethodPost {
+			if _, err := h.root.Stat(relName(p)); err != nil {
+				errpage.Write(w, statusFor(err))
+				return
+			}
+		}
 		if readOnly(w, r) {
 			h.serve(w, r, p, true)
 		}
