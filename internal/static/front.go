@@ -131,4 +131,3 @@ func (f *Front) serveOrRun(w http.ResponseWriter, r *http.Request, p string) {
 		f.files.serve(w, r, p, false)
 	}
 }
-
