@@ -138,7 +138,7 @@ func expandIncludes(ds crossplane.Directives, p *crossplane.Payload) crossplane.
 // the configuration resolve against (nginx.conf's). The YAML is checked
 // by Gatehouse's own config loader before it is returned.
 func Map(top crossplane.Directives, dir string) (*Result, error) {
-	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}, reqZones: map[string][2]string{}, connZones: map[string]string{}}
+	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}, reqZones: map[string][2]string{}, connZones: map[string]string{}, cacheZones: map[string]string{}}
 	out := m.main(top)
 	yaml := write(out)
 	sort.SliceStable(m.warnings, func(i, j int) bool {
@@ -173,6 +173,8 @@ type mapper struct {
 	// front controllers (frontController).
 	php      *loc
 	phpRoute *node
+	// cacheZones are proxy_cache_path's zones, with their inactive time.
+	cacheZones map[string]string
 }
 
 // warn records a warning about d.

@@ -236,7 +236,11 @@ func (m *mapper) common(r *node, s *scope, l loc) {
 		set := newMap()
 		for _, h := range s.addHeaders {
 			v, bad := value(h.value)
-			if bad != "" {
+			switch {
+			case bad == "$upstream_cache_status":
+				m.warn(h.at, "header %s left out: Gatehouse says what its cache did in Cache-Status (RFC 9211)", h.name)
+				continue
+			case bad != "":
 				m.warn(h.at, "the variable %s has no Gatehouse placeholder: header %s left out", bad, h.name)
 				continue
 			}

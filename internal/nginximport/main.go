@@ -85,6 +85,8 @@ func (m *mapper) http(d *crossplane.Directive, out *node) {
 			m.sslProtocols(c)
 		case "limit_req_zone", "limit_conn_zone":
 			m.zone(c)
+		case "proxy_cache_path":
+			m.cachePath(c, out)
 		default:
 			if !quiet[c.Directive] {
 				m.unsupported(c, "no Gatehouse equivalent")

@@ -125,6 +125,7 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 	}
 	r.set("proxy", p)
 	m.buffering(r, s)
+	m.cache(r, s)
 }
 
 // buffering maps proxy_buffering and proxy_request_buffering.

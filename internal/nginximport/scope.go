@@ -62,13 +62,21 @@ type scope struct {
 	limitStatus   int
 	limitConns    []*crossplane.Directive
 	ownLimitConns bool
+	cache         string // proxy_cache's zone, "off" or ""
+	cacheAt       *crossplane.Directive
+	cacheValid    []*crossplane.Directive
+	ownCacheValid bool
+	cacheKey      *crossplane.Directive
+	cacheStale    *crossplane.Directive
+	cacheBypass   []*crossplane.Directive
+	backgroundUpd bool
 }
 
 // inherit is the scope a nested level starts from.
 func (s *scope) inherit() *scope {
 	c := *s
 	c.ownSetHeaders, c.ownAddHeaders, c.ownAccess = false, false, false
-	c.ownLimitReqs, c.ownLimitConns = false, false
+	c.ownLimitReqs, c.ownLimitConns, c.ownCacheValid = false, false, false
 	c.alias = ""
 	return &c
 }
@@ -165,6 +173,25 @@ func (m *mapper) apply(s *scope, d *crossplane.Directive) bool {
 			s.limitConns, s.ownLimitConns = nil, true
 		}
 		s.limitConns = append(s.limitConns, d)
+	case "proxy_cache":
+		s.cache, s.cacheAt = args[0], d
+	case "proxy_cache_valid":
+		if !s.ownCacheValid {
+			s.cacheValid, s.ownCacheValid = nil, true
+		}
+		s.cacheValid = append(s.cacheValid, d)
+	case "proxy_cache_key":
+		s.cacheKey = d
+	case "proxy_cache_use_stale":
+		s.cacheStale = d
+	case "proxy_cache_bypass", "proxy_no_cache":
+		s.cacheBypass = append(s.cacheBypass, d)
+	case "proxy_cache_background_update":
+		s.backgroundUpd = args[0] == "on"
+	case "proxy_cache_lock", "proxy_cache_lock_timeout", "proxy_cache_lock_age", "proxy_cache_min_uses",
+		"proxy_cache_methods", "proxy_cache_revalidate", "proxy_cache_convert_head":
+		// Gatehouse collapses misses, revalidates and caches GET and
+		// HEAD on its own.
 	case "limit_req_log_level", "limit_conn_log_level", "limit_req_dry_run", "limit_conn_dry_run":
 	default:
 		return false
