@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"mime"
@@ -22,7 +24,7 @@ import (
 // (add_header, expires), compared on the answers nginx adds them to
 // (Cache-Control only where nginx sends one: Gatehouse marks its own
 // directory redirects no-store).
-var comparedHeaders = []string{"X-Frame-Options", "X-Static", "Cache-Control"}
+var comparedHeaders = []string{"X-Frame-Options", "X-Static", "Cache-Control", "Strict-Transport-Security"}
 
 // comparedAlways are compared on every answer.
 var comparedAlways = []string{"WWW-Authenticate"}
@@ -32,6 +34,8 @@ type importRequest struct {
 	method, path, host string
 	body               int    // bytes of body to send
 	auth               string // user:password for basic auth
+	tls                bool   // over TLS, to the config's ssl listener
+	only               string // sent to this corpus config only
 }
 
 // Each configuration of the corpus, imported by `gatehouse import
@@ -40,48 +44,54 @@ type importRequest struct {
 // config sets.
 func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 	requests := []importRequest{
-		{"GET", "/healthz", "api.example.test", 0, ""},
-		{"GET", "/old-pricing", "api.example.test", 0, ""},
-		{"GET", "/api/items?x=1", "api.example.test", 0, ""},
-		{"GET", "/api/", "api.example.test", 0, ""},
-		{"POST", "/api/upload", "api.example.test", 64 << 10, ""},
-		{"POST", "/api/upload", "api.example.test", 11 << 20, ""},
-		{"GET", "/static/app.css", "api.example.test", 0, ""},
-		{"GET", "/static/avatars/7.png", "api.example.test", 0, ""},
-		{"GET", "/static/missing.css", "api.example.test", 0, ""},
-		{"GET", "/users/7/avatar", "api.example.test", 0, ""},
-		{"GET", "/users/x/avatar", "api.example.test", 0, ""},
-		{"GET", "/", "api.example.test", 0, ""},
-		{"GET", "/index.html", "api.example.test", 0, ""},
-		{"GET", "/docs/", "api.example.test", 0, ""},
-		{"GET", "/docs", "api.example.test", 0, ""},
-		{"GET", "/nothing", "api.example.test", 0, ""},
-		{"GET", "/", "other.example.test", 0, ""},
-		{"GET", "/api/x", "other.example.test", 0, ""},
-		{"GET", "/api/items", "API.example.test:8080", 0, ""},
-		{"GET", "/", "blog.example.test", 0, ""},
-		{"GET", "/2024/hello-world/?p=1&x=%2F", "blog.example.test", 0, ""},
-		{"GET", "/wp-login.php", "blog.example.test", 0, ""},
-		{"POST", "/wp-login.php", "blog.example.test", 2000, ""},
-		{"GET", "/wp-content/uploads/pic.png", "blog.example.test", 0, ""},
-		{"GET", "/wp-content/themes/site.css", "blog.example.test", 0, ""},
-		{"GET", "/wp-content/", "blog.example.test", 0, ""},
-		{"GET", "/readme.txt", "blog.example.test", 0, ""},
-		{"GET", "/sub/", "blog.example.test", 0, ""},
-		{"GET", "/sub", "blog.example.test", 0, ""},
-		{"GET", "/nothing.php", "blog.example.test", 0, ""},
-		{"GET", "/wp-content/uploads/pic.png/x.php", "blog.example.test", 0, ""},
-		{"GET", "/some/page?y=1", "old.example.test", 0, ""},
-		{"GET", "/blog/2024/hello?utm=1", "api.example.test", 0, ""},
-		{"GET", "/blog/2024/hello", "api.example.test", 0, ""},
-		{"GET", "/admin/", "api.example.test", 0, ""},
-		{"GET", "/admin/users", "api.example.test", 0, "admin:secret"},
-		{"GET", "/admin/users", "api.example.test", 0, "admin:wrong"},
+		{method: "GET", path: "/healthz", host: "api.example.test"},
+		{method: "GET", path: "/old-pricing", host: "api.example.test"},
+		{method: "GET", path: "/api/items?x=1", host: "api.example.test"},
+		{method: "GET", path: "/api/", host: "api.example.test"},
+		{method: "POST", path: "/api/upload", host: "api.example.test", body: 64 << 10},
+		{method: "POST", path: "/api/upload", host: "api.example.test", body: 11 << 20},
+		{method: "GET", path: "/static/app.css", host: "api.example.test"},
+		{method: "GET", path: "/static/avatars/7.png", host: "api.example.test"},
+		{method: "GET", path: "/static/missing.css", host: "api.example.test"},
+		{method: "GET", path: "/users/7/avatar", host: "api.example.test"},
+		{method: "GET", path: "/users/x/avatar", host: "api.example.test"},
+		{method: "GET", path: "/", host: "api.example.test"},
+		{method: "GET", path: "/index.html", host: "api.example.test"},
+		{method: "GET", path: "/docs/", host: "api.example.test"},
+		{method: "GET", path: "/docs", host: "api.example.test"},
+		{method: "GET", path: "/nothing", host: "api.example.test"},
+		{method: "GET", path: "/", host: "other.example.test"},
+		{method: "GET", path: "/api/x", host: "other.example.test"},
+		{method: "GET", path: "/api/items", host: "API.example.test:8080"},
+		{method: "GET", path: "/", host: "blog.example.test"},
+		{method: "GET", path: "/2024/hello-world/?p=1&x=%2F", host: "blog.example.test"},
+		{method: "GET", path: "/wp-login.php", host: "blog.example.test"},
+		{method: "POST", path: "/wp-login.php", host: "blog.example.test", body: 2000},
+		{method: "GET", path: "/wp-content/uploads/pic.png", host: "blog.example.test"},
+		{method: "GET", path: "/wp-content/themes/site.css", host: "blog.example.test"},
+		{method: "GET", path: "/wp-content/", host: "blog.example.test"},
+		{method: "GET", path: "/readme.txt", host: "blog.example.test"},
+		{method: "GET", path: "/sub/", host: "blog.example.test"},
+		{method: "GET", path: "/sub", host: "blog.example.test"},
+		{method: "GET", path: "/nothing.php", host: "blog.example.test"},
+		{method: "GET", path: "/wp-content/uploads/pic.png/x.php", host: "blog.example.test"},
+		{method: "GET", path: "/account?tab=2", host: "secure.example.test", only: "https"},
+		{method: "POST", path: "/account", host: "www.secure.example.test", body: 10, only: "https"},
+		{method: "GET", path: "/account?tab=2", host: "secure.example.test", tls: true, only: "https"},
+		{method: "POST", path: "/form", host: "www.secure.example.test", body: 5000, tls: true, only: "https"},
+		{method: "GET", path: "/static/app.css", host: "secure.example.test", tls: true, only: "https"},
+		{method: "GET", path: "/static/nothing.css", host: "secure.example.test", tls: true, only: "https"},
+		{method: "GET", path: "/some/page?y=1", host: "old.example.test"},
+		{method: "GET", path: "/blog/2024/hello?utm=1", host: "api.example.test"},
+		{method: "GET", path: "/blog/2024/hello", host: "api.example.test"},
+		{method: "GET", path: "/admin/", host: "api.example.test"},
+		{method: "GET", path: "/admin/users", host: "api.example.test", body: 0, auth: "admin:secret"},
+		{method: "GET", path: "/admin/users", host: "api.example.test", body: 0, auth: "admin:wrong"},
 		// Four logins at once: the login limit (burst 2) refuses the last.
-		{"POST", "/api/login", "api.example.test", 10, ""},
-		{"POST", "/api/login", "api.example.test", 10, ""},
-		{"POST", "/api/login", "api.example.test", 10, ""},
-		{"POST", "/api/login", "api.example.test", 10, ""},
+		{method: "POST", path: "/api/login", host: "api.example.test", body: 10},
+		{method: "POST", path: "/api/login", host: "api.example.test", body: 10},
+		{method: "POST", path: "/api/login", host: "api.example.test", body: 10},
+		{method: "POST", path: "/api/login", host: "api.example.test", body: 10},
 	}
 	for _, name := range corpus.Names() {
 		t.Run(name, func(t *testing.T) { compareWithNginx(t, name, requests) })
@@ -132,20 +142,27 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 	defer app1.Close()
 	defer app2.Close()
 	php := startPHPFPM(t, dir, filepath.Join(dir, "wp"))
-	values := corpus.Values{App1: app1.Listener.Addr().String(), App2: app2.Listener.Addr().String(), PHP: php, Dir: dir}
+	ca := newTestCA(t)
+	cert, key := ca.issue("secure.example.test", "www.secure.example.test")
+	values := corpus.Values{App1: app1.Listener.Addr().String(), App2: app2.Listener.Addr().String(), PHP: php, Dir: dir,
+		Cert: cert, Key: key}
 
-	values.Port = freeAddr(t)
+	values.Port, values.TLSPort = freeAddr(t), freeAddr(t)
 	nginxConf, err := corpus.Render(name, filepath.Join(dir, "nginx"), values)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nginxAddr := values.Port
-	values.Port = freeAddr(t)
+	nginxAddr, nginxTLS := values.Port, values.TLSPort
+	values.Port, values.TLSPort = freeAddr(t), freeAddr(t)
 	ghConf, err := corpus.Render(name, filepath.Join(dir, "gatehouse"), values)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ghAddr := values.Port
+	ghAddr, ghTLS := values.Port, values.TLSPort
+	roots := x509.NewCertPool()
+	if pem, err := os.ReadFile(ca.File); err != nil || !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("the test CA: %v", err)
+	}
 
 	prefix := filepath.Dir(nginxConf)
 	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
@@ -180,13 +197,19 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 	waitPort(t, nginxAddr)
 
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	ask := func(addr string, rq importRequest) (*http.Response, []byte) {
+	ask := func(addr, tlsAddr string, rq importRequest) (*http.Response, []byte) {
 		t.Helper()
 		var body io.Reader
 		if rq.body > 0 {
 			body = bytes.NewReader(bytes.Repeat([]byte("x"), rq.body))
 		}
-		req, err := http.NewRequest(rq.method, "http://"+addr+rq.path, body)
+		target, c := "http://"+addr+rq.path, client
+		if rq.tls {
+			target = "https://" + tlsAddr + rq.path
+			c = &http.Client{Timeout: client.Timeout, CheckRedirect: client.CheckRedirect, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: rq.host}}}
+		}
+		req, err := http.NewRequest(rq.method, target, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +217,7 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 		if user, pass, ok := strings.Cut(rq.auth, ":"); ok {
 			req.SetBasicAuth(user, pass)
 		}
-		res, err := client.Do(req)
+		res, err := c.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s to %s: %v", rq.method, rq.path, addr, err)
 		}
@@ -203,8 +226,11 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 		return res, b
 	}
 	for _, rq := range requests {
-		want, wantBody := ask(nginxAddr, rq)
-		got, gotBody := ask(ghAddr, rq)
+		if rq.only != "" && rq.only != name {
+			continue
+		}
+		want, wantBody := ask(nginxAddr, nginxTLS, rq)
+		got, gotBody := ask(ghAddr, ghTLS, rq)
 		what := fmt.Sprintf("%s %s (Host %s)", rq.method, rq.path, rq.host)
 		if got.StatusCode != want.StatusCode {
 			t.Errorf("%s: status %d, nginx %d", what, got.StatusCode, want.StatusCode)

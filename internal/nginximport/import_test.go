@@ -1,10 +1,18 @@
 package nginximport
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/nginximport/corpus"
@@ -29,8 +37,10 @@ func TestCorpusImportsAndValidates(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			writeSelfSigned(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 			conf, err := corpus.Render(name, filepath.Join(dir, "conf"), corpus.Values{
 				Port: "127.0.0.1:18080", App1: "127.0.0.1:18081", App2: "127.0.0.1:18082", PHP: "/run/php/php-fpm.sock", Dir: dir,
+				TLSPort: "127.0.0.1:18443", Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem"),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -52,5 +62,30 @@ func TestCorpusImportsAndValidates(t *testing.T) {
 			}
 			t.Logf("\n%s", res.YAML)
 		})
+	}
+}
+
+// writeSelfSigned writes a self-signed certificate and its key.
+func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "secure.example.test"},
+		DNSNames: []string{"secure.example.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

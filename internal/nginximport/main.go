@@ -120,7 +120,6 @@ func (m *mapper) http(d *crossplane.Directive, out *node) {
 			built = append(built, st)
 		}
 	}
-	built = m.mergeRedirects(built)
 	m.defaults(built)
 	for _, st := range built {
 		sites.add(st.out)

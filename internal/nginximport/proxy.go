@@ -15,7 +15,7 @@ var forwardingDefaults = map[string][]string{
 	"host":              {"$http_host"},
 	"x-real-ip":         {"$remote_addr"},
 	"x-forwarded-for":   {"$proxy_add_x_forwarded_for", "$remote_addr"},
-	"x-forwarded-proto": {"$scheme"},
+	"x-forwarded-proto": {"$scheme", "https"},
 	"x-forwarded-host":  {"$host", "$http_host"},
 	"connection":        {"", `""`, "$connection_upgrade", "upgrade", "close"},
 	"upgrade":           {"$http_upgrade"},

@@ -3,26 +3,21 @@ package nginximport
 import (
 	"net"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
 
-// site is a server block mapped, with what merging redirect servers into
-// their HTTPS twins needs to know.
+// site is a server block mapped, with what choosing the default server
+// of each address needs to know.
 type site struct {
 	out       *node
 	listens   []string
 	https     bool
 	names     []string
 	isDefault bool
-	// toHTTPS: the server only sends everything to https:// on the same
-	// host (the usual port 80 server).
-	toHTTPS  bool
-	redirect *crossplane.Directive
-	at       *crossplane.Directive
+	at        *crossplane.Directive
 }
 
 // listenAddr maps a listen directive to a Gatehouse listen address.
@@ -91,10 +86,6 @@ func (m *mapper) hostNames(d *crossplane.Directive) []string {
 	}
 	return out
 }
-
-// httpsReturn matches a return that sends everything to https:// on the
-// same host and path.
-var httpsReturn = regexp.MustCompile(`^https://(\$host|\$server_name|\$http_host)\$request_uri$`)
 
 // server maps a server block to a site.
 func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
@@ -188,18 +179,10 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 	m.errorPages(errorPages, s, st.out)
 	routes := newSeq()
 	if ret != nil {
-		if !st.https && len(ret.Args) == 2 && (ret.Args[0] == "301" || ret.Args[0] == "308" || ret.Args[0] == "302") && httpsReturn.MatchString(ret.Args[1]) {
-			st.toHTTPS = true
-		}
 		if len(locations) > 0 {
 			m.warn(ret, "a server-level return answers every request: the server's locations are left out")
 		}
-		if st.toHTTPS {
-			// Folded into the HTTPS server if it has a twin (mergeRedirects).
-			st.redirect = ret
-		} else {
-			routes.add(m.returnRoute(ret, "/", s))
-		}
+		routes.add(m.returnRoute(ret, "/", s))
 	} else {
 		for _, r := range rewrites {
 			m.serverRewrite(r, s, routes)
@@ -214,7 +197,7 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 			routes.add(r)
 		}
 	}
-	if len(routes.items) == 0 && !st.toHTTPS {
+	if len(routes.items) == 0 {
 		m.warn(d, "a server with no location, return or root: it answers 404")
 		r := newMap()
 		r.set("path", str("/"))
@@ -240,39 +223,6 @@ func dedupe(list []string) []string {
 	for _, v := range list {
 		if !slices.Contains(out, v) {
 			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// mergeRedirects folds each server that only sends its requests to
-// https:// on the same host into the HTTPS server of the same names, as
-// an extra http:// listener (Gatehouse then redirects it to https
-// itself, https_redirect).
-func (m *mapper) mergeRedirects(sites []*site) []*site {
-	var out []*site
-	for _, st := range sites {
-		if !st.toHTTPS {
-			continue
-		}
-		merged := false
-		for _, twin := range sites {
-			if twin == st || !twin.https || !(slices.Equal(twin.names, st.names) || st.isDefault && len(st.names) == 0) {
-				continue
-			}
-			twin.listens = append(twin.listens, st.listens...)
-			twin.out.set("listen", strs(dedupe(twin.listens)...))
-			twin.out.note("with the http:// listeners of the redirect " + m.from(st.at) + " (Gatehouse redirects them to https)")
-			merged = true
-		}
-		st.toHTTPS = merged
-		if !merged {
-			st.out.get("routes").add(m.returnRoute(st.redirect, "/", nil))
-		}
-	}
-	for _, st := range sites {
-		if !st.toHTTPS {
-			out = append(out, st)
 		}
 	}
 	return out
