@@ -1,21 +1,21 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/nginximport"
 )
 
 // cmdImport is `gatehouse import nginx FILE [-o OUT] [--strict]`: it
 // writes the Gatehouse config equivalent to an nginx config and a warning
 // on stderr for each directive not carried over. Exit 0 (with warnings),
-// 1 when the input is not valid nginx syntax or the output does not
-// validate, 2 with --strict when anything was left out.
+// 1 when the input is not valid nginx syntax, has no server, or names
+// files missing on this machine (the output is still written), 2 with
+// --strict when anything was left out.
 func cmdImport(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "nginx" {
 		fmt.Fprintln(stderr, "usage: gatehouse import nginx FILE [-o OUT] [--strict]")
@@ -45,17 +45,12 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 	res, err := nginximport.Import(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse import: %v\n", err)
-		if errors.Is(err, nginximport.ErrSyntax) {
-			return 1
-		}
 		return 1
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(stderr, w)
 	}
-	name := "<imported>"
 	if *out != "" {
-		name = *out
 		if err := os.WriteFile(*out, res.YAML, 0o644); err != nil {
 			fmt.Fprintf(stderr, "gatehouse import: %v\n", err)
 			return 1
@@ -63,8 +58,8 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 	} else if _, err := stdout.Write(res.YAML); err != nil {
 		return 1
 	}
-	if _, err := config.Parse(res.YAML, name); err != nil {
-		fmt.Fprintf(stderr, "gatehouse import: the imported config does not validate on this machine:\n%v\n", err)
+	if len(res.Missing) > 0 {
+		fmt.Fprintf(stderr, "gatehouse import: what the config names is missing on this machine:\n%s\n", strings.Join(res.Missing, "\n"))
 		return 1
 	}
 	if *out != "" {

@@ -280,7 +280,7 @@ func validateSite(c *Config, s *Site, at keyPath, listeners map[string]*listener
 		}
 	}
 	for i, h := range s.Hosts {
-		if err := validHost(h); err != nil {
+		if err := ValidHost(h); err != nil {
 			report(at.key("hosts").idx(i), err.Error())
 		}
 	}
@@ -627,7 +627,8 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
-func validHost(h string) error {
+// ValidHost checks a site host name: an exact name or a "*." wildcard.
+func ValidHost(h string) error {
 	name := strings.TrimPrefix(h, "*.")
 	if name == "" || strings.ContainsAny(name, " /:*@") {
 		return fmt.Errorf("host %q: want a name such as example.com or *.example.com", h)

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
 
@@ -35,10 +36,21 @@ type Result struct {
 	YAML []byte
 	// Warnings are in the order of the nginx files.
 	Warnings []Warning
+	// Missing are the problems Gatehouse's config loader finds with the
+	// files and directories the config names, on this machine.
+	Missing []string
 }
 
 // ErrSyntax wraps the error of an input that is not valid nginx syntax.
 var ErrSyntax = errors.New("not a valid nginx configuration")
+
+// ErrInvalid is the error of an import whose result Gatehouse's config
+// loader refuses for a reason other than a file missing on this machine:
+// a shortcoming of the importer (please report it), never written out.
+var ErrInvalid = errors.New("the imported config does not validate")
+
+// ErrNoServer is the error of a configuration with no server to import.
+var ErrNoServer = errors.New("no server block in an http block: nothing to import")
 
 // Import reads the nginx configuration at file, following its includes
 // (globs, relative to the file's directory as nginx resolves them), and
@@ -140,14 +152,40 @@ func expandIncludes(ds crossplane.Directives, p *crossplane.Payload) crossplane.
 func Map(top crossplane.Directives, dir string) (*Result, error) {
 	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}, reqZones: map[string][2]string{}, connZones: map[string]string{}, cacheZones: map[string]string{}}
 	out := m.main(top)
-	yaml := write(out)
+	if sites := out.get("sites"); sites == nil || len(sites.items) == 0 {
+		return nil, ErrNoServer
+	}
+	yaml := []byte(write(out))
 	sort.SliceStable(m.warnings, func(i, j int) bool {
 		if m.warnings[i].File != m.warnings[j].File {
 			return false
 		}
 		return m.warnings[i].Line < m.warnings[j].Line
 	})
-	return &Result{YAML: []byte(yaml), Warnings: m.warnings}, nil
+	res := &Result{YAML: yaml, Warnings: m.warnings}
+	if _, err := config.Parse(yaml, filepath.Join(dir, "gatehouse.yaml")); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			switch {
+			case line == "":
+			case environmental(line):
+				res.Missing = append(res.Missing, line)
+			default:
+				return nil, fmt.Errorf("%w: %s", ErrInvalid, line)
+			}
+		}
+	}
+	return res, nil
+}
+
+// environmental reports whether a validation problem is about a file or
+// directory missing on this machine, not about the config's shape.
+func environmental(problem string) bool {
+	for _, s := range []string{"no such file", "not a readable directory", "is not a directory", "cannot read", "permission denied"} {
+		if strings.Contains(problem, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // mapper holds the state of one import.

@@ -1,11 +1,15 @@
 package nginximport
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
+
+// rateSyntax is a rate both nginx and Gatehouse read.
+var rateSyntax = regexp.MustCompile(`^[1-9][0-9]{0,8}r/[sm]$`)
 
 // zone records a limit_req_zone (key and rate) or limit_conn_zone (key).
 func (m *mapper) zone(d *crossplane.Directive) {
@@ -39,6 +43,10 @@ func (m *mapper) rateLimits(list []limitReq, status int) *node {
 		if bad != "" {
 			m.warn(lr.at, "the zone's key %s has no Gatehouse placeholder: counted by client address", bad)
 			key = "{client_ip}"
+		}
+		if !rateSyntax.MatchString(z[1]) {
+			m.warn(lr.at, "the zone's rate %q is not carried over (want N r/s or N r/m)", z[1])
+			continue
 		}
 		rl := newMap()
 		rl.set("name", str(routeName(lr.zone)))

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
 
@@ -59,12 +60,21 @@ func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *no
 	m.collect(ds, parent, false, &all)
 	var exact, stops, regexes, prefixes, named []loc
 	for _, l := range all {
+		if (l.mod == "" || l.mod == "=" || l.mod == "^~") && !strings.HasPrefix(l.path, "/") && !strings.HasPrefix(l.path, "@") {
+			m.warn(l.d, "the location %q does not start with /: no request path matches it; left out", l.path)
+			continue
+		}
 		switch l.mod {
 		case "=":
 			exact = append(exact, l)
 		case "^~":
 			stops = append(stops, l)
 		case "~", "~*":
+			// Gatehouse reads the regex with surrounding spaces trimmed.
+			if _, err := regexp.Compile(strings.TrimSpace(l.path)); err != nil || strings.TrimSpace(l.path) == "" {
+				m.warn(l.d, "the regex %q is not RE2 (Gatehouse's regex syntax: no lookarounds or backreferences): location left out", l.path)
+				continue
+			}
 			if l.nestedRegex {
 				m.warn(l.d, "a nested regex location is checked in file order with the others (nginx checks those nested in the matched prefix first)")
 			}
@@ -101,8 +111,15 @@ func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *no
 	if m.php != nil {
 		m.phpRoute = m.location(*m.php)
 	}
+	seen := map[string]bool{}
 	for _, group := range [][]loc{exact, stops, regexes, prefixes, named} {
 		for _, l := range group {
+			if key := l.mod + " " + l.path; seen[key] {
+				m.warn(l.d, "a second location %q (nginx refuses duplicates): left out", l.path)
+				continue
+			} else {
+				seen[key] = true
+			}
 			r := m.phpRoute
 			if m.php == nil || l.d != m.php.d {
 				r = m.location(l)
@@ -237,6 +254,9 @@ func (m *mapper) common(r *node, s *scope, l loc) {
 		for _, h := range s.addHeaders {
 			v, bad := value(h.value)
 			switch {
+			case strings.ContainsAny(h.value, "\r\n\x00"):
+				m.warn(h.at, "a line break in the value: header %s left out", h.name)
+				continue
 			case bad == "$upstream_cache_status":
 				m.warn(h.at, "header %s left out: Gatehouse says what its cache did in Cache-Status (RFC 9211)", h.name)
 				continue
@@ -295,8 +315,19 @@ func (m *mapper) access(r *node, s *scope) {
 	a := newMap()
 	var allow, deny []string
 	switches := 0
-	for i, rule := range s.access {
-		if i > 0 && rule.allow != s.access[i-1].allow {
+	var rules []accessRule
+	for _, rule := range s.access {
+		if _, err := config.ParsePrefix(rule.addr); err != nil && rule.addr != "all" && rule.addr != "unix:" {
+			m.warn(rule.at, "%q is not an address or CIDR: left out", rule.addr)
+			continue
+		}
+		rules = append(rules, rule)
+	}
+	if len(rules) == 0 {
+		return
+	}
+	for i, rule := range rules {
+		if i > 0 && rule.allow != rules[i-1].allow {
 			switches++
 		}
 		if rule.allow {
@@ -306,10 +337,10 @@ func (m *mapper) access(r *node, s *scope) {
 		}
 	}
 	if switches > 1 {
-		m.warn(s.access[0].at, "allow and deny interleave: Gatehouse checks one list, then the other")
+		m.warn(rules[0].at, "allow and deny interleave: Gatehouse checks one list, then the other")
 	}
 	lists := [][2]any{{"allow", allow}, {"deny", deny}}
-	if !s.access[0].allow {
+	if !rules[0].allow {
 		lists[0], lists[1] = lists[1], lists[0]
 	}
 	for _, kv := range lists {
@@ -335,14 +366,25 @@ func (m *mapper) returnRoute(d *crossplane.Directive, path string, s *scope) *no
 		text = d.Args[0]
 	}
 	switch {
+	case code < 100 || code > 599:
+		m.warn(d, "%d is not an HTTP status: answered 500", code)
+		r.set("respond", newMap()).set("status", num(500))
 	case code == 444:
 		m.warn(d, "444 (close without answering) becomes 403")
 		r.set("respond", newMap()).set("status", num(403))
+	case (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) && (text == "" || strings.ContainsAny(text, "\r\n\x00")):
+		m.warn(d, "an empty target, or a control character in it: answered 500")
+		r.set("respond", newMap()).set("status", num(500))
 	case code == 301 || code == 302 || code == 303 || code == 307 || code == 308:
-		to, bad := target(text)
+		to, bad := target(text, groupCount(path))
 		if bad != "" {
 			m.warn(d, "the variable %s has no Gatehouse placeholder: the redirect goes to %q; edit it", bad, text)
-			to = braces(text)
+			to = strings.ReplaceAll(braces(text), "$", "$$")
+		}
+		if to == "" {
+			m.warn(d, "the target is empty here: answered 500")
+			r.set("respond", newMap()).set("status", num(500))
+			break
 		}
 		red := r.set("redirect", newMap())
 		red.set("to", str(to))
@@ -369,12 +411,27 @@ func (m *mapper) returnRoute(d *crossplane.Directive, path string, s *scope) *no
 // route has nothing else to do) and otherwise a rewrite rule of it.
 func (m *mapper) locationRewrite(d *crossplane.Directive, r *node, l loc) {
 	from, to := d.Args[0], d.Args[1]
+	if _, err := regexp.Compile(from); err != nil {
+		m.unsupported(d, "the regex is not RE2 (no lookarounds or backreferences)")
+		return
+	}
 	flag := ""
 	if len(d.Args) > 2 {
 		flag = d.Args[2]
 	}
-	if !captures(to) {
-		m.unsupported(d, "the replacement uses variables other than $1...")
+	re, _ := regexp.Compile(from)
+	mapped, bad := target(to, re.NumSubexp())
+	if bad != "" {
+		m.unsupported(d, "the replacement uses "+bad+"; a rewrite's replacement takes only the regex's groups")
+		return
+	}
+	if strings.Contains(mapped, "{") {
+		m.unsupported(d, "the replacement uses variables; a rewrite's replacement takes only the regex's groups")
+		return
+	}
+	to = strings.NewReplacer("{{", "{", "}}", "}").Replace(mapped)
+	if to == "" {
+		m.warn(d, "the replacement is empty here: left out")
 		return
 	}
 	if flag == "redirect" || flag == "permanent" || strings.HasPrefix(to, "http://") || strings.HasPrefix(to, "https://") {
@@ -398,6 +455,10 @@ func (m *mapper) locationRewrite(d *crossplane.Directive, r *node, l loc) {
 // regex route that redirects (placed before the location routes).
 func (m *mapper) serverRewrite(d *crossplane.Directive, s *scope, routes *node) {
 	from, to := d.Args[0], d.Args[1]
+	if _, err := regexp.Compile(from); err != nil {
+		m.unsupported(d, "the regex is not RE2 (no lookarounds or backreferences)")
+		return
+	}
 	flag := ""
 	if len(d.Args) > 2 {
 		flag = d.Args[2]
@@ -407,7 +468,8 @@ func (m *mapper) serverRewrite(d *crossplane.Directive, s *scope, routes *node) 
 		m.unsupported(d, "a server-level rewrite that is not a redirect changes the path before a location is chosen; Gatehouse rewrites after the route is chosen: move it into the routes")
 		return
 	}
-	mapped, bad := target(to)
+	re, _ := regexp.Compile(from)
+	mapped, bad := target(to, re.NumSubexp())
 	if bad != "" {
 		m.unsupported(d, "the variable "+bad+" has no Gatehouse placeholder")
 		return

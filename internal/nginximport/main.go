@@ -110,9 +110,25 @@ func (m *mapper) http(d *crossplane.Directive, out *node) {
 	if !client.empty() {
 		out.set("client", client)
 	}
+	var pools []*crossplane.Directive
 	for _, u := range upstreams {
+		servers := 0
+		for _, c := range u.Block {
+			if c.Directive != "server" || len(c.Args) == 0 || contains(c.Args[1:], "down") {
+				continue
+			}
+			if _, ok := serverAddr(c); ok {
+				servers++
+			}
+		}
+		if servers == 0 {
+			m.warn(u, "an upstream with no server: left out (nginx would not start)")
+			continue
+		}
 		m.upstreams[u.Args[0]] = true
+		pools = append(pools, u)
 	}
+	upstreams = pools
 	sites := newSeq()
 	var built []*site
 	for _, srv := range servers {
@@ -120,7 +136,7 @@ func (m *mapper) http(d *crossplane.Directive, out *node) {
 			built = append(built, st)
 		}
 	}
-	m.defaults(built)
+	built = m.defaults(built)
 	for _, st := range built {
 		sites.add(st.out)
 	}

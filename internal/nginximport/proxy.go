@@ -3,8 +3,10 @@ package nginximport
 import (
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
 
@@ -51,6 +53,9 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 		m.schemes[host] = u.Scheme
 		p.set("to", str(host))
 	default:
+		if !m.upstreamURL(d, u.Scheme+"://"+host, r) {
+			return
+		}
 		p.set("to", str(u.Scheme+"://"+host))
 	}
 	if uri != "" {
@@ -99,7 +104,11 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 			continue
 		}
 		v, bad := value(h.value)
-		if bad != "" {
+		switch {
+		case strings.ContainsAny(h.value, "\r\n\x00"):
+			m.warn(h.at, "a line break in the value: header %s left out", h.name)
+			continue
+		case bad != "":
 			m.warn(h.at, "the variable %s has no Gatehouse placeholder: header %s left out", bad, h.name)
 			continue
 		}
@@ -165,6 +174,9 @@ func (m *mapper) gateway(d *crossplane.Directive, r *node, s *scope, fastcgi *no
 			m.schemes[name] = strings.SplitN(target, "://", 2)[0]
 			target = name
 		}
+		if !m.upstreams[name] && !m.upstreamURL(d, target, r) {
+			return
+		}
 		r.set("proxy", newMap()).set("to", str(target))
 		return
 	}
@@ -172,11 +184,20 @@ func (m *mapper) gateway(d *crossplane.Directive, r *node, s *scope, fastcgi *no
 		m.schemes[target] = scheme
 		r.set("proxy", newMap()).set("to", str(target))
 	} else {
+		if !m.upstreamURL(d, scheme+"://"+target, r) {
+			return
+		}
 		r.set("proxy", newMap()).set("to", str(scheme+"://"+target))
 	}
 	if scheme == "fastcgi" {
-		if s.root != "" && fastcgi.get("root") == nil {
-			fastcgi.set("root", str(s.root))
+		if fastcgi.get("root") == nil {
+			root := s.root
+			if root == "" {
+				// nginx's default root.
+				root = m.path("html")
+				m.warn(d, "no root: the scripts are taken from %s, nginx's default", root)
+			}
+			fastcgi.set("root", str(root))
 		}
 		if !fastcgi.empty() {
 			r.set("fastcgi", fastcgi)
@@ -254,10 +275,14 @@ func (m *mapper) static(r *node, s *scope, try *crossplane.Directive, l loc) {
 			case last && a == "=404":
 				// Gatehouse's default for a missing file.
 			case last && strings.HasPrefix(a, "="):
-				entries = append(entries, a)
+				if code, err := strconv.Atoi(a[1:]); err == nil && code >= 100 && code <= 599 {
+					entries = append(entries, a)
+				} else {
+					m.warn(try, "the final %s is not carried over", a)
+				}
 			case last && strings.HasPrefix(a, "@"):
 				entries = append(entries, "@"+routeName(a[1:]))
-			case !strings.Contains(a, "$"):
+			case strings.HasPrefix(a, "/") && !strings.Contains(a, "$"):
 				entries = append(entries, a)
 			default:
 				m.warn(try, "the entry %s is not carried over", a)
@@ -268,4 +293,16 @@ func (m *mapper) static(r *node, s *scope, try *crossplane.Directive, l loc) {
 		}
 	}
 	r.set("static", st)
+}
+
+// upstreamURL reports whether Gatehouse reads target as an upstream URL;
+// if not, it warns and makes r answer 502, as nginx would find nothing
+// there either.
+func (m *mapper) upstreamURL(d *crossplane.Directive, target string, r *node) bool {
+	if _, err := config.ParseUpstreamURL(target); err != nil {
+		m.warn(d, "cannot carry over %q: %v; the route answers 502", d.Args[0], err)
+		r.set("respond", newMap()).set("status", num(502))
+		return false
+	}
+	return true
 }

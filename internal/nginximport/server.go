@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
 
@@ -74,10 +75,12 @@ func (m *mapper) hostNames(d *crossplane.Directive) []string {
 		case n == "_" || n == "" || n == `""`:
 		case strings.HasPrefix(n, "~"):
 			m.warn(d, "the regex name %s is not carried over: list the names, or use a \"*.\" wildcard", n)
-		case strings.HasPrefix(n, "."):
-			out = append(out, n[1:], "*"+n)
+		case strings.HasPrefix(n, ".") && config.ValidHost(strings.ToLower(n[1:])) == nil:
+			out = append(out, strings.ToLower(n[1:]), "*"+strings.ToLower(n))
 		case strings.HasSuffix(n, ".*"):
 			m.warn(d, "the name %s (a wildcard at the end) is not carried over: list the names", n)
+		case config.ValidHost(strings.ToLower(n)) != nil:
+			m.warn(d, "the name %q is not carried over: %v", n, config.ValidHost(strings.ToLower(n)))
 		case strings.HasPrefix(n, "*.") || !strings.Contains(n, "*"):
 			out = append(out, strings.ToLower(n))
 		default:
@@ -137,6 +140,10 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 		if !ok || seen[addr] {
 			continue
 		}
+		if _, err := config.ParseListen(addr); err != nil {
+			m.warn(l, "cannot carry over %q: %v", l.Args[0], err)
+			continue
+		}
 		seen[addr] = true
 		st.listens = append(st.listens, addr)
 		st.https = st.https || ssl
@@ -166,6 +173,25 @@ func (m *mapper) server(d *crossplane.Directive, parent *scope) *site {
 		st.out.set("rate_limit", m.rateLimits(s.limitReqs, s.limitStatus))
 	}
 	m.connLimit(s.limitConns, st.out)
+	wildcard := false
+	for _, n := range st.names {
+		wildcard = wildcard || strings.HasPrefix(n, "*.")
+	}
+	if st.https && (cert == "" || key == "") && (len(st.names) == 0 || wildcard) {
+		// Neither a certificate nor names ACME can get one for.
+		m.warn(d, "ssl listeners without ssl_certificate and ssl_certificate_key, and no names ACME can get a certificate for (none, or a wildcard): left out")
+		var plain []string
+		for _, l := range st.listens {
+			if !strings.Contains(l, "https://") {
+				plain = append(plain, l)
+			}
+		}
+		if len(plain) == 0 {
+			return nil
+		}
+		st.listens, st.https = plain, false
+		st.out.set("listen", strs(plain...))
+	}
 	if st.https {
 		tls := st.out.child("tls")
 		if cert == "" || key == "" {
@@ -231,8 +257,8 @@ func dedupe(list []string) []string {
 // defaults makes each listen address's default server (the one marked
 // default_server, else the first) a site without hosts, which Gatehouse
 // takes as the default of its listeners: it gets every Host no other
-// site claims, its own names included.
-func (m *mapper) defaults(sites []*site) {
+// site claims, its own names included. It returns the sites left.
+func (m *mapper) defaults(sites []*site) []*site {
 	byAddr := map[string]*site{}
 	for _, st := range sites {
 		for _, a := range st.listens {
@@ -243,6 +269,29 @@ func (m *mapper) defaults(sites []*site) {
 			}
 		}
 	}
+	// A server without names that is not an address's default never
+	// answers there (Gatehouse allows one site without hosts per
+	// listener).
+	var kept []*site
+	for _, st := range sites {
+		if len(st.names) == 0 {
+			var listens []string
+			for _, a := range st.listens {
+				if byAddr[a] == st {
+					listens = append(listens, a)
+				} else {
+					m.warn(st.at, "a server without names that is not the default of %s never answers there: left out of it", a)
+				}
+			}
+			if len(listens) == 0 {
+				continue
+			}
+			st.listens = listens
+			st.out.set("listen", strs(listens...))
+		}
+		kept = append(kept, st)
+	}
+	sites = kept
 	for _, st := range sites {
 		defaultOn := 0
 		for _, a := range st.listens {
@@ -250,8 +299,11 @@ func (m *mapper) defaults(sites []*site) {
 				defaultOn++
 			}
 		}
+		acme := st.out.get("tls") != nil && st.out.get("tls").get("acme") != nil
 		switch {
 		case defaultOn == 0 || len(st.names) == 0:
+		case acme:
+			m.warn(st.at, "the default server keeps its names: ACME gets its certificate for them (other names get 404 here)")
 		case defaultOn == len(st.listens):
 			// Only one default per listener: a site already without
 			// hosts there stays the default.
@@ -261,6 +313,7 @@ func (m *mapper) defaults(sites []*site) {
 			m.warn(st.at, "the default server of only some of its listen addresses: it keeps its names (Gatehouse's default site is one without hosts)")
 		}
 	}
+	return sites
 }
 
 // without drops key from a mapping's keys and values.

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 )
 
@@ -22,11 +23,12 @@ func (m *mapper) upstream(d *crossplane.Directive, pools *node) {
 	for _, c := range d.Block {
 		switch c.Directive {
 		case "server":
-			entry := newMap()
-			addr := c.Args[0]
-			if !strings.Contains(addr, ":") {
-				addr += ":80"
+			addr, ok := serverAddr(c)
+			if !ok {
+				m.warn(c, "cannot carry over the address %q: left out", c.Args[0])
+				continue
 			}
+			entry := newMap()
 			entry.set("url", str(scheme+"://"+addr))
 			for _, p := range c.Args[1:] {
 				k, v, _ := strings.Cut(p, "=")
@@ -113,4 +115,15 @@ func (m *mapper) hash(d *crossplane.Directive, pool *node) {
 		pool.set("hash_key", str("uri"))
 	}
 	pool.set("balance", str("hash"))
+}
+
+// serverAddr is an upstream server's address as host:port (port 80 when
+// it names none), or false when Gatehouse cannot read it.
+func serverAddr(d *crossplane.Directive) (string, bool) {
+	addr := d.Args[0]
+	if !strings.HasPrefix(addr, "unix:") && !strings.Contains(strings.TrimPrefix(strings.TrimPrefix(addr, "["), "::"), ":") {
+		addr += ":80"
+	}
+	_, err := config.ParseUpstreamURL("http://" + addr)
+	return addr, err == nil
 }

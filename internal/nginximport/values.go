@@ -106,24 +106,50 @@ var placeholders = map[string]string{
 // value rewrites the nginx variables of v as Gatehouse placeholders
 // (with braces in the literal text doubled); it reports the first
 // variable it cannot express.
-func value(v string) (string, string) { return convert(v, false) }
+func value(v string) (string, string) { return convert(v, -1) }
 
-// target is value for a redirect or rewrite target, where a regex's
-// groups ($1...) stay as they are.
-func target(v string) (string, string) { return convert(v, true) }
+// target is value for a redirect target on a route whose regex has
+// groups groups: $1... up to them stay as they are, and those beyond are
+// empty, as nginx finds them.
+func target(v string, groups int) (string, string) { return convert(v, groups) }
 
-func convert(v string, groups bool) (string, string) {
+// groupCount is how many groups the regex of a route path ("~ re") has.
+func groupCount(path string) int {
+	expr, ok := strings.CutPrefix(path, "~*")
+	if !ok {
+		if expr, ok = strings.CutPrefix(path, "~"); !ok {
+			return 0
+		}
+	}
+	re, err := regexp.Compile(strings.TrimSpace(expr))
+	if err != nil {
+		return 0
+	}
+	return re.NumSubexp()
+}
+
+func convert(v string, groups int) (string, string) {
 	var b strings.Builder
 	bad := ""
 	last := 0
+	literal := func(s string) string {
+		s = braces(s)
+		if groups >= 0 {
+			// In a template, a $ that is not a group is written $$.
+			s = strings.ReplaceAll(s, "$", "$$")
+		}
+		return s
+	}
 	for _, loc := range variable.FindAllStringIndex(v, -1) {
-		b.WriteString(braces(v[last:loc[0]]))
+		b.WriteString(literal(v[last:loc[0]]))
 		last = loc[1]
 		name := strings.Trim(v[loc[0]+1:loc[1]], "{}")
-		_, numErr := strconv.Atoi(name)
+		n, numErr := strconv.Atoi(name)
 		switch {
-		case groups && numErr == nil:
-			b.WriteString("$" + name)
+		case groups >= 0 && numErr == nil && n <= groups:
+			b.WriteString("${" + name + "}")
+		case groups >= 0 && numErr == nil:
+			// A group the regex does not have: empty.
 		case placeholders[name] != "":
 			b.WriteString(placeholders[name])
 		case strings.HasPrefix(name, "http_"):
@@ -138,23 +164,10 @@ func convert(v string, groups bool) (string, string) {
 			}
 		}
 	}
-	b.WriteString(braces(v[last:]))
+	b.WriteString(literal(v[last:]))
 	return b.String(), bad
 }
 
 func braces(s string) string {
 	return strings.NewReplacer("{", "{{", "}", "}}").Replace(s)
-}
-
-// captures reports whether v uses only regex captures ($1...) as
-// variables, which Gatehouse's redirect and rewrite templates take as they
-// are.
-func captures(v string) bool {
-	for _, m := range variable.FindAllString(v, -1) {
-		name := strings.Trim(m[1:], "{}")
-		if _, err := strconv.Atoi(name); err != nil {
-			return false
-		}
-	}
-	return true
 }
