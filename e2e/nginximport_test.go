@@ -34,6 +34,7 @@ type importRequest struct {
 	method, path, host string
 	body               int    // bytes of body to send
 	auth               string // user:password for basic auth
+	authz              string // an Authorization field
 	tls                bool   // over TLS, to the config's ssl listener
 	only               string // sent to this corpus config only
 }
@@ -75,6 +76,10 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 		{method: "GET", path: "/sub", host: "blog.example.test"},
 		{method: "GET", path: "/nothing.php", host: "blog.example.test"},
 		{method: "GET", path: "/wp-content/uploads/pic.png/x.php", host: "blog.example.test"},
+		{method: "GET", path: "/private/report", host: "api.example.test", authz: "Bearer good"},
+		{method: "GET", path: "/private/report", host: "api.example.test", authz: "Bearer bad"},
+		{method: "GET", path: "/private/report", host: "api.example.test"},
+		{method: "GET", path: "/auth", host: "api.example.test"},
 		{method: "GET", path: "/account?tab=2", host: "secure.example.test", only: "https"},
 		{method: "POST", path: "/account", host: "www.secure.example.test", body: 10, only: "https"},
 		{method: "GET", path: "/account?tab=2", host: "secure.example.test", tls: true, only: "https"},
@@ -132,11 +137,21 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 	writeContent(t, dir)
 	// Both upstreams answer alike, so that balancing does not show.
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/check" {
+			// The auth service of auth_request / forward auth.
+			if r.Header.Get("Authorization") != "Bearer good" {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+				w.WriteHeader(401)
+				return
+			}
+			w.Header().Set("X-User", "alice")
+			return
+		}
 		n, _ := io.Copy(io.Discard, r.Body)
 		// Not the X-Forwarded-* headers: Gatehouse always sends its own,
 		// whatever the config says (docs/nginx.md).
-		fmt.Fprintf(w, "upstream saw %s %s host=%s tier=%s body=%d\n", r.Method, r.RequestURI, r.Host,
-			r.Header.Get("X-App-Tier"), n)
+		fmt.Fprintf(w, "upstream saw %s %s host=%s tier=%s user=%s body=%d\n", r.Method, r.RequestURI, r.Host,
+			r.Header.Get("X-App-Tier"), r.Header.Get("X-User"), n)
 	})
 	app1, app2 := httptest.NewServer(echo), httptest.NewServer(echo)
 	defer app1.Close()
@@ -216,6 +231,9 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 		req.Host = rq.host
 		if user, pass, ok := strings.Cut(rq.auth, ":"); ok {
 			req.SetBasicAuth(user, pass)
+		}
+		if rq.authz != "" {
+			req.Header.Set("Authorization", rq.authz)
 		}
 		res, err := c.Do(req)
 		if err != nil {

@@ -150,7 +150,7 @@ func expandIncludes(ds crossplane.Directives, p *crossplane.Payload) crossplane.
 // the configuration resolve against (nginx.conf's). The YAML is checked
 // by Gatehouse's own config loader before it is returned.
 func Map(top crossplane.Directives, dir string) (*Result, error) {
-	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}, reqZones: map[string][2]string{}, connZones: map[string]string{}, cacheZones: map[string]string{}}
+	m := &mapper{dir: dir, upstreams: map[string]bool{}, schemes: map[string]string{}, reqZones: map[string][2]string{}, connZones: map[string]string{}, cacheZones: map[string]string{}, upstreamAddrs: map[string]string{}}
 	out := m.main(top)
 	if sites := out.get("sites"); sites == nil || len(sites.items) == 0 {
 		return nil, ErrNoServer
@@ -211,6 +211,10 @@ type mapper struct {
 	// front controllers (frontController).
 	php      *loc
 	phpRoute *node
+	// serverLocs are the server's locations, flattened.
+	serverLocs []loc
+	// upstreamAddrs is each upstream's first server (host:port).
+	upstreamAddrs map[string]string
 	// cacheZones are proxy_cache_path's zones, with their inactive time.
 	cacheZones map[string]string
 }

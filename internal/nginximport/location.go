@@ -1,6 +1,7 @@
 package nginximport
 
 import (
+	"net/url"
 	"path"
 	"regexp"
 	"sort"
@@ -58,6 +59,28 @@ func (m *mapper) collect(ds []*crossplane.Directive, parent *scope, nested bool,
 func (m *mapper) locations(ds []*crossplane.Directive, parent *scope, routes *node, _ bool) {
 	var all []loc
 	m.collect(ds, parent, false, &all)
+	m.serverLocs = all
+	// Locations only an auth_request asks are not routes: Gatehouse asks
+	// the auth service itself.
+	authURIs := map[string]bool{}
+	if parent.authRequest != "" {
+		authURIs[parent.authRequest] = true
+	}
+	for _, l := range all {
+		for _, c := range l.d.Block {
+			if c.Directive == "auth_request" && c.Args[0] != "off" {
+				authURIs[c.Args[0]] = true
+			}
+		}
+	}
+	var routed []loc
+	for _, l := range all {
+		if authURIs[l.path] && contains(directiveNames(l.d.Block), "internal") {
+			continue
+		}
+		routed = append(routed, l)
+	}
+	all = routed
 	var exact, stops, regexes, prefixes, named []loc
 	for _, l := range all {
 		if (l.mod == "" || l.mod == "=" || l.mod == "^~") && !strings.HasPrefix(l.path, "/") && !strings.HasPrefix(l.path, "@") {
@@ -291,7 +314,9 @@ func (m *mapper) common(r *node, s *scope, l loc) {
 	if s.ownLimitConns {
 		m.warn(s.limitConns[0], "connection limits are per site in Gatehouse: this location's is left out")
 	}
-	if s.authRealm != "" && s.authRealm != "off" {
+	if s.authRequest != "" && s.authRequest != "off" {
+		m.authRequest(r, s)
+	} else if s.authRealm != "" && s.authRealm != "off" {
 		if s.authFile == "" {
 			m.warn(l.d, "auth_basic without auth_basic_user_file: left out")
 		} else {
@@ -542,4 +567,64 @@ func (m *mapper) frontController(r *node, s *scope, try *crossplane.Directive) b
 	r.set("fastcgi", f)
 	r.note("a front controller: files as they are, everything else runs " + last + " (from the PHP location " + m.from(m.php.d) + ")")
 	return true
+}
+
+// directiveNames lists the names of a block's directives.
+func directiveNames(ds crossplane.Directives) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Directive)
+	}
+	return out
+}
+
+// authRequest maps auth_request URI to forward auth: the URL is where
+// the location that URI reaches proxies to, and auth_request_set's
+// $upstream_http_NAME headers are copied upstream.
+func (m *mapper) authRequest(r *node, s *scope) {
+	var target *loc
+	for i, l := range m.serverLocs {
+		switch {
+		case l.mod == "=" && l.path == s.authRequest:
+			target = &m.serverLocs[i]
+		case (l.mod == "" || l.mod == "^~") && strings.HasPrefix(s.authRequest, l.path) && (target == nil || target.mod != "=" && len(l.path) > len(target.path)):
+			target = &m.serverLocs[i]
+		}
+	}
+	var pass *crossplane.Directive
+	if target != nil {
+		for _, c := range target.d.Block {
+			if c.Directive == "proxy_pass" {
+				pass = c
+			}
+		}
+	}
+	if pass == nil {
+		m.warn(s.authRequestAt, "no location with proxy_pass answers %s: the auth check is left out, and the route is refused (403)", s.authRequest)
+		r.set("access", newMap()).set("deny", strs("all"))
+		return
+	}
+	u, err := url.Parse(pass.Args[0])
+	if err != nil || strings.Contains(pass.Args[0], "$") {
+		m.warn(pass, "cannot carry over %q for auth_request: the route is refused (403)", pass.Args[0])
+		r.set("access", newMap()).set("deny", strs("all"))
+		return
+	}
+	host := u.Host
+	if m.upstreams[host] {
+		host = m.upstreamAddrs[host]
+		m.warn(pass, "forward auth asks one server: %s, the first of the upstream %s", host, u.Host)
+	}
+	path := u.Path
+	if path == "" {
+		// Without a URI, nginx sends the subrequest's own.
+		path = s.authRequest
+	} else if target.mod == "" || target.mod == "^~" {
+		path = path + strings.TrimPrefix(s.authRequest, target.path)
+	}
+	fwd := r.child("auth").child("forward")
+	fwd.set("url", str(u.Scheme+"://"+host+path))
+	if len(s.authCopy) > 0 {
+		fwd.set("copy_headers", strs(dedupe(s.authCopy)...))
+	}
 }

@@ -117,7 +117,10 @@ func (m *mapper) http(d *crossplane.Directive, out *node) {
 			if c.Directive != "server" || len(c.Args) == 0 || contains(c.Args[1:], "down") {
 				continue
 			}
-			if _, ok := serverAddr(c); ok {
+			if addr, ok := serverAddr(c); ok {
+				if servers == 0 {
+					m.upstreamAddrs[u.Args[0]] = addr
+				}
 				servers++
 			}
 		}

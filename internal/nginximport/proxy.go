@@ -99,6 +99,10 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 		if defaults, ok := forwardingDefaults[name]; ok && contains(defaults, h.value) {
 			continue
 		}
+		if header, ok := s.authVars[h.value]; ok && strings.EqualFold(header, h.name) {
+			// forward auth's copy_headers sets it.
+			continue
+		}
 		if name == "host" && (h.value == "$proxy_host" || h.value == "$proxy_host:$proxy_port") {
 			set.set("Host", str(proxyHost))
 			continue

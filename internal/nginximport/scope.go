@@ -70,6 +70,10 @@ type scope struct {
 	cacheStale    *crossplane.Directive
 	cacheBypass   []*crossplane.Directive
 	backgroundUpd bool
+	authRequest   string // auth_request's URI, or "off"
+	authRequestAt *crossplane.Directive
+	authCopy      []string          // headers auth_request_set takes from the answer
+	authVars      map[string]string // auth_request_set's variables: the header each holds
 }
 
 // inherit is the scope a nested level starts from.
@@ -192,9 +196,35 @@ func (m *mapper) apply(s *scope, d *crossplane.Directive) bool {
 		"proxy_cache_methods", "proxy_cache_revalidate", "proxy_cache_convert_head":
 		// Gatehouse collapses misses, revalidates and caches GET and
 		// HEAD on its own.
+	case "auth_request":
+		s.authRequest, s.authRequestAt = args[0], d
+	case "auth_request_set":
+		if name, ok := strings.CutPrefix(args[1], "$upstream_http_"); ok {
+			s.authCopy = append(s.authCopy, headerName(name))
+			vars := map[string]string{}
+			for k, v := range s.authVars {
+				vars[k] = v
+			}
+			vars[args[0]] = headerName(name)
+			s.authVars = vars
+		} else {
+			m.warn(d, "only $upstream_http_NAME values are carried over (as copy_headers)")
+		}
 	case "limit_req_log_level", "limit_conn_log_level", "limit_req_dry_run", "limit_conn_dry_run":
 	default:
 		return false
 	}
 	return true
+}
+
+// headerName turns an nginx variable's header part (x_auth_user) into a
+// header name (X-Auth-User).
+func headerName(v string) string {
+	parts := strings.Split(v, "_")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "-")
 }
