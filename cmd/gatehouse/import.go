@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/nginximport"
 )
 
-// cmdImport is `gatehouse import nginx FILE [-o OUT] [--strict]`: it
+// cmdImport is `gatehouse import nginx FILE [-o OUT] [-p PREFIX] [--strict]`: it
 // writes the Gatehouse config equivalent to an nginx config and a warning
 // on stderr for each directive not carried over. Exit 0 (with warnings),
 // 1 when the input is not valid nginx syntax, has no server, or names
@@ -18,13 +18,14 @@ import (
 // --strict when anything was left out.
 func cmdImport(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "nginx" {
-		fmt.Fprintln(stderr, "usage: gatehouse import nginx FILE [-o OUT] [--strict]")
+		fmt.Fprintln(stderr, "usage: gatehouse import nginx FILE [-o OUT] [-p PREFIX] [--strict]")
 		return 2
 	}
 	fs := flag.NewFlagSet("import nginx", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "write the Gatehouse config to this file (default: stdout)")
 	strict := fs.Bool("strict", false, "exit 2 when anything was left out")
+	prefix := fs.String("p", "", "resolve relative paths (includes, roots, certificates) against this directory, as nginx -p")
 	// Flags may come before or after the file.
 	var files []string
 	rest := args[1:]
@@ -39,10 +40,10 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 		rest = fs.Args()[1:]
 	}
 	if len(files) != 1 {
-		fmt.Fprintln(stderr, "usage: gatehouse import nginx FILE [-o OUT] [--strict]")
+		fmt.Fprintln(stderr, "usage: gatehouse import nginx FILE [-o OUT] [-p PREFIX] [--strict]")
 		return 2
 	}
-	res, err := nginximport.Import(files[0])
+	res, err := nginximport.Import(files[0], nginximport.Options{Prefix: *prefix})
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse import: %v\n", err)
 		return 1

@@ -52,7 +52,7 @@ Usage:
   gatehouse bans add [-c FILE] IP [DURATION]
                                      refuse IP for DURATION (default 1h), on open connections too
   gatehouse bans rm [-c FILE] IP     lift IP's ban
-  gatehouse import nginx FILE [-o OUT] [--strict]
+  gatehouse import nginx FILE [-o OUT] [-p PREFIX] [--strict]
                                      write the Gatehouse config equivalent to an nginx config
                                      (with its includes); warnings name what was left out
   gatehouse version                  print the version

@@ -28,7 +28,7 @@ func FuzzImport(f *testing.F) {
 		if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		res, err := Import(file)
+		res, err := Import(file, Options{})
 		if err != nil {
 			// Refused: not nginx, nothing to import, or (a shortcoming
 			// of the importer, but never an invalid config written) a

@@ -8,6 +8,8 @@ package nginximport
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -52,17 +54,47 @@ var ErrInvalid = errors.New("the imported config does not validate")
 // ErrNoServer is the error of a configuration with no server to import.
 var ErrNoServer = errors.New("no server block in an http block: nothing to import")
 
+// Options adjust an import.
+type Options struct {
+	// Prefix, as nginx's -p, is the directory relative paths resolve
+	// against (includes, roots, certificates); "": the file's directory.
+	Prefix string
+}
+
 // Import reads the nginx configuration at file, following its includes
-// (globs, relative to the file's directory as nginx resolves them), and
-// maps it.
-func Import(file string) (*Result, error) {
+// (globs, relative to the file's directory as nginx resolves them, or to
+// opt.Prefix), and maps it.
+func Import(file string, opt Options) (*Result, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := crossplane.Parse(abs, &crossplane.ParseOptions{
-		StopParsingOnError: true,
-	})
+	dir := filepath.Dir(abs)
+	po := &crossplane.ParseOptions{StopParsingOnError: true}
+	if opt.Prefix != "" {
+		prefix, err := filepath.Abs(opt.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		// crossplane joins relative includes to the file's directory:
+		// send them to the prefix instead.
+		confDir := dir
+		under := func(p string) string {
+			if rest, ok := strings.CutPrefix(p, confDir+string(filepath.Separator)); ok {
+				return filepath.Join(prefix, rest)
+			}
+			return p
+		}
+		po.Open = func(p string) (io.ReadCloser, error) {
+			if p != abs {
+				p = under(p)
+			}
+			return os.Open(p)
+		}
+		po.Glob = func(p string) ([]string, error) { return filepath.Glob(under(p)) }
+		dir = prefix
+	}
+	payload, err := crossplane.Parse(abs, po)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
@@ -74,7 +106,7 @@ func Import(file string) (*Result, error) {
 		markFiles(c.Parsed, c.File)
 	}
 	top := expandIncludes(payload.Config[0].Parsed, payload)
-	return Map(top, filepath.Dir(abs))
+	return Map(top, dir)
 }
 
 // markFiles records on every directive the file it was read from, and

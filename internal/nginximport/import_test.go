@@ -45,7 +45,7 @@ func TestCorpusImportsAndValidates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Import(conf)
+			res, err := Import(conf, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
