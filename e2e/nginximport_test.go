@@ -49,7 +49,7 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 		{method: "GET", path: "/old-pricing", host: "api.example.test"},
 		{method: "GET", path: "/api/items?x=1", host: "api.example.test"},
 		{method: "GET", path: "/api/", host: "api.example.test"},
-		{method: "POST", path: "/api/upload", host: "api.example.test", body: 64 << 10},
+		{method: "POST", path: "/api/echo", host: "api.example.test", body: 64 << 10},
 		{method: "POST", path: "/api/upload", host: "api.example.test", body: 11 << 20},
 		{method: "GET", path: "/static/app.css", host: "api.example.test"},
 		{method: "GET", path: "/static/avatars/7.png", host: "api.example.test"},
@@ -80,6 +80,9 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 		{method: "GET", path: "/private/report", host: "api.example.test", authz: "Bearer bad"},
 		{method: "GET", path: "/private/report", host: "api.example.test"},
 		{method: "GET", path: "/auth", host: "api.example.test"},
+		{method: "GET", path: "/media/app.css", host: "django.example.test", only: "uwsgi"},
+		{method: "GET", path: "/polls/3/vote?choice=1", host: "django.example.test", only: "uwsgi"},
+		{method: "POST", path: "/polls/3/echo", host: "django.example.test", body: 3000, only: "uwsgi"},
 		{method: "GET", path: "/account?tab=2", host: "secure.example.test", only: "https"},
 		{method: "POST", path: "/account", host: "www.secure.example.test", body: 10, only: "https"},
 		{method: "GET", path: "/account?tab=2", host: "secure.example.test", tls: true, only: "https"},
@@ -98,9 +101,46 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 		{method: "POST", path: "/api/login", host: "api.example.test", body: 10},
 		{method: "POST", path: "/api/login", host: "api.example.test", body: 10},
 	}
+	peers := startCorpusPeers(t)
 	for _, name := range corpus.Names() {
-		t.Run(name, func(t *testing.T) { compareWithNginx(t, name, requests) })
+		t.Run(name, func(t *testing.T) { compareWithNginx(t, name, peers, requests) })
 	}
+}
+
+// startCorpusPeers writes the content the corpus's configs serve and
+// starts what they send to, once for all of them: two HTTP upstreams that
+// answer alike (so that balancing does not show; /check is the auth
+// service of auth_request), php-fpm and uWSGI. Only Port and TLSPort are
+// left to fill.
+func startCorpusPeers(t *testing.T) corpus.Values {
+	dir := t.TempDir()
+	writeContent(t, dir)
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/check" {
+			if r.Header.Get("Authorization") != "Bearer good" {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+				w.WriteHeader(401)
+				return
+			}
+			w.Header().Set("X-User", "alice")
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		// Not the X-Forwarded-* headers: Gatehouse always sends its own,
+		// whatever the config says (docs/nginx.md).
+		fmt.Fprintf(w, "upstream saw %s %s host=%s tier=%s user=%s body=%d\n", r.Method, r.RequestURI, r.Host,
+			r.Header.Get("X-App-Tier"), r.Header.Get("X-User"), n)
+	})
+	app1, app2 := httptest.NewServer(echo), httptest.NewServer(echo)
+	t.Cleanup(app1.Close)
+	t.Cleanup(app2.Close)
+	php := startPHPFPM(t, dir, filepath.Join(dir, "wp"))
+	uwsgi := filepath.Join(dir, "uwsgi.sock")
+	startUWSGI(t, "app", "--socket", uwsgi)
+	ca := newTestCA(t)
+	cert, key := ca.issue("secure.example.test", "www.secure.example.test")
+	return corpus.Values{App1: app1.Listener.Addr().String(), App2: app2.Listener.Addr().String(),
+		PHP: php, UWSGI: uwsgi, Dir: dir, Cert: cert, Key: key, CAFile: ca.File}
 }
 
 // writeContent makes the files the corpus's roots and aliases serve.
@@ -132,36 +172,8 @@ func writeContent(t *testing.T, dir string) {
 	}
 }
 
-func compareWithNginx(t *testing.T, name string, requests []importRequest) {
+func compareWithNginx(t *testing.T, name string, values corpus.Values, requests []importRequest) {
 	dir := t.TempDir()
-	writeContent(t, dir)
-	// Both upstreams answer alike, so that balancing does not show.
-	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/check" {
-			// The auth service of auth_request / forward auth.
-			if r.Header.Get("Authorization") != "Bearer good" {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				w.WriteHeader(401)
-				return
-			}
-			w.Header().Set("X-User", "alice")
-			return
-		}
-		n, _ := io.Copy(io.Discard, r.Body)
-		// Not the X-Forwarded-* headers: Gatehouse always sends its own,
-		// whatever the config says (docs/nginx.md).
-		fmt.Fprintf(w, "upstream saw %s %s host=%s tier=%s user=%s body=%d\n", r.Method, r.RequestURI, r.Host,
-			r.Header.Get("X-App-Tier"), r.Header.Get("X-User"), n)
-	})
-	app1, app2 := httptest.NewServer(echo), httptest.NewServer(echo)
-	defer app1.Close()
-	defer app2.Close()
-	php := startPHPFPM(t, dir, filepath.Join(dir, "wp"))
-	ca := newTestCA(t)
-	cert, key := ca.issue("secure.example.test", "www.secure.example.test")
-	values := corpus.Values{App1: app1.Listener.Addr().String(), App2: app2.Listener.Addr().String(), PHP: php, Dir: dir,
-		Cert: cert, Key: key}
-
 	values.Port, values.TLSPort = freeAddr(t), freeAddr(t)
 	nginxConf, err := corpus.Render(name, filepath.Join(dir, "nginx"), values)
 	if err != nil {
@@ -175,7 +187,7 @@ func compareWithNginx(t *testing.T, name string, requests []importRequest) {
 	}
 	ghAddr, ghTLS := values.Port, values.TLSPort
 	roots := x509.NewCertPool()
-	if pem, err := os.ReadFile(ca.File); err != nil || !roots.AppendCertsFromPEM(pem) {
+	if pem, err := os.ReadFile(values.CAFile); err != nil || !roots.AppendCertsFromPEM(pem) {
 		t.Fatalf("the test CA: %v", err)
 	}
 

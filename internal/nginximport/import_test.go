@@ -39,7 +39,7 @@ func TestCorpusImportsAndValidates(t *testing.T) {
 			}
 			writeSelfSigned(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 			conf, err := corpus.Render(name, filepath.Join(dir, "conf"), corpus.Values{
-				Port: "127.0.0.1:18080", App1: "127.0.0.1:18081", App2: "127.0.0.1:18082", PHP: "/run/php/php-fpm.sock", Dir: dir,
+				Port: "127.0.0.1:18080", App1: "127.0.0.1:18081", App2: "127.0.0.1:18082", PHP: "/run/php/php-fpm.sock", UWSGI: "/run/uwsgi/app.sock", Dir: dir,
 				TLSPort: "127.0.0.1:18443", Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem"),
 			})
 			if err != nil {

@@ -33,10 +33,12 @@ func Names() []string {
 // Values fill a configuration's templates: Port is the address its
 // server listens on (TLSPort its ssl one, with the certificate and key
 // files Cert and Key), App1 and App2 its upstream servers (host:port),
-// PHP the unix socket of its php-fpm, Dir the directory of its content
-// (Dir/public, Dir/assets, Dir/wp).
+// PHP and UWSGI the unix sockets of its php-fpm and uWSGI, Dir the
+// directory of its content (Dir/public, Dir/assets, Dir/wp).
 type Values struct {
-	Port, TLSPort, Cert, Key, App1, App2, PHP, Dir string
+	Port, TLSPort, Cert, Key, App1, App2, PHP, UWSGI, Dir string
+	// CAFile is the CA that issued Cert, for the test's clients.
+	CAFile string
 }
 
 // Render writes the configuration name into dir with values filled in
