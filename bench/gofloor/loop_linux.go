@@ -78,7 +78,6 @@ func loop(lfd int) error {
 	conns := map[int32]*conn{}
 	events := make([]unix.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
-	out := []byte(response)
 	var batch []byte
 	for {
 		n, err := epollWait(ep, events)
@@ -103,36 +102,8 @@ func loop(lfd int) error {
 			}
 			c := conns[ev.Fd]
 			fd := int(ev.Fd)
-			closed := false
-			for {
-				r, err := rawRead(fd, buf)
-				if r > 0 {
-					c.in = append(c.in, buf[:r]...)
-				}
-				if r == 0 || err != nil && err != unix.EAGAIN {
-					closed = true
-				}
-				if r < len(buf) {
-					break
-				}
-			}
-			batch = batch[:0]
-			for {
-				end := bytes.Index(c.in, []byte("\r\n\r\n"))
-				if end < 0 {
-					break
-				}
-				c.in = c.in[end+4:]
-				batch = append(batch, out...)
-			}
-			if len(c.in) == 0 {
-				c.in = nil
-			}
-			if len(batch) > 0 {
-				if _, err := rawWrite(fd, batch); err != nil {
-					closed = true
-				}
-			}
+			var closed bool
+			batch, closed = answer(fd, c, buf, batch[:0])
 			if closed {
 				_ = unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, fd, nil)
 				_ = unix.Close(fd)
@@ -194,4 +165,40 @@ func rawWrite(fd int, p []byte) (int, error) {
 		return -1, e
 	}
 	return int(n), nil
+}
+
+// answer reads what fd has, answers every complete head in c's input
+// with the fixed response in one write (batch is the buffer for it), and
+// reports whether the connection ended.
+func answer(fd int, c *conn, buf, batch []byte) ([]byte, bool) {
+	closed := false
+	for {
+		r, err := rawRead(fd, buf)
+		if r > 0 {
+			c.in = append(c.in, buf[:r]...)
+		}
+		if r == 0 || err != nil && err != unix.EAGAIN {
+			closed = true
+		}
+		if r < len(buf) {
+			break
+		}
+	}
+	for {
+		end := bytes.Index(c.in, []byte("\r\n\r\n"))
+		if end < 0 {
+			break
+		}
+		c.in = c.in[end+4:]
+		batch = append(batch, response...)
+	}
+	if len(c.in) == 0 {
+		c.in = nil
+	}
+	if len(batch) > 0 {
+		if _, err := rawWrite(fd, batch); err != nil {
+			closed = true
+		}
+	}
+	return batch, closed
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"runtime"
@@ -72,36 +71,7 @@ func serveReady(ep, fd int, c *conn) {
 		default:
 		}
 	}()
-	closed := false
-	for {
-		r, err := rawRead(fd, buf)
-		if r > 0 {
-			c.in = append(c.in, buf[:r]...)
-		}
-		if r == 0 || err != nil && err != unix.EAGAIN {
-			closed = true
-		}
-		if r < len(buf) {
-			break
-		}
-	}
-	var batch []byte
-	for {
-		end := bytes.Index(c.in, []byte("\r\n\r\n"))
-		if end < 0 {
-			break
-		}
-		c.in = c.in[end+4:]
-		batch = append(batch, response...)
-	}
-	if len(c.in) == 0 {
-		c.in = nil
-	}
-	if len(batch) > 0 {
-		if _, err := rawWrite(fd, batch); err != nil {
-			closed = true
-		}
-	}
+	_, closed := answer(fd, c, buf, nil)
 	if closed {
 		_ = unix.Close(fd)
 		return

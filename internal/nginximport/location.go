@@ -275,19 +275,9 @@ func (m *mapper) common(r *node, s *scope, l loc) {
 	if len(s.addHeaders) > 0 {
 		set := newMap()
 		for _, h := range s.addHeaders {
-			v, bad := value(h.value)
-			switch {
-			case strings.ContainsAny(h.value, "\r\n\x00"):
-				m.warn(h.at, "a line break in the value: header %s left out", h.name)
-				continue
-			case bad == "$upstream_cache_status":
-				m.warn(h.at, "header %s left out: Gatehouse says what its cache did in Cache-Status (RFC 9211)", h.name)
-				continue
-			case bad != "":
-				m.warn(h.at, "the variable %s has no Gatehouse placeholder: header %s left out", bad, h.name)
-				continue
+			if v, ok := m.headerValue(h); ok {
+				set.set(h.name, str(v))
 			}
-			set.set(h.name, str(v))
 		}
 		if !set.empty() {
 			r.child("headers").set("set", set)
@@ -435,16 +425,10 @@ func (m *mapper) returnRoute(d *crossplane.Directive, path string, s *scope) *no
 // a replacement that is a URL, becomes a redirect of the route (when the
 // route has nothing else to do) and otherwise a rewrite rule of it.
 func (m *mapper) locationRewrite(d *crossplane.Directive, r *node, l loc) {
-	from, to := d.Args[0], d.Args[1]
-	if _, err := regexp.Compile(from); err != nil {
-		m.unsupported(d, "the regex is not RE2 (no lookarounds or backreferences)")
+	from, to, flag, re, ok := m.rewriteArgs(d)
+	if !ok {
 		return
 	}
-	flag := ""
-	if len(d.Args) > 2 {
-		flag = d.Args[2]
-	}
-	re, _ := regexp.Compile(from)
 	mapped, bad := target(to, re.NumSubexp())
 	if bad != "" {
 		m.unsupported(d, "the replacement uses "+bad+"; a rewrite's replacement takes only the regex's groups")
@@ -479,21 +463,15 @@ func (m *mapper) locationRewrite(d *crossplane.Directive, r *node, l loc) {
 // serverRewrite maps a server-level rewrite: a redirecting one becomes a
 // regex route that redirects (placed before the location routes).
 func (m *mapper) serverRewrite(d *crossplane.Directive, s *scope, routes *node) {
-	from, to := d.Args[0], d.Args[1]
-	if _, err := regexp.Compile(from); err != nil {
-		m.unsupported(d, "the regex is not RE2 (no lookarounds or backreferences)")
+	from, to, flag, re, ok := m.rewriteArgs(d)
+	if !ok {
 		return
-	}
-	flag := ""
-	if len(d.Args) > 2 {
-		flag = d.Args[2]
 	}
 	redirect := flag == "redirect" || flag == "permanent" || strings.HasPrefix(to, "http://") || strings.HasPrefix(to, "https://")
 	if !redirect {
 		m.unsupported(d, "a server-level rewrite that is not a redirect changes the path before a location is chosen; Gatehouse rewrites after the route is chosen: move it into the routes")
 		return
 	}
-	re, _ := regexp.Compile(from)
 	mapped, bad := target(to, re.NumSubexp())
 	if bad != "" {
 		m.unsupported(d, "the variable "+bad+" has no Gatehouse placeholder")
@@ -627,4 +605,36 @@ func (m *mapper) authRequest(r *node, s *scope) {
 	if len(s.authCopy) > 0 {
 		fwd.set("copy_headers", strs(dedupe(s.authCopy)...))
 	}
+}
+
+// rewriteArgs reads a rewrite's regex (which must be RE2), replacement
+// and flag.
+func (m *mapper) rewriteArgs(d *crossplane.Directive) (from, to, flag string, re *regexp.Regexp, ok bool) {
+	from, to = d.Args[0], d.Args[1]
+	re, err := regexp.Compile(from)
+	if err != nil {
+		m.unsupported(d, "the regex is not RE2 (no lookarounds or backreferences)")
+		return "", "", "", nil, false
+	}
+	if len(d.Args) > 2 {
+		flag = d.Args[2]
+	}
+	return from, to, flag, re, true
+}
+
+// headerValue converts a header's nginx value to a Gatehouse value, or
+// warns and reports false when it cannot be carried over.
+func (m *mapper) headerValue(h header) (string, bool) {
+	v, bad := value(h.value)
+	switch {
+	case strings.ContainsAny(h.value, "\r\n\x00"):
+		m.warn(h.at, "a line break in the value: header %s left out", h.name)
+	case bad == "$upstream_cache_status":
+		m.warn(h.at, "header %s left out: Gatehouse says what its cache did in Cache-Status (RFC 9211)", h.name)
+	case bad != "":
+		m.warn(h.at, "the variable %s has no Gatehouse placeholder: header %s left out", bad, h.name)
+	default:
+		return v, true
+	}
+	return "", false
 }

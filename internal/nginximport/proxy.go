@@ -107,16 +107,9 @@ func (m *mapper) proxy(d *crossplane.Directive, r *node, l loc, s *scope) {
 			set.set("Host", str(proxyHost))
 			continue
 		}
-		v, bad := value(h.value)
-		switch {
-		case strings.ContainsAny(h.value, "\r\n\x00"):
-			m.warn(h.at, "a line break in the value: header %s left out", h.name)
-			continue
-		case bad != "":
-			m.warn(h.at, "the variable %s has no Gatehouse placeholder: header %s left out", bad, h.name)
-			continue
+		if v, ok := m.headerValue(h); ok {
+			set.set(h.name, str(v))
 		}
-		set.set(h.name, str(v))
 	}
 	if !hostSet {
 		// nginx sends the upstream's name ($proxy_host) unless told
