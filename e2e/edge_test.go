@@ -325,11 +325,12 @@ sites:
 
 // A request header rule that sets Host sets the Host the upstream gets
 // (one field, not two), with placeholders: nginx's
-// `proxy_set_header Host $proxy_host` or a fixed name.
+// `proxy_set_header Host $proxy_host` or a fixed name; X-Forwarded-Host
+// still names the client's.
 func TestRequestRuleSetsUpstreamHost(t *testing.T) {
 	hosts := make(chan []string, 4)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hosts <- append([]string{r.Host}, r.Header.Values("Host")...)
+		hosts <- append([]string{r.Host, r.Header.Get("X-Forwarded-Host")}, r.Header.Values("Host")...)
 	}))
 	defer up.Close()
 	addr := freeAddr(t)
@@ -359,8 +360,11 @@ sites:
 	for _, c := range cases {
 		res, _ := get(t, "http://"+addr+c.path, c.hdr)
 		got := <-hosts
-		if res.StatusCode != 200 || got[0] != c.want || len(got) != 1 {
-			t.Errorf("%s: %d, the upstream saw Host %q (fields %q), want %q", c.path, res.StatusCode, got[0], got[1:], c.want)
+		if res.StatusCode != 200 || got[0] != c.want || len(got) != 2 {
+			t.Errorf("%s: %d, the upstream saw Host %q (fields %q), want %q", c.path, res.StatusCode, got[0], got[2:], c.want)
+		}
+		if got[1] != c.hdr["Host"] {
+			t.Errorf("%s: X-Forwarded-Host %q, want the client's %q", c.path, got[1], c.hdr["Host"])
 		}
 	}
 }

@@ -363,6 +363,9 @@ func removeHopByHop(hdr http.Header) {
 // its peer is a trusted proxy.
 func (ex *exchange) forwarded(in *http.Request, info *reqinfo.Info) []upstream.Field {
 	xff, proto, host := info.Peer, info.Scheme, in.Host
+	if info.ClientHost != "" {
+		host = info.ClientHost
+	}
 	f := ex.fwd[:0]
 	if info.Trusted {
 		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {

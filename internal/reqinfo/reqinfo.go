@@ -33,6 +33,10 @@ type Info struct {
 	Trusted bool
 	// Scheme is the scheme the client used (http or https).
 	Scheme string
+	// ClientHost is the Host the client asked for, when a request header
+	// rule replaced the request's ("" otherwise): X-Forwarded-Host and
+	// the access log still name the client's.
+	ClientHost string
 	// ServerPort is the port of the listener the request arrived on (for
 	// a unix socket listener, the scheme's default port).
 	ServerPort string

@@ -74,11 +74,18 @@ func requestPhase(sc *config.Site, rc *config.Route, h http.Handler) (http.Handl
 			reqRules.Apply(r.Header, r, reqinfo.From(r.Context()))
 			if v, ok := r.Header["Host"]; ok {
 				// A rule that sets Host sets the request's host, which is
-				// what goes upstream (a Host field would be a second one).
-				if len(v) > 0 && validHost(v[0]) {
-					r.Host = v[0]
-				}
+				// what goes upstream (a Host field would be a second one),
+				// on a copy: the log keeps the client's, and so does
+				// X-Forwarded-Host (ClientHost).
 				delete(r.Header, "Host")
+				if len(v) > 0 && validHost(v[0]) && v[0] != r.Host {
+					if info := reqinfo.From(r.Context()); info != nil && info.ClientHost == "" {
+						info.ClientHost = r.Host
+					}
+					r2 := *r
+					r2.Host = v[0]
+					r = &r2
+				}
 			}
 			next.ServeHTTP(w, r)
 		})
