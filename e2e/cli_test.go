@@ -164,7 +164,9 @@ func TestDocsExamplesAreValid(t *testing.T) {
 				continue
 			}
 			dir := t.TempDir()
-			_ = os.MkdirAll(filepath.Join(dir, "public"), 0o755)
+			for _, sub := range []string{"public", "assets"} {
+				_ = os.MkdirAll(filepath.Join(dir, sub), 0o755)
+			}
 			writeExampleCerts(t, ca, block, dir)
 			writeExamplePages(t, block, dir)
 			if strings.Contains(block, "cookie.key") {
