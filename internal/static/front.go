@@ -110,11 +110,8 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.serveOrRun(w, r, target)
 				return
 			}
-		case config.TryRoute:
-			f.named[t.Route].ServeHTTP(w, r)
-			return
-		case config.TryCode:
-			errpage.Write(w, t.Status)
+		case config.TryRoute, config.TryCode:
+			endTry(w, r, t, f.named)
 			return
 		}
 	}

@@ -101,12 +101,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 			}
-		case config.TryRoute:
-			// What no file answers goes to the named route, any method.
-			h.named[t.Route].ServeHTTP(w, r)
-			return
-		case config.TryCode:
-			errpage.Write(w, t.Status)
+		case config.TryRoute, config.TryCode:
+			endTry(w, r, t, h.named)
 			return
 		case config.TryPath:
 			if last {
@@ -125,6 +121,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	errpage.Write(w, http.StatusNotFound)
+}
+
+// endTry answers with what a try list's last entry names: the named
+// route (what no file answers goes there, any method) or a status.
+func endTry(w http.ResponseWriter, r *http.Request, t config.TryEntry, named map[string]http.Handler) {
+	if t.Kind == config.TryRoute {
+		named[t.Route].ServeHTTP(w, r)
+		return
+	}
+	errpage.Write(w, t.Status)
 }
 
 // readOnly answers 405 to a method other than GET and HEAD, which files
