@@ -50,7 +50,9 @@ func TestImportedNginxConfigsAnswerLikeNginx(t *testing.T) {
 		{method: "GET", path: "/api/items?x=1", host: "api.example.test"},
 		{method: "GET", path: "/api/", host: "api.example.test"},
 		{method: "POST", path: "/api/echo", host: "api.example.test", body: 64 << 10},
-		{method: "POST", path: "/api/upload", host: "api.example.test", body: 11 << 20},
+		// /sha reads the whole body: an app that answers without reading
+		// it races the upload, and nginx then says 502 or 200 by luck.
+		{method: "POST", path: "/api/upload/sha", host: "api.example.test", body: 11 << 20},
 		{method: "GET", path: "/static/app.css", host: "api.example.test"},
 		{method: "GET", path: "/static/avatars/7.png", host: "api.example.test"},
 		{method: "GET", path: "/static/missing.css", host: "api.example.test"},

@@ -33,6 +33,12 @@ type Options struct {
 // file on SIGUSR1 (log rotation).
 func Run(ctx context.Context, opt Options) error {
 	closeReadyFDOnExec()
+	// Caught before any listener opens: a signal sent as soon as the port
+	// answers (a reload, an upgrade) waits here until the loop below takes
+	// it, where Go would otherwise drop it.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	cfg, err := opt.Load()
 	if err != nil {
 		return err
@@ -82,9 +88,6 @@ func Run(ctx context.Context, opt Options) error {
 	defer stopReclaim()
 	go reclaim.Run(reclaimCtx, log)
 	go notify.Watchdog(reclaimCtx)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	log.Info("gatehouse started", "config", cfg.File, "pid", os.Getpid())
 	upgraded := false
 	predecessor := startedByUpgrade()
