@@ -34,6 +34,8 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v systemd-socket-activate >/dev/null 2>&1 || missing+=(systemd)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq

@@ -58,7 +58,20 @@ type List struct {
 
 	// issued counts the bans ever started, automatic or not.
 	issued atomic.Uint64
+
+	// share, when set, is told of every ban this instance starts or
+	// lifts (auto: earned, not an admin's), to pass it to the fleet.
+	share atomic.Pointer[Share]
 }
+
+// Share receives the bans an instance starts and lifts, for the fleet.
+type Share struct {
+	Ban  func(ip netip.Addr, until time.Time, auto bool)
+	Lift func(ip netip.Addr)
+}
+
+// SetShare sets who is told of this instance's bans (nil: nobody).
+func (l *List) SetShare(s *Share) { l.share.Store(s) }
 
 // strikes are an address's latest counted answers, a ring of time stamps
 // (nanoseconds since the list's epoch) at most Threshold long.
@@ -156,6 +169,9 @@ func (l *List) Observe(ip netip.Addr, status int, wafBlock bool) bool {
 	l.ban(ip, until)
 	l.log.Warn("client banned", "client", ip.String(), "until", until.UTC().Format(time.RFC3339),
 		"reason", "too many error answers", "threshold", p.Threshold, "window", p.Window.String())
+	if s := l.share.Load(); s != nil {
+		s.Ban(ip, until, true)
+	}
 	return true
 }
 
@@ -196,7 +212,38 @@ func (l *List) Ban(ip netip.Addr, d time.Duration) time.Time {
 	until := l.now().Add(d)
 	l.ban(ip.Unmap(), until)
 	l.log.Warn("client banned", "client", ip.Unmap().String(), "until", until.UTC().Format(time.RFC3339), "reason", "admin")
+	if s := l.share.Load(); s != nil {
+		s.Ban(ip.Unmap(), until, false)
+	}
 	return until
+}
+
+// Apply bans ip until the wall-clock time until, as another instance of
+// the fleet did; a ban in force that lasts longer stays. Nothing is told
+// to the fleet.
+func (l *List) Apply(ip netip.Addr, until time.Time) {
+	ip = ip.Unmap()
+	now := l.now()
+	if !until.After(now) {
+		return
+	}
+	// Kept on this clock's reading (monotonic), as long as the fleet said.
+	local := now.Add(until.Sub(now))
+	l.mu.RLock()
+	cur, ok := l.banned[ip]
+	l.mu.RUnlock()
+	if ok && !cur.Before(local) {
+		return
+	}
+	l.ban(ip, local)
+	l.log.Info("client banned by the fleet", "client", ip.String(), "until", until.UTC().Format(time.RFC3339))
+}
+
+// Lift lifts ip's ban as another instance of the fleet did.
+func (l *List) Lift(ip netip.Addr) {
+	if l.unban(ip.Unmap()) {
+		l.log.Info("ban lifted by the fleet", "client", ip.Unmap().String())
+	}
 }
 
 func (l *List) ban(ip netip.Addr, until time.Time) {
@@ -212,6 +259,15 @@ func (l *List) ban(ip netip.Addr, until time.Time) {
 // Unban lifts ip's ban and forgets its strikes; false when it had none.
 func (l *List) Unban(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	ok := l.unban(ip)
+	if s := l.share.Load(); s != nil {
+		s.Lift(ip)
+	}
+	return ok
+}
+
+// unban lifts ip's ban and forgets its strikes.
+func (l *List) unban(ip netip.Addr) bool {
 	l.strikesMu.Lock()
 	delete(l.strikes, ip)
 	l.strikesMu.Unlock()

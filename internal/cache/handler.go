@@ -271,6 +271,13 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, info *reqinfo.Inf
 			h.mu.Unlock()
 			fl.release()
 		}()
+		// The fleet's turn: one instance goes to the origin, the others
+		// wait for its response in the shared tier.
+		unlock, found := h.store.sharedClaim(req.primary, r)
+		defer unlock()
+		if found != nil && h.serveCollapsed(w, r, info, req, found) {
+			return
+		}
 		h.fetch(w, r, up, info, req, nil, fl)
 		return
 	}
@@ -283,17 +290,25 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, info *reqinfo.Inf
 	case <-r.Context().Done():
 		return
 	}
-	if e := h.store.lookup(req.primary, r); e != nil {
-		f := e.freshness(time.Now())
-		if f.Fresh() && !req.cc.NoCache && !f.CC.NoCache {
-			h.store.Stats.Collapsed.Add(1)
-			h.setStatus(w.Header(), info, "collapsed", "fwd=miss; collapsed")
-			h.serveStored(w, r, e, f)
-			return
-		}
+	if e := h.store.lookup(req.primary, r); e != nil && h.serveCollapsed(w, r, info, req, e) {
+		return
 	}
 	// What the first request got could not be shared: go to the origin.
 	h.fetch(w, r, up, info, req, nil, nil)
+}
+
+// serveCollapsed answers with e, the response another request (here or
+// on another instance of the fleet) fetched meanwhile, when it is fresh
+// and the request takes it; false: it did not answer.
+func (h *Handler) serveCollapsed(w http.ResponseWriter, r *http.Request, info *reqinfo.Info, req *request, e *Entry) bool {
+	f := e.freshness(time.Now())
+	if !f.Fresh() || req.cc.NoCache || f.CC.NoCache {
+		return false
+	}
+	h.store.Stats.Collapsed.Add(1)
+	h.setStatus(w.Header(), info, "collapsed", "fwd=miss; collapsed")
+	h.serveStored(w, r, e, f)
+	return true
 }
 
 // revalidate sends a conditional request for a stored response and

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"slices"
@@ -91,6 +92,9 @@ type variants struct {
 type Stats struct {
 	Hits, Misses, Stale, Revalidated, Collapsed, Bypassed atomic.Uint64
 	Evictions, Stores                                     atomic.Uint64
+	// SharedHits counts the responses the fleet's shared tier had that
+	// the local tiers did not; SharedStores the copies sent to it.
+	SharedHits, SharedStores atomic.Uint64
 	// BytesServed counts the body bytes answered from the store.
 	BytesServed atomic.Uint64
 }
@@ -104,6 +108,7 @@ type Store struct {
 	disk      *disk
 	maxObject int64
 	memory    int64
+	shared    SharedOptions
 	Stats     Stats
 
 	// urls maps each URL to the cache keys stored for it, for purges.
@@ -119,12 +124,14 @@ type Options struct {
 	// DiskPath and DiskSize, when DiskPath is set, add the disk tier.
 	DiskPath string
 	DiskSize int64
+	// Shared, when its Tier is set, adds the fleet's shared tier.
+	Shared SharedOptions
 }
 
 // NewStore returns a store; with a disk tier, what a previous process
 // left there is loaded.
 func NewStore(opt Options) (*Store, error) {
-	s := &Store{maxObject: opt.MaxObject, memory: opt.Memory, urls: map[string]map[string]struct{}{}}
+	s := &Store{maxObject: opt.MaxObject, memory: opt.Memory, shared: opt.Shared, urls: map[string]map[string]struct{}{}}
 	mem, err := otter.New(&otter.Options[string, *variants]{
 		MaximumWeight: uint64(max(opt.Memory, 1)),
 		Weigher: func(_ string, v *variants) uint32 {
@@ -172,7 +179,7 @@ func (s *Store) lookup(primary string, r *http.Request) *Entry {
 			return e
 		}
 	}
-	return nil
+	return s.lookupShared(primary, r)
 }
 
 // memoryObjectLimit is the largest body the memory tier takes: an eighth
@@ -195,6 +202,7 @@ func (vs *variants) match(r *http.Request) *Entry {
 func (s *Store) put(e *Entry) {
 	s.Stats.Stores.Add(1)
 	s.index(e.Meta.URL, e.Meta.Primary)
+	defer s.putShared(context.Background(), e)
 	if s.disk != nil {
 		if e.file == nil {
 			f, err := s.disk.writeEntry(&e.Meta, bytes.NewReader(e.body))
@@ -249,6 +257,7 @@ func (s *Store) putMemory(e *Entry) {
 
 // update puts n, the entry old became after a validation, in its place.
 func (s *Store) update(old, n *Entry) {
+	defer s.putShared(context.Background(), n)
 	if s.disk != nil && old.file != nil {
 		if err := s.disk.updateMeta(n); err == nil {
 			s.disk.add(n)
@@ -321,9 +330,21 @@ func (s *Store) unindex(url, primary string) {
 	s.mu.Unlock()
 }
 
-// Purge drops every response stored for url (all keys and variants, both
-// tiers) and reports whether there was any.
+// Purge drops every response stored for url (all keys and variants, in
+// every tier, the fleet's shared one included) and reports whether this
+// instance had any.
 func (s *Store) Purge(url string) bool {
+	keys := s.purge(url)
+	s.purgeShared(url, keys)
+	return len(keys) > 0
+}
+
+// PurgeLocal drops what this instance's tiers store for url (another
+// instance purged the shared tier).
+func (s *Store) PurgeLocal(url string) bool { return len(s.purge(url)) > 0 }
+
+// purge drops url's responses from the local tiers and returns their keys.
+func (s *Store) purge(url string) []string {
 	s.mu.Lock()
 	keys := make([]string, 0, len(s.urls[url]))
 	for k := range s.urls[url] {
@@ -334,12 +355,20 @@ func (s *Store) Purge(url string) bool {
 	for _, k := range keys {
 		s.remove(k)
 	}
-	return len(keys) > 0
+	return keys
 }
 
 // PurgePrefix drops every response stored for a URL that starts with
-// prefix and returns how many URLs there were.
+// prefix, in every tier, and returns how many URLs this instance had.
 func (s *Store) PurgePrefix(prefix string) int {
+	n := s.PurgePrefixLocal(prefix)
+	s.purgeSharedPrefix(prefix)
+	return n
+}
+
+// PurgePrefixLocal drops what this instance's tiers store for every URL
+// that starts with prefix, and returns how many URLs there were.
+func (s *Store) PurgePrefixLocal(prefix string) int {
 	s.mu.Lock()
 	var urls []string
 	for u := range s.urls {
@@ -351,7 +380,7 @@ func (s *Store) PurgePrefix(prefix string) int {
 	sort.Strings(urls)
 	n := 0
 	for _, u := range urls {
-		if s.Purge(u) {
+		if len(s.purge(u)) > 0 {
 			n++
 		}
 	}

@@ -21,6 +21,9 @@ type ACMESettings struct {
 	Roots *x509.CertPool
 	// Storage is the directory for certificates, keys and accounts.
 	Storage string
+	// Shared, when set, replaces Storage: the fleet's store, where one
+	// instance orders a certificate and every instance finds it.
+	Shared certmagic.Storage
 	// HTTPPort and TLSPort are the ports (with ListenHost) where this
 	// process answers HTTP-01 and TLS-ALPN-01 challenges; 0 turns the
 	// challenge off.
@@ -43,8 +46,12 @@ func (m *Manager) NewACME(s ACMESettings) *ACME {
 		ca = certmagic.LetsEncryptProductionCA
 	}
 	zl := zapLogger(m.log)
+	var storage certmagic.Storage = &certmagic.FileStorage{Path: s.Storage}
+	if s.Shared != nil {
+		storage = s.Shared
+	}
 	cfg := certmagic.New(m.cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: s.Storage},
+		Storage: storage,
 		// A client naming none of the site's hosts, or none at all,
 		// still gets the site's certificate.
 		DefaultServerName:  s.Names[0],

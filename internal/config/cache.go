@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/placeholder"
 	"github.com/goccy/go-yaml"
@@ -23,6 +24,42 @@ type CacheStorage struct {
 	Disk *CacheDisk `yaml:"disk"`
 	// MaxObject is the largest response stored (default 1GB).
 	MaxObject Size `yaml:"max_object"`
+	// Shared, when set, adds a tier in the fleet's store behind the
+	// local ones: a response one instance fetched is a hit on the others.
+	Shared *CacheShared `yaml:"shared"`
+}
+
+// CacheShared is the HTTP cache's tier in the fleet's store.
+type CacheShared struct {
+	// MaxObject is the largest response kept in the store (default 1MB;
+	// larger ones stay local).
+	MaxObject Size `yaml:"max_object"`
+	// LockTimeout bounds how long an instance waits for another's origin
+	// request of the same key before making its own (default 5s).
+	LockTimeout Duration `yaml:"lock_timeout"`
+
+	off bool // written shared: false
+}
+
+// UnmarshalYAML accepts true, false or a mapping.
+func (c *CacheShared) UnmarshalYAML(node ast.Node) error {
+	if isScalar(node) {
+		switch strings.ToLower(scalarString(node)) {
+		case "true", "on":
+			return nil
+		case "false", "off":
+			c.off = true
+			return nil
+		}
+		return &nodeError{node, fmt.Sprintf("want true, false or {max_object, lock_timeout}, got %q", scalarString(node))}
+	}
+	type plain CacheShared
+	var p plain
+	if err := yaml.NodeToValue(node, &p); err != nil {
+		return err
+	}
+	*c = CacheShared(p)
+	return nil
 }
 
 // CacheDisk is the disk tier of the HTTP cache.
@@ -131,6 +168,17 @@ func EffectiveCache(s *Site, r *Route) *Cache {
 // validateCacheStorage checks the storage settings.
 func validateCacheStorage(c *CacheStorage, report func(keyPath, string)) {
 	at := keyPath{"cache"}
+	if s := c.Shared; s != nil {
+		if s.off {
+			c.Shared = nil
+		} else {
+			setDefault(&s.MaxObject, Size(1<<20))
+			setDefault(&s.LockTimeout, Duration(5*time.Second))
+			if s.MaxObject < 1 {
+				report(at.key("shared").key("max_object"), "want a size, at least 1 byte")
+			}
+		}
+	}
 	if d := c.Disk; d != nil {
 		if d.Path == "" {
 			report(at.key("disk").key("path"), "missing path: the directory of the disk tier")

@@ -51,6 +51,9 @@ type Config struct {
 	// Bans refuses, for a while, clients that earn too many error
 	// answers (off unless set; the admin API can ban either way).
 	Bans *Bans `yaml:"bans"`
+	// Store, when set, is the Redis or Valkey deployment a fleet of
+	// instances shares state through; features opt in with shared.
+	Store *Store `yaml:"store"`
 	// Upstreams holds the named upstream pools.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Sites are the virtual hosts.
@@ -70,6 +73,10 @@ type Admin struct {
 	// and the dashboard's page itself, as "Authorization: Bearer TOKEN".
 	// It is required when Listen is not a loopback address.
 	Token string `yaml:"token"`
+	// Shared: the changes made through the admin API (virtual patches,
+	// the maintenance switch, bans, cache purges) reach every instance of
+	// the fleet (store: must be set).
+	Shared bool `yaml:"shared"`
 }
 
 // Metrics configures what is counted and where /metrics is served besides
@@ -341,6 +348,10 @@ type ACME struct {
 	// Challenges limits the challenge types used (http-01, tls-alpn-01);
 	// by default every type the site's listeners can answer.
 	Challenges []string `yaml:"challenges"`
+	// Shared keeps certificates, keys and accounts in the fleet's store
+	// instead of Storage (store: must be set): one instance orders a
+	// certificate and every instance serves it.
+	Shared bool `yaml:"shared"`
 }
 
 // Certificates are the settings of certificate maintenance. They apply

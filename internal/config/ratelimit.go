@@ -32,6 +32,9 @@ type RateLimit struct {
 	// Status is the refusal's status (default 429; nginx's limit_req
 	// answers 503 unless told otherwise).
 	Status int `yaml:"status"`
+	// Shared counts the limit across the fleet in the store (store:
+	// must be set): N r/s means N r/s for all instances together.
+	Shared bool `yaml:"shared"`
 
 	// Parsed by validation.
 	KeyTemplate placeholder.Value `yaml:"-"`

@@ -28,6 +28,9 @@ type Bans struct {
 	// Statuses are the answers that count (default 400, 401, 403, 404,
 	// 429); requests the WAF blocks count whatever their status.
 	Statuses []int `yaml:"statuses"`
+	// Shared: a ban earned on one instance holds on every instance of
+	// the fleet (store: must be set).
+	Shared bool `yaml:"shared"`
 }
 
 // defaultBanStatuses are the answers bans count unless told otherwise.

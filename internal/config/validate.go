@@ -148,6 +148,7 @@ func validate(c *Config, report func(keyPath, string)) {
 	validateAdmin(c, report)
 	validateBans(c.Bans, report)
 	validateCacheStorage(&c.Cache, report)
+	validateStore(c, report)
 	if t := c.Tracing; t.OTLP != "" {
 		if u, err := url.Parse(t.OTLP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			report(keyPath{"tracing", "otlp"}, fmt.Sprintf("want the collector's URL, e.g. http://127.0.0.1:4318, got %q", t.OTLP))

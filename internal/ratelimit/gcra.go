@@ -7,6 +7,9 @@ import "time"
 type Rule struct {
 	Interval time.Duration
 	Burst    int
+	// Delay: allowed requests wait their turn (the delay action), so a
+	// shared store grants them one at a time.
+	Delay bool
 }
 
 // tolerance is how far ahead of the schedule a key may run.
@@ -25,6 +28,9 @@ type Decision struct {
 	// when the key is back to a full burst.
 	Remaining int
 	Reset     time.Duration
+	// Unavailable: the shared store the limit needs cannot be reached
+	// and its failure mode is closed; the request is refused with 503.
+	Unavailable bool
 }
 
 // decide applies GCRA to a key whose theoretical arrival time is tat

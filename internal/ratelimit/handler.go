@@ -39,7 +39,7 @@ func New(rules []config.RateLimit, stores []Store, next http.Handler, refused fu
 	items := make([]string, 0, len(rules))
 	for i := range rules {
 		c := &rules[i]
-		l := limit{cfg: c, rule: Rule{Interval: c.Interval, Burst: c.Burst}, store: stores[i], quoted: strconv.Quote(c.Name)}
+		l := limit{cfg: c, rule: Rule{Interval: c.Interval, Burst: c.Burst, Delay: c.Delay}, store: stores[i], quoted: strconv.Quote(c.Name)}
 		l.policy = l.quoted + ";q=" + strconv.Itoa(c.Count) + ";w=" + strconv.Itoa(int(c.Window/time.Second))
 		h.limits = append(h.limits, l)
 		items = append(items, l.policy)
@@ -108,6 +108,9 @@ func (h *Handler) refuse(w http.ResponseWriter, l *limit, d Decision) {
 	status := l.cfg.Status
 	if status == 0 {
 		status = http.StatusTooManyRequests
+	}
+	if d.Unavailable {
+		status = http.StatusServiceUnavailable
 	}
 	errpage.Write(w, status)
 }

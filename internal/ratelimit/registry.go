@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse/gatehouse/internal/fleet"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 )
 
@@ -14,7 +15,7 @@ import (
 // every traffic defence.
 type Registry struct {
 	mu      sync.Mutex
-	stores  map[string]*MemoryStore
+	stores  map[string]countedStore
 	refused map[refusal]*atomic.Uint64
 	// evicted counts the evictions of stores since dropped.
 	evicted uint64
@@ -22,16 +23,36 @@ type Registry struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{stores: map[string]*MemoryStore{}, refused: map[refusal]*atomic.Uint64{}}
+	return &Registry{stores: map[string]countedStore{}, refused: map[refusal]*atomic.Uint64{}}
 }
 
-// Store returns the store named id, made on first use.
-func (g *Registry) Store(id string) *MemoryStore {
+// countedStore is a store whose keys are counted in the metrics.
+type countedStore interface {
+	Store
+	Keys() int
+	Evictions() uint64
+}
+
+// Store returns the memory store named id, made on first use.
+func (g *Registry) Store(id string) Store {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.stores[id]
 	if s == nil {
 		s = NewMemoryStore(DefaultMaxKeys, nil)
+		g.stores[id] = s
+	}
+	return s
+}
+
+// Shared returns the store named id shared through f, made on first
+// use.
+func (g *Registry) Shared(id string, f *fleet.Fleet) Store {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.stores[id]
+	if s == nil {
+		s = NewSharedStore(f, id)
 		g.stores[id] = s
 	}
 	return s

@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/conngate"
+	"github.com/gatehouse/gatehouse/internal/fleet"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pool"
 	"github.com/gatehouse/gatehouse/internal/quicsteer"
@@ -83,13 +84,21 @@ type Instance struct {
 	// bans are the bans in force and the strikes toward new ones; they
 	// outlive reloads.
 	bans *bans.List
+
+	// fleet is the link to the fleet's shared store, made by the first
+	// config that has one (storeCfg) and kept for the life of the
+	// process; share says what the running config shares through it.
+	fleet    atomic.Pointer[fleet.Fleet]
+	storeCfg *config.Store
+	share    sharing
 }
 
-// Status is what `gatehouse status` shows: the maintenance switch and the
-// state of every upstream pool.
+// Status is what `gatehouse status` shows: the maintenance switch, the
+// state of every upstream pool, and the fleet's store.
 type Status struct {
 	Maintenance bool          `json:"maintenance"`
 	Pools       []pool.Status `json:"pools"`
+	Store       *fleet.Status `json:"store,omitempty"`
 }
 
 // Status reports the running instance's state.
@@ -100,6 +109,10 @@ func (in *Instance) Status() Status {
 	st := Status{Maintenance: in.maintenance.Load(), Pools: []pool.Status{}}
 	if g != nil {
 		st.Pools = g.PoolStatus()
+	}
+	if f := in.fleet.Load(); f != nil {
+		fs := f.Status()
+		st.Store = &fs
 	}
 	return st
 }
@@ -184,8 +197,12 @@ func (in *Instance) ReopenLogs() error {
 	return errors.Join(g.ReopenLogs(), wafErr)
 }
 
-// SetMaintenance switches maintenance mode for every site.
-func (in *Instance) SetMaintenance(on bool) { in.maintenance.Store(on) }
+// SetMaintenance switches maintenance mode for every site (and every
+// instance of the fleet, when the admin API's changes are shared).
+func (in *Instance) SetMaintenance(on bool) {
+	in.maintenance.Store(on)
+	in.shareMaintenance(on)
+}
 
 // Inherit gives the instance the sockets systemd or the process this one
 // replaces passed (socket activation, a binary upgrade): a listener whose
@@ -208,7 +225,7 @@ func (in *Instance) Metrics() *metrics.Registry { return in.metrics }
 
 // MetricsHandler serves the instance's metrics, the cache's included.
 func (in *Instance) MetricsHandler() http.Handler {
-	return in.metrics.Handler(cache.NewCollector(in.cacheStore), wafCollector{in}, in.rateLimits, in.bans)
+	return in.metrics.Handler(cache.NewCollector(in.cacheStore), wafCollector{in}, in.rateLimits, in.bans, fleetCollector{in})
 }
 
 // cacheStore is the cache's store, nil when no config has cached yet.
@@ -221,7 +238,7 @@ func (in *Instance) cacheStore() *cache.Store {
 // openCache makes the cache's store when cfg is the first config that
 // needs it. Storage settings apply from then on: a reload that changes
 // them is told that they need a restart.
-func (in *Instance) openCache(cfg *config.Config) (*cache.Store, error) {
+func (in *Instance) openCache(cfg *config.Config, fl *fleet.Fleet) (*cache.Store, error) {
 	in.cacheMu.Lock()
 	defer in.cacheMu.Unlock()
 	if in.cache != nil {
@@ -237,6 +254,9 @@ func (in *Instance) openCache(cfg *config.Config) (*cache.Store, error) {
 	if d := cfg.Cache.Disk; d != nil {
 		opt.DiskPath, opt.DiskSize = d.Path, int64(d.MaxSize)
 	}
+	if sh := cfg.Cache.Shared; sh != nil && fl != nil {
+		opt.Shared = cache.SharedOptions{Tier: fleet.NewCacheTier(fl), MaxObject: int64(sh.MaxObject), LockTimeout: sh.LockTimeout.Std()}
+	}
 	st, err := cache.NewStore(opt)
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
@@ -251,6 +271,7 @@ func (in *Instance) openCache(cfg *config.Config) (*cache.Store, error) {
 // PurgeCache drops what the cache stores for url, or for every URL that
 // starts with it when prefix is set, and returns how many URLs that was.
 func (in *Instance) PurgeCache(url string, prefix bool) int {
+	in.sharePurge(url, prefix)
 	st := in.cacheStore()
 	if st == nil {
 		return 0
@@ -277,16 +298,20 @@ func (in *Instance) Apply(cfg *config.Config) error {
 	if o := in.certs.Options(); o.RenewInterval != cfg.Certificates.RenewInterval.Std() || o.OCSPInterval != cfg.Certificates.OCSPInterval.Std() {
 		in.log.Warn("certificates settings changed; they take effect after a restart")
 	}
-	store, err := in.openCache(cfg)
-	if err != nil {
-		return err
-	}
 	ws, err := in.openWAF(cfg)
 	if err != nil {
 		return err
 	}
+	fl, err := in.openFleet(cfg, ws)
+	if err != nil {
+		return err
+	}
+	store, err := in.openCache(cfg, fl)
+	if err != nil {
+		return err
+	}
 	deps := site.Deps{Log: in.log, SpoolBudget: in.spool, Certs: in.certs, Maintenance: &in.maintenance, Metrics: in.metrics,
-		Cache: store, WAF: ws, RateLimits: in.rateLimits, Bans: in.bans, OutOfFiles: in.relieve}
+		Cache: store, WAF: ws, RateLimits: in.rateLimits, Bans: in.bans, Fleet: fl, OutOfFiles: in.relieve}
 	if cfg.Metrics.Off {
 		deps.Metrics = nil
 	}
@@ -452,6 +477,9 @@ func (in *Instance) Shutdown() {
 	}
 	if in.certs != nil {
 		in.certs.Close()
+	}
+	if f := in.fleet.Load(); f != nil {
+		f.Close()
 	}
 }
 

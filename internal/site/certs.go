@@ -61,6 +61,9 @@ func (g *Graph) buildCerts(sc *config.Site, s *site) error {
 		}
 		set.ListenHost = host
 	}
+	if a.Shared && g.fleet != nil {
+		set.Shared = g.fleet.ACMEStorage()
+	}
 	src := g.certs.NewACME(set)
 	g.acme = append(g.acme, src)
 	s.certs = src

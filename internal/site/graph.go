@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/cache"
 	"github.com/gatehouse/gatehouse/internal/certs"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/fleet"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
@@ -88,6 +89,8 @@ type Graph struct {
 	// rateLimits keeps the rate limits' stores; RateLimitStores names
 	// those the graph uses (for ratelimit.Registry.Keep).
 	rateLimits *ratelimit.Registry
+	// fleet shares state with the other instances, nil without a store.
+	fleet *fleet.Fleet
 	// bans refuses banned clients and counts strikes toward new bans;
 	// nil in graphs built without one.
 	bans *bans.List
@@ -180,6 +183,8 @@ type Deps struct {
 	RateLimits *ratelimit.Registry
 	// Bans is the instance's ban list (it outlives reloads).
 	Bans *bans.List
+	// Fleet is the link to the fleet's shared store, nil without one.
+	Fleet *fleet.Fleet
 	// OutOfFiles, when set, closes idle client connections to make room
 	// when connecting to an upstream runs out of file descriptors.
 	OutOfFiles func() bool
@@ -193,7 +198,7 @@ func Build(cfg *config.Config, deps Deps) (*Graph, error) {
 		spool: &buffer.Spool{Dir: cfg.Buffering.SpoolDir, Memory: int(cfg.Buffering.Memory), Budget: deps.SpoolBudget, Log: log},
 		certs: deps.Certs, log: log, maintenance: deps.Maintenance, metrics: deps.Metrics, cache: deps.Cache,
 		waf: deps.WAF, WAFRuleSets: map[string]bool{},
-		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans, outOfFiles: deps.OutOfFiles,
+		rateLimits: deps.RateLimits, RateLimitStores: map[string]bool{}, bans: deps.Bans, fleet: deps.Fleet, outOfFiles: deps.OutOfFiles,
 		accessLists: map[*config.Access]*access.List{}, passwords: map[string]*auth.Passwords{}, keySets: map[string]*auth.KeySet{},
 		oidcClients: map[*config.OIDCAuth]*auth.OIDCClient{}, forwardClients: map[*config.ForwardAuth]*auth.ForwardClient{},
 	}

@@ -101,7 +101,12 @@ func (g *Graph) rateLimitPhase(sc *config.Site, rc *config.Route, h http.Handler
 	stores := make([]ratelimit.Store, len(rules))
 	for i, r := range rules {
 		id := fmt.Sprintf("%s|%s|%d|%s|%s|%d|%s", name, scope, i, r.Key, r.Rate, r.Burst, r.Action)
-		stores[i] = g.rateLimits.Store(id)
+		if r.Shared && g.fleet != nil {
+			id = "shared|" + id
+			stores[i] = g.rateLimits.Shared(id, g.fleet)
+		} else {
+			stores[i] = g.rateLimits.Store(id)
+		}
 		g.RateLimitStores[id] = true
 	}
 	return ratelimit.New(rules, stores, h, g.rateLimits.Refused(name, "rate"))

@@ -62,7 +62,20 @@ type Patches struct {
 	mu   sync.Mutex // serialises changes
 	list []*patch
 	set  atomic.Pointer[patchSet]
+
+	// share, when set, is told of every patch added or removed here, to
+	// pass it to the fleet.
+	share atomic.Pointer[PatchShare]
 }
+
+// PatchShare receives the patches added and removed on this instance.
+type PatchShare struct {
+	Add    func(id, rule string)
+	Remove func(id string)
+}
+
+// SetShare sets who is told of patch changes (nil: nobody).
+func (p *Patches) SetShare(s *PatchShare) { p.share.Store(s) }
 
 // patchBase is the settings of the patches' rule set: bodies parsed as
 // the CRS rule set parses them, never refused for their size (the CRS
@@ -143,6 +156,9 @@ func (p *Patches) Add(id, rule string) (created bool, err error) {
 	}
 	p.save()
 	p.log.Info("waf patch added", "id", id)
+	if s := p.share.Load(); s != nil {
+		s.Add(id, rule)
+	}
 	return i < 0, nil
 }
 
@@ -160,6 +176,53 @@ func (p *Patches) Remove(id string) error {
 	}
 	p.save()
 	p.log.Info("waf patch removed", "id", id)
+	if s := p.share.Load(); s != nil {
+		s.Remove(id)
+	}
+	return nil
+}
+
+// SetAll makes list the patches in force, as the fleet has them (hit
+// counts of the patches kept stay). A list that does not compile leaves
+// the patches as they were.
+func (p *Patches) SetAll(list []Patch) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	same := len(list) == len(p.list)
+	next := make([]*patch, 0, len(list))
+	for i, q := range list {
+		if same && (p.list[i].id != q.ID || p.list[i].rule != q.Rule) {
+			same = false
+		}
+		np := &patch{id: q.ID, rule: q.Rule, ruleIDs: seclang.RuleIDs(q.Rule)}
+		if old := p.find(q.ID); old != nil && old.rule == q.Rule {
+			np.hits.Store(old.hits.Load())
+		}
+		next = append(next, np)
+	}
+	if same {
+		return nil
+	}
+	for _, q := range next {
+		if err := seclang.OnlyRules(q.rule); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrBadPatch, q.id, err)
+		}
+	}
+	if err := p.swap(next); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPatch, err)
+	}
+	p.save()
+	p.log.Info("waf patches set by the fleet", "patches", len(next))
+	return nil
+}
+
+// find is the patch with id, nil when none; called with mu held.
+func (p *Patches) find(id string) *patch {
+	for _, q := range p.list {
+		if q.id == id {
+			return q
+		}
+	}
 	return nil
 }
 
