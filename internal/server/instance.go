@@ -271,7 +271,9 @@ func (in *Instance) openCache(cfg *config.Config, fl *fleet.Fleet) (*cache.Store
 // PurgeCache drops what the cache stores for url, or for every URL that
 // starts with it when prefix is set, and returns how many URLs that was.
 func (in *Instance) PurgeCache(url string, prefix bool) int {
-	in.sharePurge(url, prefix)
+	// This instance's tiers and the shared one first, then the others'
+	// (which could otherwise refill from the shared tier meanwhile).
+	defer in.sharePurge(url, prefix)
 	st := in.cacheStore()
 	if st == nil {
 		return 0
