@@ -363,3 +363,55 @@ func TestFleetSharesStateThroughRedisCluster(t *testing.T) {
 	fl := startFleet(t, 3, fmt.Sprintf(`{addrs: ["%s"], cluster: true}`, strings.Join(c.Addrs(), `", "`)), up)
 	checkFleetShares(t, fl, up)
 }
+
+// Two instances with shared ACME storage order one certificate from
+// Pebble between them, and both serve it. Pebble validates HTTP-01 on
+// the first instance's port only, so when the second orders, the first
+// answers its challenge from the shared storage.
+func TestFleetOrdersOneCertificate(t *testing.T) {
+	r := fleettest.StartRedis(t)
+	httpA, httpsA, httpB, httpsB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	p := startPebble(t, port(t, httpA), port(t, httpsA), 0)
+	config := func(name, httpAddr, httpsAddr string) string {
+		return fmt.Sprintf(`admin: "off"
+store:
+  redis: {addrs: ["%s"]}
+  name: %s
+sites:
+  - listen: ["http://%s", "https://%s"]
+    hosts: [fleet.test]
+    tls: {acme: {email: ops@fleet.test, ca: "%s", ca_root: %s, challenges: [http-01], shared: true}}
+    routes:
+      - path: /
+        respond: {body: "%s\n"}
+`, r.Addr, name, httpAddr, httpsAddr, p.Directory, p.ServerRoot, name)
+	}
+	// Started together: either may take the lock and order; when b
+	// does, a answers the challenge from the shared storage.
+	a := startGatehouse(t, config("a", httpA, httpsA), httpA)
+	b := startGatehouse(t, config("b", httpB, httpsB), httpB, httpsB)
+	certA := waitIssued(t, a, httpsA, "fleet.test", p.Roots, 90*time.Second)
+	certB := waitIssued(t, b, httpsB, "fleet.test", p.Roots, 90*time.Second)
+	if certA.SerialNumber.Cmp(certB.SerialNumber) != 0 {
+		t.Fatalf("the instances serve two certificates (serials %x and %x): each ordered its own", certA.SerialNumber, certB.SerialNumber)
+	}
+	keys := r.CLI("--scan", "--pattern", "gatehouse:acme:certificates/*")
+	if !strings.Contains(keys, "/fleet.test/fleet.test.crt") || !strings.Contains(keys, "/fleet.test/fleet.test.key") {
+		t.Fatalf("the certificate is not in Redis under readable keys:\n%s", keys)
+	}
+	ordered := 0
+	for name, g := range map[string]*gatehouse{"a": a, "b": b} {
+		logs := g.stderr.String()
+		if strings.Contains(logs, "level=ERROR") {
+			t.Errorf("errors logged:\n%s", tail(logs, 4000))
+		}
+		if strings.Contains(logs, "certificate obtained successfully") {
+			ordered++
+			t.Logf("%s ordered the certificate", name)
+		}
+	}
+	if ordered != 1 {
+		t.Errorf("%d instances ordered a certificate, want 1", ordered)
+	}
+	t.Logf("one certificate, serial %x, served by both; keys:\n%s", certA.SerialNumber, keys)
+}
