@@ -120,6 +120,23 @@ func printStatus(w io.Writer, st server.Status) {
 		}
 		_ = tw.Flush()
 	}
+	if fs := st.Store; fs != nil {
+		state := "up"
+		if !fs.Up {
+			state = "DOWN (serving on_failure: " + fs.OnFailure + ")"
+		}
+		fmt.Fprintf(w, "\nstore: %s, this instance %s, %d failed calls\n", state, fs.Name, fs.Errors)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  MEMBER\tLAST SEEN")
+		for _, m := range fs.Members {
+			name := m.Name
+			if m.Self {
+				name += " (this one)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\n", name, m.Seen.Format(time.RFC3339))
+		}
+		_ = tw.Flush()
+	}
 }
 
 func cmdMaintenance(args []string, stdout, stderr io.Writer) int {

@@ -55,14 +55,14 @@ var gcra = redis.NewScript(gcraScript)
 // Leases: a key far under its limit takes up to maxLease requests in one
 // call and spends them locally for at most leaseLife.
 const (
-	maxLease  = 16
+	maxLease  = 64
 	leaseLife = time.Second
 )
 
 // SharedStore counts a limit across the fleet in the store: N r/s is
 // N r/s for all instances together. Each decision is one call of a Lua
 // script (GCRA, atomic); a key far under its limit takes a lease of up
-// to an eighth of what it may still send (at most 16) in that call, and
+// to an eighth of what it may still send (at most 64) in that call, and
 // its next requests spend the lease here without a call.
 //
 // Precision: the store counts every request a lease grants when it
@@ -180,6 +180,10 @@ func (s *SharedStore) keepLease(key string, l *lease) {
 		if len(s.leases) >= maxLeases {
 			return
 		}
+	}
+	if o := s.leases[key]; o != nil && s.now() < o.expires {
+		// Concurrent calls each brought a lease: keep them all.
+		l.left += o.left
 	}
 	s.leases[key] = l
 }
