@@ -175,7 +175,7 @@ func checkFleetShares(t *testing.T, fl []fleetInstance, up string) {
 		if status, _, _, _ := askAs(client, fl[1].addr, "/roomy", "198.51.100.3"); status != 200 {
 			t.Fatalf("another client: %d", status)
 		}
-		req, _ := http.NewRequest("DELETE", "http://"+fl[2].admin+"/bans/198.51.100.2", nil)
+		req, _ := http.NewRequest("DELETE", "http://"+fl[len(fl)-1].admin+"/bans/198.51.100.2", nil)
 		if res, err := client.Do(req); err != nil || res.StatusCode != 200 {
 			t.Fatalf("lifting the ban: %v %v", res, err)
 		}
@@ -261,7 +261,7 @@ func checkFleetShares(t *testing.T, fl []fleetInstance, up string) {
 				return status == 403
 			})
 		}
-		req, _ := http.NewRequest("DELETE", "http://"+fl[2].admin+"/waf/patches/fleet-1", nil)
+		req, _ := http.NewRequest("DELETE", "http://"+fl[len(fl)-1].admin+"/waf/patches/fleet-1", nil)
 		if res, err := client.Do(req); err != nil || res.StatusCode != 200 {
 			t.Fatalf("removing the patch: %v %v", res, err)
 		}
@@ -414,4 +414,14 @@ sites:
 		t.Errorf("%d instances ordered a certificate, want 1", ordered)
 	}
 	t.Logf("one certificate, serial %x, served by both; keys:\n%s", certA.SerialNumber, keys)
+}
+
+// The same fleet (two instances) finding its Redis through Sentinel.
+func TestFleetSharesStateThroughSentinel(t *testing.T) {
+	t.Parallel()
+	master := fleettest.StartRedis(t)
+	sentinel := fleettest.StartSentinel(t, master, "gatehouse-master")
+	up := startGunicorn(t, 4)
+	fl := startFleet(t, 2, fmt.Sprintf(`{addrs: ["%s"], sentinel_master: gatehouse-master}`, sentinel.Addr), up)
+	checkFleetShares(t, fl, up)
 }

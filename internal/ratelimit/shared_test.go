@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/fleet/fleettest"
 )
 
@@ -201,4 +202,32 @@ func indexByte(s string, c byte) int {
 		}
 	}
 	return -1
+}
+
+// With on_failure: closed a shared limit refuses (503) while the store
+// is down; with a fleet size the local fallback takes its share.
+func TestSharedFailureModes(t *testing.T) {
+	r := fleettest.StartRedis(t)
+	closed := NewSharedStore(fleettest.OpenWith(t, "t", r.Addr, config.StoreFailClosed, 1), "closed")
+	scaled := NewSharedStore(fleettest.OpenWith(t, "t", r.Addr, config.StoreFailOpen, 4), "scaled")
+	rule := Rule{Interval: time.Millisecond, Burst: 8}
+	if d := closed.Take("k", rule); !d.Allowed {
+		t.Fatalf("store up: %+v", d)
+	}
+	r.Stop()
+	for range 3 {
+		if d := closed.Take("k", rule); d.Allowed || !d.Unavailable {
+			t.Fatalf("closed, store down: %+v, want refused as unavailable", d)
+		}
+	}
+	allowed := 0
+	for range 20 {
+		if scaled.Take("k", rule).Allowed {
+			allowed++
+		}
+	}
+	// A quarter of the burst of 8, and the first: 3.
+	if allowed != 3 {
+		t.Fatalf("fleet size 4, store down: %d of 20 at once, want 3", allowed)
+	}
 }

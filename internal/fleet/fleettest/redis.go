@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,8 +178,20 @@ func StartCluster(t testing.TB) *Cluster {
 // the key prefix prefix, and starts it; it closes when the test ends.
 func Open(t testing.TB, prefix string, cluster bool, addrs ...string) *fleet.Fleet {
 	t.Helper()
-	cfg := &config.Store{Redis: &config.Redis{Addrs: addrs, Cluster: cluster, Timeout: config.Duration(time.Second)},
-		Prefix: prefix, FleetSize: 1, OnFailure: config.StoreFailOpen}
+	return open(t, &config.Store{Redis: &config.Redis{Addrs: addrs, Cluster: cluster, Timeout: config.Duration(time.Second)},
+		Prefix: prefix, FleetSize: 1, OnFailure: config.StoreFailOpen})
+}
+
+// OpenWith connects a Fleet to the server at addr with a failure mode
+// and a fleet size.
+func OpenWith(t testing.TB, prefix, addr, onFailure string, fleetSize int) *fleet.Fleet {
+	t.Helper()
+	return open(t, &config.Store{Redis: &config.Redis{Addrs: []string{addr}, Timeout: config.Duration(time.Second)},
+		Prefix: prefix, FleetSize: fleetSize, OnFailure: onFailure})
+}
+
+func open(t testing.TB, cfg *config.Store) *fleet.Fleet {
+	t.Helper()
 	f, err := fleet.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -186,4 +199,23 @@ func Open(t testing.TB, prefix string, cluster bool, addrs ...string) *fleet.Fle
 	f.Start()
 	t.Cleanup(f.Close)
 	return f
+}
+
+// StartSentinel starts a Sentinel watching master under the name name
+// (quorum 1), stopped when the test ends.
+func StartSentinel(t testing.TB, master *Redis, name string) *Redis {
+	t.Helper()
+	port := freePort(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	host, mport, _ := net.SplitHostPort(master.Addr)
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 2000\n",
+		port, dir, name, host, mport, name)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), t: t, dir: dir, args: []string{conf, "--sentinel"}}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
 }
