@@ -39,7 +39,8 @@ Usage:
                                      replace the running instance by the binary now installed,
                                      without closing a listener (as SIGUSR2)
   gatehouse status   [-c FILE] [--json]
-                                     show the upstream pools: each server's health, requests in flight, failures
+                                     show the upstream pools (each server's health, requests in flight,
+                                     failures) and the fleet's store and members
   gatehouse maintenance on|off [-c FILE]
                                      answer every site with 503 and its maintenance page, or stop
   gatehouse cache purge [-c FILE] URL
