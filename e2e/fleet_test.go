@@ -190,13 +190,13 @@ func checkFleetShares(t *testing.T, fl []fleetInstance, up string) {
 	t.Run("cache", func(t *testing.T) {
 		count := filepath.Join(t.TempDir(), "count")
 		path := "/cached?count=" + url.QueryEscape(count)
-		status, body, cs, err := askAs(client, fl[0].addr, path, "198.51.100.4")
+		status, body, _, err := askAs(client, fl[0].addr, path, "198.51.100.4")
 		if err != nil || status != 200 || body != "response 1" {
 			b, _ := os.ReadFile(count)
 			t.Fatalf("first fetch: %d %q %v; the app counted %q", status, body, err, b)
 		}
 		for _, in := range fl[1:] {
-			status, body, cs, err = askAs(client, in.addr, path, "198.51.100.4")
+			status, body, cs, err := askAs(client, in.addr, path, "198.51.100.4")
 			if err != nil || status != 200 || body != "response 1" || !strings.Contains(cs, "hit") {
 				t.Fatalf("another instance: %d %q Cache-Status %q %v", status, body, cs, err)
 			}

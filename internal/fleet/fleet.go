@@ -203,9 +203,6 @@ func (f *Fleet) Name() string { return f.name }
 
 // Call returns a context bounded by the store timeout, for one call.
 func (f *Fleet) Call(parent context.Context) (context.Context, context.CancelFunc) {
-	if parent == nil {
-		parent = f.ctx
-	}
 	return context.WithTimeout(parent, f.timeout)
 }
 

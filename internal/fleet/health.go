@@ -43,7 +43,7 @@ func (f *Fleet) watch() {
 			continue
 		case <-t.C:
 		}
-		ctx, cancel := f.Call(nil)
+		ctx, cancel := f.Call(f.ctx)
 		err := f.client.Ping(ctx).Err()
 		cancel()
 		if err != nil {
@@ -77,7 +77,7 @@ type Member struct {
 // announce writes this instance into the members set, drops those that
 // have been silent too long, and reads the set back.
 func (f *Fleet) announce() {
-	ctx, cancel := f.Call(nil)
+	ctx, cancel := f.Call(f.ctx)
 	defer cancel()
 	key := f.Key("members")
 	now := time.Now()

@@ -170,7 +170,7 @@ func StartCluster(t testing.TB) *Cluster {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal(fmt.Sprintf("the cluster of %v did not reach cluster_state:ok", c.Addrs()))
+	t.Fatalf("the cluster of %v did not reach cluster_state:ok", c.Addrs())
 	return nil
 }
 
