@@ -51,6 +51,7 @@ for target in \
 	internal/cache:FuzzParseDirectives \
 	internal/cache:FuzzParseRange \
 	internal/cache:FuzzDiskLoad \
+	internal/cache:FuzzDecodeSharedEntry \
 	internal/placeholder:FuzzParse \
 	internal/waf/seclang:FuzzRuleIDs \
 	internal/waf:FuzzRX \
