@@ -35,6 +35,15 @@ func (h *Handler) markPass(key string) {
 	h.mu.Unlock()
 }
 
+// passing reports whether key's response could not be stored lately:
+// such a miss skips the fleet's shared tier too.
+func (h *Handler) passing(key string) bool {
+	h.mu.Lock()
+	until, ok := h.passes[key]
+	h.mu.Unlock()
+	return ok && time.Now().Before(until)
+}
+
 // clearPass forgets that key's response could not be stored.
 func (h *Handler) clearPass(key string) {
 	h.mu.Lock()

@@ -88,7 +88,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := h.newRequest(r)
-	if e := h.store.lookup(req.primary, r); e != nil {
+	e := h.store.lookup(req.primary, r)
+	if e == nil && !h.passing(req.primary) {
+		e = h.store.lookupShared(req.primary, r)
+	}
+	if e != nil {
 		if !req.authorized || e.cc.Public || e.cc.MustRevalidate || e.cc.SMaxAge >= 0 {
 			h.serveFromStore(w, r, info, req, e)
 			return
@@ -290,7 +294,11 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, info *reqinfo.Inf
 	case <-r.Context().Done():
 		return
 	}
-	if e := h.store.lookup(req.primary, r); e != nil && h.serveCollapsed(w, r, info, req, e) {
+	e := h.store.lookup(req.primary, r)
+	if e == nil {
+		e = h.store.lookupShared(req.primary, r)
+	}
+	if e != nil && h.serveCollapsed(w, r, info, req, e) {
 		return
 	}
 	// What the first request got could not be shared: go to the origin.

@@ -158,7 +158,8 @@ func NewStore(opt Options) (*Store, error) {
 	return s, nil
 }
 
-// lookup returns the variant of key that the request matches, or nil.
+// lookup returns the variant of key that the request matches in the
+// local tiers, or nil (lookupShared asks the fleet's tier).
 func (s *Store) lookup(primary string, r *http.Request) *Entry {
 	if vs, ok := s.mem.GetIfPresent(primary); ok {
 		if e := vs.match(r); e != nil {
@@ -179,7 +180,7 @@ func (s *Store) lookup(primary string, r *http.Request) *Entry {
 			return e
 		}
 	}
-	return s.lookupShared(primary, r)
+	return nil
 }
 
 // memoryObjectLimit is the largest body the memory tier takes: an eighth

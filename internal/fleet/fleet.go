@@ -188,6 +188,9 @@ func (f *Fleet) Key(parts ...string) string {
 	return string(b)
 }
 
+// Done is closed when the fleet closes.
+func (f *Fleet) Done() <-chan struct{} { return f.ctx.Done() }
+
 // Up reports whether the store answered lately.
 func (f *Fleet) Up() bool { return f.up.Load() }
 

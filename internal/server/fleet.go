@@ -79,31 +79,54 @@ type banMessage struct {
 // the set back.
 func (in *Instance) wireBans(f *fleet.Fleet) {
 	key := f.Key("bans")
+	// One sender, so that a ban and its lift reach the store in order;
+	// the request that earned a ban does not wait for it.
+	queue := make(chan func(), 1024)
+	go func() {
+		for {
+			select {
+			case fn := <-queue:
+				fn()
+			case <-f.Done():
+				return
+			}
+		}
+	}()
+	send := func(fn func()) {
+		if !f.Up() {
+			return // the resynchronisation brings this instance's bans up
+		}
+		select {
+		case queue <- fn:
+		default:
+			in.log.Warn("fleet ban queue full; this change stays local until the next resynchronisation")
+		}
+	}
 	in.bans.SetShare(&bans.Share{
 		Ban: func(ip netip.Addr, until time.Time, auto bool) {
 			if !in.share.bans.Load() && (auto || !in.share.admin.Load()) {
 				return
 			}
-			go func() {
+			send(func() {
 				ctx, cancel := f.Call(context.Background())
 				defer cancel()
 				err := f.Client().ZAddGT(ctx, key, redis.Z{Score: float64(until.UnixMilli()), Member: ip.String()}).Err()
 				if !f.Failed(err) {
 					_ = f.Publish(context.Background(), eventBan, banMessage{IP: ip.String(), Until: until.UnixMilli()})
 				}
-			}()
+			})
 		},
 		Lift: func(ip netip.Addr) {
 			if !in.share.bans.Load() && !in.share.admin.Load() {
 				return
 			}
-			go func() {
+			send(func() {
 				ctx, cancel := f.Call(context.Background())
 				defer cancel()
 				if !f.Failed(f.Client().ZRem(ctx, key, ip.String()).Err()) {
 					_ = f.Publish(context.Background(), eventBan, banMessage{IP: ip.String(), Lifted: true})
 				}
-			}()
+			})
 		},
 	})
 	f.Handle(eventBan, func(ev fleet.Event) {
@@ -128,8 +151,10 @@ func (in *Instance) wireBans(f *fleet.Fleet) {
 		now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 		c := f.Client()
 		// Bans started here while the store was away go up first.
-		for _, e := range in.bans.Entries() {
-			c.ZAddGT(ctx, key, redis.Z{Score: float64(e.Expires.UnixMilli()), Member: e.IP})
+		if in.share.bans.Load() {
+			for _, e := range in.bans.Entries() {
+				c.ZAddGT(ctx, key, redis.Z{Score: float64(e.Expires.UnixMilli()), Member: e.IP})
+			}
 		}
 		c.ZRemRangeByScore(ctx, key, "-inf", now)
 		list, err := c.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "(" + now, Max: "+inf"}).Result()
