@@ -298,6 +298,17 @@ func TestFleetSharesStateThroughRedis(t *testing.T) {
 	fl := startFleet(t, 3, fmt.Sprintf(`{addrs: ["%s"]}`, r.Addr), up)
 	checkFleetShares(t, fl, up)
 
+	checkStoreOutage(t, fl, r.Stop, r.Start)
+	// Shared again: a ban made now reaches the others.
+	checkFleetShares(t, fl, up)
+}
+
+// checkStoreOutage sends traffic to every instance (a shared limit and
+// the shared cache) while stop takes the store away and start brings it
+// back: no client sees an error, the instances mark the store down and
+// find it again, and say so once each way.
+func checkStoreOutage(t *testing.T, fl []fleetInstance, stop, start func()) {
+	t.Helper()
 	// Traffic on every instance while Redis is killed and restarted.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	var answered, failed atomic.Int64
@@ -328,7 +339,7 @@ func TestFleetSharesStateThroughRedis(t *testing.T) {
 		}()
 	}
 	time.Sleep(time.Second)
-	r.Stop()
+	stop()
 	for _, in := range fl {
 		waitFor(t, func() bool { st := fleetStatus(t, in.admin); return st.Store != nil && !st.Store.Up })
 	}
@@ -336,7 +347,7 @@ func TestFleetSharesStateThroughRedis(t *testing.T) {
 	if v := metricValue(t, scrape(t, "http://"+fl[0].admin+"/metrics"), "gatehouse_store_up", nil); v != 0 {
 		t.Errorf("gatehouse_store_up is %v with Redis down", v)
 	}
-	r.Start()
+	start()
 	for _, in := range fl {
 		waitFor(t, func() bool { st := fleetStatus(t, in.admin); return st.Store != nil && st.Store.Up })
 	}
@@ -348,19 +359,29 @@ func TestFleetSharesStateThroughRedis(t *testing.T) {
 	if v := metricValue(t, scrape(t, "http://"+fl[0].admin+"/metrics"), "gatehouse_store_up", nil); v != 1 {
 		t.Errorf("gatehouse_store_up is %v with Redis back", v)
 	}
-	if !strings.Contains(fl[0].g.stderr.String(), "store unreachable") || !strings.Contains(fl[0].g.stderr.String(), "store reachable again") {
-		t.Errorf("the state changes were not logged:\n%s", fl[0].g.stderr.String())
+	for _, in := range fl {
+		logs := in.g.stderr.String()
+		down, back := strings.Count(logs, "store unreachable"), strings.Count(logs, "store reachable again")
+		t.Logf("%s logged the store down %d times and back %d", in.addr, down, back)
+		// One line per change of state: not one per failed call.
+		if down < 1 || back < 1 || down > 3 {
+			t.Errorf("the state changes were not logged once each way:\n%s", logs)
+		}
 	}
-	// Shared again: a ban made now reaches the others.
-	checkFleetShares(t, fl, up)
 }
 
-// The same fleet on a Redis Cluster of three masters.
+// The same fleet on a Redis Cluster of three masters, one of which dies
+// under traffic and comes back.
 func TestFleetSharesStateThroughRedisCluster(t *testing.T) {
 	t.Parallel()
 	c := fleettest.StartCluster(t)
 	up := startGunicorn(t, 4)
 	fl := startFleet(t, 3, fmt.Sprintf(`{addrs: ["%s"], cluster: true}`, strings.Join(c.Addrs(), `", "`)), up)
+	checkFleetShares(t, fl, up)
+	checkStoreOutage(t, fl, c.Nodes[0].Stop, func() {
+		c.Nodes[0].Start()
+		c.WaitOK(t)
+	})
 	checkFleetShares(t, fl, up)
 }
 

@@ -142,10 +142,7 @@ func (f *Fleet) Start() {
 	if !f.started.CompareAndSwap(false, true) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, max(f.timeout*4, time.Second))
-	err := f.client.Ping(ctx).Err()
-	cancel()
-	if err != nil {
+	if err := f.probe(); err != nil {
 		f.log.Warn("store unreachable; serving on without it", "error", err, "on_failure", f.failureMode())
 	} else {
 		f.up.Store(true)

@@ -2,7 +2,9 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,9 +45,7 @@ func (f *Fleet) watch() {
 			continue
 		case <-t.C:
 		}
-		ctx, cancel := f.Call(f.ctx)
-		err := f.client.Ping(ctx).Err()
-		cancel()
+		err := f.probe()
 		if err != nil {
 			f.errors.Add(1)
 			f.setUp(false, err)
@@ -64,6 +64,32 @@ func (f *Fleet) watch() {
 		}
 	}
 }
+
+// probe asks the store whether it answers: the server, or every master
+// of a cluster, each saying the cluster is whole (a cluster with a master
+// gone fails the calls of its slots, so it counts as down until every
+// slot is served again).
+func (f *Fleet) probe() error {
+	ctx, cancel := f.Call(f.ctx)
+	defer cancel()
+	if cc, ok := f.client.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") {
+				return errClusterDown
+			}
+			return nil
+		})
+	}
+	return f.client.Ping(ctx).Err()
+}
+
+// errClusterDown is a cluster whose nodes say it does not serve every
+// slot.
+var errClusterDown = errors.New("redis cluster: cluster_state is not ok")
 
 // Member is an instance of the fleet that announced itself lately.
 type Member struct {

@@ -157,7 +157,14 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	c.WaitOK(t)
+	return c
+}
+
+// WaitOK waits until every node says cluster_state:ok.
+func (c *Cluster) WaitOK(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		ok := true
 		for _, n := range c.Nodes {
@@ -166,12 +173,11 @@ func StartCluster(t testing.TB) *Cluster {
 			}
 		}
 		if ok {
-			return c
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("the cluster of %v did not reach cluster_state:ok", c.Addrs())
-	return nil
 }
 
 // Open connects a Fleet to addrs (a cluster when cluster is set) with
