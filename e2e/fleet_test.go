@@ -446,3 +446,58 @@ func TestFleetSharesStateThroughSentinel(t *testing.T) {
 	fl := startFleet(t, 2, fmt.Sprintf(`{addrs: ["%s"], sentinel_master: gatehouse-master}`, sentinel.Addr), up)
 	checkFleetShares(t, fl, up)
 }
+
+// The store over TLS, with a client certificate and a password; with
+// the wrong password the instance serves on without it (on_failure:
+// open) and says why.
+func TestFleetStoreOverTLSWithAPassword(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	srvCert, srvKey := ca.issue("localhost")
+	cliCert, cliKey := ca.issue("gatehouse-fleet")
+	r := fleettest.StartRedisTLS(t, srvCert, srvKey, ca.File, "fleet-password-1")
+	start := func(password string) (*gatehouse, string, string) {
+		addr, admin := freeAddr(t), freeAddr(t)
+		g := startGatehouse(t, fmt.Sprintf(`admin: "%s"
+store:
+  redis:
+    addrs: ["%s"]
+    password: "%s"
+    tls: {ca: %s, cert: %s, key: %s, server_name: localhost}
+sites:
+  - listen: ["%s"]
+    rate_limit: {rate: 1r/m, shared: true}
+    routes:
+      - path: /
+        respond: {body: ok}
+`, admin, r.Addr, password, ca.File, cliCert, cliKey, addr), addr, admin)
+		return g, addr, admin
+	}
+	good, addr, admin := start("fleet-password-1")
+	waitFor(t, func() bool { st := fleetStatus(t, admin); return st.Store != nil && st.Store.Up })
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i, want := range []int{200, 429} {
+		if status, _, _, err := askAs(client, addr, "/", "198.51.100.9"); err != nil || status != want {
+			t.Fatalf("request %d: %d %v, want %d", i, status, err, want)
+		}
+	}
+	if keys := r.CLI("--scan", "--pattern", "gatehouse:rl:*"); !strings.Contains(keys, "gatehouse:rl:{127.0.0.1}:") {
+		t.Fatalf("the limit is not counted in the store: %q", keys)
+	}
+	if strings.Contains(good.stderr.String(), "fleet-password-1") {
+		t.Fatal("the store password is in the log")
+	}
+
+	bad, addr, admin := start("wrong-password")
+	waitFor(t, func() bool { return strings.Contains(bad.stderr.String(), "store unreachable") })
+	if st := fleetStatus(t, admin); st.Store == nil || st.Store.Up {
+		t.Fatalf("the store counts as up with a wrong password: %+v", st.Store)
+	}
+	// Served on, counted locally.
+	if status, _, _, err := askAs(client, addr, "/", "198.51.100.9"); err != nil || status != 200 {
+		t.Fatalf("with the store unreachable: %d %v", status, err)
+	}
+	if strings.Contains(bad.stderr.String(), "wrong-password") {
+		t.Fatal("the store password is in the log")
+	}
+}

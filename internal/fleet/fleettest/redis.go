@@ -29,6 +29,8 @@ type Redis struct {
 	Addr string
 	t    testing.TB
 	args []string
+	// cli are redis-cli's options to reach it (TLS, password).
+	cli  []string
 	dir  string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -99,12 +101,34 @@ func (r *Redis) Start() {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if out, err := exec.Command("redis-cli", "-u", "redis://"+r.Addr, "ping").CombinedOutput(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
+		if out, err := exec.Command("redis-cli", r.cliArgs("ping")...).CombinedOutput(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	r.t.Fatalf("redis-server on %s did not answer:\n%s", r.Addr, r.out.String())
+}
+
+// cliArgs are redis-cli's arguments to run args against the server.
+func (r *Redis) cliArgs(args ...string) []string {
+	host, port, _ := net.SplitHostPort(r.Addr)
+	return append(append([]string{"-h", host, "-p", port}, r.cli...), args...)
+}
+
+// StartRedisTLS starts a redis-server that speaks TLS only, asks clients
+// for a certificate signed by caFile, and requires password.
+func StartRedisTLS(t testing.TB, certFile, keyFile, caFile, password string) *Redis {
+	t.Helper()
+	port := freePort(t)
+	dir := t.TempDir()
+	r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), t: t, dir: dir,
+		args: []string{"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", dir, "--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile,
+			"--tls-auth-clients", "yes", "--requirepass", password},
+		cli: []string{"--tls", "--cert", certFile, "--key", keyFile, "--cacert", caFile, "--sni", "localhost", "--no-auth-warning", "-a", password}}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
 }
 
 // Stop kills the server (SIGKILL: as a crash would).
@@ -122,7 +146,7 @@ func (r *Redis) Stop() {
 // CLI runs redis-cli against the server and returns its output.
 func (r *Redis) CLI(args ...string) string {
 	r.t.Helper()
-	out, err := exec.Command("redis-cli", append([]string{"-u", "redis://" + r.Addr}, args...)...).CombinedOutput()
+	out, err := exec.Command("redis-cli", r.cliArgs(args...)...).CombinedOutput()
 	if err != nil {
 		r.t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
 	}
