@@ -30,11 +30,11 @@ type Redis struct {
 	t    testing.TB
 	args []string
 	// cli are redis-cli's options to reach it (TLS, password).
-	cli  []string
-	dir  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	cli []string
+	dir string
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	out *bytes.Buffer
 }
 
 // nextPort hands out ports for servers, below the ephemeral range and
