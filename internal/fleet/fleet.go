@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -116,14 +115,11 @@ func storeTLS(r *config.Redis) (*tls.Config, error) {
 		c.ServerName, _, _ = net.SplitHostPort(r.Addrs[0])
 	}
 	if t.CA != "" {
-		pem, err := os.ReadFile(t.CA)
+		pool, err := config.LoadCertPool(t.CA)
 		if err != nil {
 			return nil, fmt.Errorf("store tls ca: %w", err)
 		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("store tls ca: %s holds no PEM certificate", t.CA)
-		}
+		c.RootCAs = pool
 	}
 	if t.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
