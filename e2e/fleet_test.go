@@ -39,7 +39,9 @@ store:
   name: gh%d
   fleet_size: %d
 bans: {threshold: 5, window: 30s, duration: 10m, statuses: [404], shared: true}
-cache: {shared: true}
+# Long enough that a waiter that missed the lock's release would outwait
+# the test client.
+cache: {shared: {lock_timeout: 30s}}
 sites:
   - listen: ["%s"]
     routes:
@@ -204,6 +206,9 @@ func checkFleetShares(t *testing.T, fl []fleetInstance, up string) {
 		if n := countLines(t, count); n != 1 {
 			t.Fatalf("the app was asked %d times, want once for the fleet", n)
 		}
+		if v := metricValue(t, scrape(t, "http://"+fl[1].admin+"/metrics"), "gatehouse_cache_shared_total", map[string]string{"event": "hit"}); v < 1 {
+			t.Errorf("gatehouse_cache_shared_total{event=hit} is %v after a shared hit", v)
+		}
 
 		// A slow response asked of every instance at once: one goes
 		// to the app, the others wait for it in the shared tier.
@@ -226,6 +231,33 @@ func checkFleetShares(t *testing.T, fl []fleetInstance, up string) {
 		}
 		if n := countLines(t, count2); n != 1 {
 			t.Fatalf("nine concurrent misses over the fleet reached the app %d times, want 1", n)
+		}
+		// A page that is never stored, asked of every instance at once:
+		// the instance that took the lock lets it go without a response
+		// to share, and the others go to the app at once instead of
+		// waiting out the lock.
+		count3 := filepath.Join(t.TempDir(), "count")
+		uncacheable := "/cached?s=0.5&cc=no-store&count=" + url.QueryEscape(count3)
+		errs := make([]error, len(fl))
+		for i := range fl {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var status int
+				status, _, _, errs[i] = askAs(client, fl[i].addr, uncacheable, "198.51.100.4")
+				if errs[i] == nil && status != 200 {
+					errs[i] = fmt.Errorf("status %d", status)
+				}
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("an uncacheable page on instance %d: %v", i, err)
+			}
+		}
+		if n := countLines(t, count3); n != len(fl) {
+			t.Fatalf("the app answered an uncacheable page %d times for %d requests", n, len(fl))
 		}
 		// A purge on one instance purges the fleet.
 		res, err := client.Post("http://"+fl[1].admin+"/cache/purge", "application/json",

@@ -19,6 +19,9 @@ var (
 		"Responses stored now (each variant counts).", nil, nil)
 	descBytes = prometheus.NewDesc(metrics.Prefix+"cache_bytes",
 		"Bytes the cache holds now, by tier (memory, disk).", []string{"tier"}, nil)
+	descShared = prometheus.NewDesc(metrics.Prefix+"cache_shared_total",
+		"The fleet's shared tier: responses found there that the local tiers did not have (hit), and copies sent there (store).",
+		[]string{"event"}, nil)
 )
 
 // Snapshot reports the store's counters and contents for the
@@ -51,7 +54,7 @@ func NewCollector(store func() *Store) *Collector { return &Collector{store: sto
 
 // Describe sends the descriptions of the cache's metrics.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descServed, descStores, descEvictions, descObjects, descBytes} {
+	for _, d := range []*prometheus.Desc{descRequests, descServed, descStores, descEvictions, descObjects, descBytes, descShared} {
 		ch <- d
 	}
 }
@@ -73,5 +76,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(snap.MemoryBytes), "memory")
 	if s.disk != nil {
 		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(snap.DiskBytes), "disk")
+	}
+	if s.shared.Tier != nil {
+		ch <- prometheus.MustNewConstMetric(descShared, prometheus.CounterValue, float64(s.Stats.SharedHits.Load()), "hit")
+		ch <- prometheus.MustNewConstMetric(descShared, prometheus.CounterValue, float64(s.Stats.SharedStores.Load()), "store")
 	}
 }

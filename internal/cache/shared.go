@@ -22,6 +22,9 @@ type Shared interface {
 	// Lock takes key's fetch lock for at most ttl; held false: another
 	// instance holds it. unlock is never nil.
 	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), held bool)
+	// Locked reports whether key's fetch lock is held (false when the
+	// store cannot say: the waiter then takes its own turn).
+	Locked(ctx context.Context, key string) bool
 	// Delete drops the keys; DeletePrefix every key that starts with
 	// prefix.
 	Delete(ctx context.Context, keys ...string)
@@ -142,7 +145,9 @@ func (s *Store) putShared(ctx context.Context, e *Entry) {
 
 // sharedClaim is a miss's turn in the fleet: held, this instance fetches
 // (and calls unlock once the response is stored); not held, another
-// instance is fetching and found, when not nil, is its response.
+// instance is fetching and found, when not nil, is its response. A lock
+// let go without a response to share (the page could not be stored)
+// ends the wait: this instance takes its turn.
 func (s *Store) sharedClaim(primary string, r *http.Request) (unlock func(), found *Entry) {
 	if s.shared.Tier == nil {
 		return func() {}, nil
@@ -162,6 +167,11 @@ func (s *Store) sharedClaim(primary string, r *http.Request) (unlock func(), fou
 		}
 		if e := s.lookupShared(primary, r); e != nil {
 			return func() {}, e
+		}
+		if !s.shared.Tier.Locked(r.Context(), primary) {
+			if unlock, held := s.shared.Tier.Lock(r.Context(), primary, s.shared.LockTimeout); held {
+				return unlock, nil
+			}
 		}
 	}
 	return func() {}, nil

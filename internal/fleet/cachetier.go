@@ -77,6 +77,21 @@ func (c *CacheTier) Lock(ctx context.Context, key string, ttl time.Duration) (fu
 	}, true
 }
 
+// Locked reports whether key's fetch lock is held; false when the store
+// cannot say (the waiter then takes its own turn).
+func (c *CacheTier) Locked(ctx context.Context, key string) bool {
+	if !c.f.Up() {
+		return false
+	}
+	ctx, cancel := c.f.Call(ctx)
+	defer cancel()
+	n, err := c.f.client.Exists(ctx, c.f.Key("cache-lock", key)).Result()
+	if c.f.Failed(err) {
+		return false
+	}
+	return n > 0
+}
+
 // Delete drops the keys.
 func (c *CacheTier) Delete(ctx context.Context, keys ...string) {
 	if len(keys) == 0 {
