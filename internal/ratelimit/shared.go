@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -61,7 +60,8 @@ const (
 
 // SharedStore counts a limit across the fleet in the store: N r/s is
 // N r/s for all instances together. Each decision is one call of a Lua
-// script (GCRA, atomic); a key far under its limit takes a lease of up
+// script (GCRA, atomic); calls that arrive while others are in flight go
+// together as one pipeline. A key far under its limit takes a lease of up
 // to an eighth of what it may still send (at most 64) in that call, and
 // its next requests spend the lease here without a call.
 //
@@ -80,6 +80,9 @@ type SharedStore struct {
 	// local counts while the store is down.
 	local *MemoryStore
 	now   func() int64
+
+	// batch sends the calls that arrive together as one pipeline.
+	batch batcher
 
 	mu     sync.Mutex
 	leases map[string]*lease
@@ -104,7 +107,7 @@ const maxLeases = 10_000
 func NewSharedStore(f *fleet.Fleet, id string) *SharedStore {
 	sum := sha256.Sum256([]byte(id))
 	return &SharedStore{fleet: f, prefix: hex.EncodeToString(sum[:6]), local: NewMemoryStore(DefaultMaxKeys, nil),
-		now: monoclock.New().Nanos, leases: map[string]*lease{}}
+		now: monoclock.New().Nanos, leases: map[string]*lease{}, batch: batcher{fleet: f}}
 }
 
 // redisKey names a client key's counter. The client key is the hash tag,
@@ -129,9 +132,9 @@ func (s *SharedStore) Take(key string, r Rule) Decision {
 	if s.clock != nil {
 		args[3] = s.clock() / 1000
 	}
-	ctx, cancel := s.fleet.Call(context.Background())
-	res, err := gcra.Run(ctx, s.fleet.Client(), []string{s.redisKey(key)}, args...).Int64Slice()
-	cancel()
+	call := &gcraCall{key: s.redisKey(key), args: args}
+	s.batch.run(call)
+	res, err := call.res, call.err
 	if err != nil || len(res) != 4 {
 		s.fleet.Failed(err)
 		return s.fallback(key, r)

@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +231,34 @@ func TestSharedFailureModes(t *testing.T) {
 	// A quarter of the burst of 8, and the first: 3.
 	if allowed != 3 {
 		t.Fatalf("fleet size 4, store down: %d of 20 at once, want 3", allowed)
+	}
+}
+
+// Many requests at once go to the store in pipelines, each answered, and
+// the store counts every one: exactly the burst and the first pass.
+func TestSharedConcurrentCallsArePipelinedAndExact(t *testing.T) {
+	r := fleettest.StartRedis(t)
+	f := fleettest.Open(t, "t", false, r.Addr)
+	s := NewSharedStore(f, "concurrent")
+	rule := Rule{Interval: time.Hour, Burst: 99, Delay: true}
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if s.Take("k", rule).Allowed {
+					allowed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 100 {
+		t.Fatalf("allowed %d of 2000, want exactly 100", n)
+	}
+	if !f.Up() {
+		t.Fatal("the store went down")
 	}
 }
