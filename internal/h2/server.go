@@ -76,7 +76,7 @@ func New(h http.Handler, opts Options) *Server {
 	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: h})
 	s.SetOptions(opts)
-	if set, err := idlepark.New(); err == nil {
+	if set, err := idlepark.New(1); err == nil {
 		s.idle = set
 	} else {
 		s.opts.Load().Log.Warn("idle HTTP/2 connections keep a goroutine each", "error", err)

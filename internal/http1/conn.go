@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
@@ -53,8 +54,11 @@ type conn struct {
 	// (see awaitRequest).
 	*buffers
 	// sock is nc's socket driven directly (see sockio); nil when nc is
-	// not a plain socket (TLS, a wrapped connection).
+	// not a plain socket (TLS, a wrapped connection). sio is its I/O as
+	// the buffers see it, which never waits while the connection is
+	// served on the idle set's loop (loop.go).
 	sock *sockio.Socket
+	sio  loopIO
 	// io is what the buffers read from and write to: sock, tlsIn, or nc.
 	io io.ReadWriter
 	// tlsIn is nc when it is a TLS connection, with the byte an idle
@@ -126,10 +130,11 @@ func (c *conn) serve() {
 		c.io = c.tlsIn
 		c.idle.fd = sockio.FD(tc.NetConn())
 	} else if c.sock = sockio.Open(c.nc); c.sock != nil {
-		c.io = c.sock
+		c.sio.sock = c.sock
+		c.io = &c.sio
 		c.idle.fd = c.sock.FD()
 	}
-	c.run(true)
+	c.run(true, nil)
 }
 
 // How run ends.
@@ -140,8 +145,9 @@ const (
 )
 
 // run is the request loop: from the connection's first request, or from
-// its next one after a wake from the idle set.
-func (c *conn) run(first bool) {
+// its next one after a wake from the idle set; pending, when set, is a
+// request already read (on the idle set's loop) to serve first.
+func (c *conn) run(first bool, pending *pendingRequest) {
 	end := endClose
 	defer func() {
 		if end != endParked {
@@ -149,41 +155,60 @@ func (c *conn) run(first bool) {
 		}
 	}()
 	for ; ; first = false {
-		o := c.srv.opts.Load()
-		timeout := o.IdleTimeout
-		if first {
-			timeout = o.HeaderTimeout
-		}
-		if timeout > 0 {
-			c.awaitDeadline(time.Now(), timeout)
-		}
-		c.idles.Add(1)
-		if st := c.state.Load(); st == stateClosed || !c.state.CompareAndSwap(st, stateIdle) {
-			return // closed by Shutdown
-		}
-		raw, herr, err := c.readHead(o, first)
-		if err != nil {
-			if err == errParked {
-				end = endParked
+		var result outcome
+		inline := false
+		if pending != nil {
+			result = c.runHandler(pending.o, pending.w, pending.req, c.srv.handler)
+			pending = nil
+		} else {
+			o := c.srv.opts.Load()
+			timeout := o.IdleTimeout
+			if first {
+				timeout = o.HeaderTimeout
 			}
-			return
-		}
-		if first && herr == nil && raw == h2Preface[:len(h2Preface)-len(h2PrefaceEnd)] && o.PriorKnowledge != nil {
-			if c.handOverH2(o) {
-				end = endHijacked
+			if timeout > 0 {
+				c.awaitDeadline(time.Now(), timeout)
 			}
-			return
+			c.idles.Add(1)
+			if st := c.state.Load(); st == stateClosed || !c.state.CompareAndSwap(st, stateIdle) {
+				return // closed by Shutdown
+			}
+			raw, herr, err := c.readHead(o, first)
+			if err != nil {
+				if err == errParked {
+					end = endParked
+				}
+				return
+			}
+			if first && herr == nil && raw == h2Preface[:len(h2Preface)-len(h2PrefaceEnd)] && o.PriorKnowledge != nil {
+				if c.handOverH2(o) {
+					end = endHijacked
+				}
+				return
+			}
+			var h head
+			if herr == nil {
+				herr = parseHead(raw, &h)
+			}
+			if herr != nil {
+				c.refuse(o, &h, herr)
+				return
+			}
+			result, inline = c.serveRequest(o, &h)
 		}
-		var h head
-		if herr == nil {
-			herr = parseHead(raw, &h)
-		}
-		if herr != nil {
-			c.refuse(o, &h, herr)
-			return
-		}
-		switch c.serveRequest(o, &h) {
+		switch result {
 		case outcomeKeep:
+			if !inline {
+				break
+			}
+			// Its next requests are served on the idle set's loop
+			// (loop.go).
+			if parked, err := c.parkNow(); parked {
+				end = endParked
+				return
+			} else if err != nil {
+				return
+			}
 		case outcomeHijacked:
 			end = endHijacked
 			return
@@ -201,6 +226,10 @@ func (c *conn) run(first bool) {
 func (c *conn) finish(hijacked bool) {
 	if !hijacked {
 		c.releaseBuffers()
+		if c.sio.fd >= 0 {
+			_ = sockio.CloseFD(c.sio.fd) // detached (loop.go)
+			c.sio.fd = -1
+		}
 		_ = c.nc.Close()
 		c.pass.Release()
 	}
@@ -317,13 +346,22 @@ const (
 	outcomeHijacked                // the handler owns the connection
 )
 
-// serveRequest runs the handler for one parsed head.
-func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
+// serveRequest runs the handler for one parsed head. inline tells that
+// the request was one the idle set's loop could have served (see
+// inlineHandler).
+func (c *conn) serveRequest(o *Options, h *head) (result outcome, inline bool) {
 	u, err := httpsyntax.RequestURL(h.target)
 	if err != nil {
 		c.refuse(o, h, refuse(http.StatusBadRequest, "malformed request target"))
-		return outcomeClose
+		return outcomeClose, false
 	}
+	w, req := c.newRequest(h, u)
+	inline = c.inlineHandler(req) != nil
+	return c.runHandler(o, w, req, c.srv.handler), inline
+}
+
+// newRequest makes the request of a parsed head and its response.
+func (c *conn) newRequest(h *head, u *url.URL) (*response, *http.Request) {
 	w := &response{c: c, header: make(http.Header, 8), declared: -1,
 		isHead: h.method == http.MethodHead, expectContinue: h.expectContinue}
 	w.ctx.parent = c.ctx
@@ -352,6 +390,11 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 		w.body.eof = true
 		w.body.done.Store(true)
 	}
+	return w, req
+}
+
+// runHandler serves req with handler and finishes its response.
+func (c *conn) runHandler(o *Options, w *response, req *http.Request, handler http.Handler) (result outcome) {
 	if req.Body != http.NoBody {
 		// Whatever deadline the head was read under does not bound the
 		// body; the handler sets its own.
@@ -366,7 +409,7 @@ func (c *conn) serveRequest(o *Options, h *head) (result outcome) {
 			result = c.recovered(o, w, p)
 		}
 	}()
-	c.srv.handler.ServeHTTP(w, req)
+	handler.ServeHTTP(w, req)
 	if w.hijacked {
 		return outcomeHijacked
 	}

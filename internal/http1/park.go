@@ -132,8 +132,17 @@ func (c *conn) waitInput() error {
 	return c.tlsIn.waitByte()
 }
 
-// park hands the connection to the idle set until its idle deadline.
+// park hands the connection to the idle set until its idle deadline. A
+// plain connection's socket leaves Go's poller for the set's loop
+// (loop.go); should the set then refuse it, the connection is closed
+// (net.ErrClosed).
 func (c *conn) park() (bool, error) {
+	if c.sock != nil && c.sio.fd < 0 {
+		if err := c.detach(); err != nil {
+			return false, err
+		}
+		c.idle.entry = idlepark.NewLoopConn(c.sio.fd, c.wakeOnLoop, c.expire)
+	}
 	if c.idle.entry == nil {
 		c.idle.entry = idlepark.NewConn(c.idle.fd, c.resume, c.expire)
 	}
@@ -146,14 +155,15 @@ func (c *conn) park() (bool, error) {
 		return true, nil
 	}
 	c.srv.awoken(c)
-	if !c.state.CompareAndSwap(stateParked, stateIdle) {
+	if !c.state.CompareAndSwap(stateParked, stateIdle) || c.sio.fd >= 0 {
 		return false, net.ErrClosed
 	}
 	return false, nil
 }
 
-// resume runs the request loop again for a parked connection that has
-// input (or whose client has gone: the read says so).
+// resume runs the request loop again for a parked TLS connection that
+// has input (or whose client has gone: the read says so). Plain ones wake
+// on the idle set's loop instead (wakeOnLoop).
 func (c *conn) resume() {
 	c.srv.awoken(c)
 	if !c.state.CompareAndSwap(stateParked, stateIdle) {
@@ -161,7 +171,7 @@ func (c *conn) resume() {
 		return
 	}
 	c.deadlineMoved.Store(true) // still in the past: the loop sets it anew
-	c.run(false)
+	c.run(false, nil)
 }
 
 // expire closes a parked connection whose idle deadline has passed.

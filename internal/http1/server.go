@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -100,7 +101,10 @@ func New(h http.Handler, opts Options) *Server {
 	s := &Server{handler: h, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, awake: map[*conn]struct{}{}}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: h})
 	s.SetOptions(opts)
-	if set, err := idlepark.New(); err == nil {
+	// One loop per two cores: on two, one loop serving inline beside
+	// the goroutines left the other core to them and to the clients, and
+	// two loops measured slower (bench/README.md).
+	if set, err := idlepark.New(max(1, runtime.GOMAXPROCS(0)/2)); err == nil {
 		s.idle = set
 	} else {
 		s.opts.Load().Log.Warn("idle connections keep a goroutine each", "error", err)
@@ -191,7 +195,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // still served: its request gets Connection: close), or closes it when
 // Shutdown has finished.
 func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), sio: loopIO{fd: -1}}
 	c.ctx = peer.With(context.WithValue(s.baseCtx, http.LocalAddrContextKey, nc.LocalAddr()), nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -300,7 +304,9 @@ func (s *Server) closeIdle(seen map[*conn]idleMark, now time.Time) int {
 	s.mu.Lock()
 	busy := 0
 	for c := range s.conns {
-		if c.state.Load() == stateIdle {
+		// Parked connections get the grace too: a busy connection
+		// served on the idle set's loop is parked between requests.
+		if st := c.state.Load(); st == stateIdle || st == stateParked {
 			wait := c.idles.Load()
 			m, ok := seen[c]
 			if !ok || m.wait != wait {

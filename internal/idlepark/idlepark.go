@@ -6,6 +6,15 @@
 // (4-8 KB once it has served a request) for as long as the client keeps
 // the connection open.
 //
+// A set runs one loop per epoll set (New's loops), and the loops wait the
+// way an event loop does: they look for ready sockets without telling Go's
+// scheduler (a raw epoll_pwait that does not wait), and only when none is
+// ready do they wait as Go's own system calls do, giving their P to other
+// goroutines meanwhile. A connection made with NewLoopConn is woken on its
+// loop, which lets a busy connection whose requests never block (fixed
+// responses, redirects) be served there, request after request, with no
+// goroutine wake-up at all: nginx's way, measured in bench/README.md.
+//
 // Linux only (epoll); elsewhere New returns nil and connections wait as
 // usual.
 package idlepark
@@ -19,6 +28,8 @@ type Conn struct {
 	fd     int
 	wake   func()
 	expire func()
+	// onLoop: wake runs on the loop itself (NewLoopConn).
+	onLoop bool
 
 	// Owned by the set, under its lock.
 	deadline  time.Time
@@ -32,4 +43,11 @@ type Conn struct {
 // deadline passes first (or the set closes).
 func NewConn(fd int, wake, expire func()) *Conn {
 	return &Conn{fd: fd, wake: wake, expire: expire}
+}
+
+// NewLoopConn is NewConn for a connection woken on the set's loop: wake
+// runs there, so it must not block (it may start a goroutine for work
+// that might), and the connections of the same loop wait while it runs.
+func NewLoopConn(fd int, wake, expire func()) *Conn {
+	return &Conn{fd: fd, wake: wake, expire: expire, onLoop: true}
 }

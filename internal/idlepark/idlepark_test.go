@@ -37,7 +37,7 @@ func within(t *testing.T, ch chan struct{}, d time.Duration, what string) {
 }
 
 func TestWakeOnInputAndParkAgain(t *testing.T) {
-	s, err := New()
+	s, err := New(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestWakeOnInputAndParkAgain(t *testing.T) {
 }
 
 func TestDeadlineUnparkAndClose(t *testing.T) {
-	s, err := New()
+	s, err := New(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestDeadlineUnparkAndClose(t *testing.T) {
 }
 
 func TestExpireOldestTakesTheLongestIdle(t *testing.T) {
-	s, err := New()
+	s, err := New(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,6 +189,15 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	(*l.handler.Load()).ServeHTTP(w, r)
 }
 
+// InlineHandler is the current handler's (http1.Inliner), so that a
+// request it takes is served by the handler that judged it.
+func (l *listener) InlineHandler(r *http.Request) http.Handler {
+	if in, ok := (*l.handler.Load()).(http1.Inliner); ok {
+		return in.InlineHandler(r)
+	}
+	return nil
+}
+
 // refused passes a refused head to the current handler's log.
 func (l *listener) refused(r http1.Refusal) {
 	if rl, ok := (*l.handler.Load()).(refusalLogger); ok {

@@ -403,7 +403,7 @@ func (g *Graph) buildSite(cfg *config.Config, sc *config.Site, log *slog.Logger)
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 		s.webSockets = s.webSockets || kind.tunnels
-		entry := &routeEntry{handler: h, out: out, tunnels: kind.tunnels,
+		entry := &routeEntry{handler: h, out: out, tunnels: kind.tunnels, inline: g.servesInline(sc, rc, kind),
 			stats: g.routeCounter(name, rc.Path), path: rc.Path}
 		if err := s.routes.Add(p, entry); err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
@@ -418,6 +418,9 @@ type handlerKind struct {
 	streams bool
 	// tunnels: it can switch protocols (WebSockets).
 	tunnels bool
+	// quick: it answers from memory at once (a fixed response, a
+	// redirect), never waiting on anything.
+	quick bool
 }
 
 // buildHandler returns the handler that ends a route's chain, and its
@@ -449,9 +452,9 @@ func (g *Graph) buildHandler(cfg *config.Config, rc *config.Route, named map[str
 		}
 		return p, kind, nil
 	case rc.Respond != nil:
-		return respond.New(*rc.Respond), handlerKind{}, nil
+		return respond.New(*rc.Respond), handlerKind{quick: true}, nil
 	case rc.Redirect != nil:
-		return redirect.New(*rc.Redirect), handlerKind{}, nil
+		return redirect.New(*rc.Redirect), handlerKind{quick: true}, nil
 	case rc.Static != nil:
 		st, err := static.New(*rc.Static, named)
 		if err != nil {

@@ -118,6 +118,29 @@ func (l *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.handler.ServeHTTP(rw, r)
 }
 
+// InlineHandler returns l when r's answer never blocks (see
+// servesInline), for the HTTP/1.1 front end to serve it on its event
+// loop: it follows ServeHTTP's choices without their effects.
+func (l *listenerHandler) InlineHandler(r *http.Request) http.Handler {
+	if r.Method == http.MethodConnect {
+		return nil
+	}
+	s, ok := l.hosts.Match(r.Host)
+	switch {
+	case !ok, s.maintenance, l.graph.maintenance.Load():
+		return l // an error page
+	case strings.HasPrefix(r.URL.Path, acmeChallengePath):
+		return nil // the challenge's answer may be in storage
+	case l.scheme != "https" && s.httpsPort != nil && r.Host != "":
+		return l // the redirect to HTTPS
+	}
+	e, _, ok := s.routes.Match(route.CleanPath(r.URL.Path))
+	if !ok || e.inline {
+		return l
+	}
+	return nil
+}
+
 // acmeChallengePath is where ACME HTTP-01 challenges are answered; plain
 // HTTP requests there are never redirected to HTTPS.
 const acmeChallengePath = "/.well-known/acme-challenge/"

@@ -21,6 +21,9 @@ type routeEntry struct {
 	// tunnels is set for proxy routes, the only ones an HTTP/2 extended
 	// CONNECT (a WebSocket) may reach.
 	tunnels bool
+	// inline: the route's requests never block, so the front end may
+	// serve them on its event loop (servesInline).
+	inline bool
 	// stats counts the route's responses; path is the route's path as
 	// configured, for the access log.
 	stats *metrics.Route

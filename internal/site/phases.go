@@ -217,3 +217,23 @@ func (g *Graph) wafPhase(sc *config.Site, p *config.WAFPolicy, h http.Handler) (
 	g.WAFRuleSets[key] = true
 	return wh, nil
 }
+
+// servesInline tells whether a route's requests can be served on the
+// HTTP/1.1 front end's event loop (http1.Inliner): its handler answers
+// from memory and none of its phases waits on anything (auth services,
+// the fleet's store) or spends long on the CPU (the WAF's rules).
+func (g *Graph) servesInline(sc *config.Site, rc *config.Route, kind handlerKind) bool {
+	if !kind.quick || config.EffectiveAuth(sc, rc) != nil {
+		return false
+	}
+	if config.EffectiveWAF(sc, rc) != nil && g.waf != nil {
+		return false
+	}
+	rules, _ := config.EffectiveRateLimits(sc, rc)
+	for _, r := range rules {
+		if r.Shared && g.fleet != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -15,9 +15,14 @@
 package sockio
 
 import (
+	"errors"
 	"net"
 	"syscall"
 )
+
+// ErrWouldBlock is what TryRead and TryWrite return when the socket has
+// no input, or no room for output, right now.
+var ErrWouldBlock = errors.New("sockio: the call would block")
 
 // Socket is the raw I/O of one connection's socket. Read and Write may run
 // at the same time (one reader, one writer); WaitReadable only while no

@@ -2,6 +2,8 @@ package sockio
 
 import (
 	"io"
+	"net"
+	"os"
 	"syscall"
 	"unsafe"
 )
@@ -140,3 +142,97 @@ func (s *Socket) checkQuiet(fd uintptr) bool {
 		return true
 	}
 }
+
+// TryRead reads what the socket fd has for p without waiting:
+// ErrWouldBlock when it has nothing yet, io.EOF at its end. fd is one the
+// caller owns outside Go's poller (see Detach).
+func TryRead(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, ErrWouldBlock
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return int(n), nil
+		}
+		return 0, e
+	}
+}
+
+// TryWrite writes as much of p to the socket fd as it takes without
+// waiting and returns how much that was; ErrWouldBlock when it could not
+// take all.
+func TryWrite(fd int, p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		rest := p[done:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return done, ErrWouldBlock
+		case 0:
+			done += int(n)
+		default:
+			return done, e
+		}
+	}
+	return done, nil
+}
+
+// Detach takes the socket out of Go's poller: it returns a duplicate of
+// its descriptor (non-blocking, as the socket is) and closes the
+// connection, whose descriptor the poller watched. The socket lives on
+// in the duplicate, the caller's to watch (an epoll set of its own), to
+// read and write with TryRead and TryWrite, and to close or Attach. A
+// socket in two epoll sets wakes both for every input; detached, it
+// wakes only the caller's.
+func (s *Socket) Detach(nc net.Conn) (int, error) {
+	var fd int
+	var derr error
+	if err := s.rc.Control(func(f uintptr) { fd, derr = dupCloseOnExec(int(f)) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := nc.Close(); err != nil {
+		_ = syscall.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func dupCloseOnExec(fd int) (int, error) {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(r), nil
+	}
+}
+
+// Attach gives a detached socket back to Go's poller as a connection of
+// its own; fd is closed either way.
+func Attach(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	nc, err := net.FileConn(f)
+	_ = f.Close()
+	return nc, err
+}
+
+// CloseFD closes a detached socket.
+func CloseFD(fd int) error { return syscall.Close(fd) }
