@@ -64,6 +64,17 @@ func dialLoop(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
+// onTheLoop serves a loopHandler and returns a connection that has made
+// a first quick request and parked, for the loop to serve its next ones.
+func onTheLoop(t *testing.T, opts Options) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	addr, _ := serve(t, &loopHandler{}, opts)
+	c, br := dialLoop(t, addr)
+	ask(t, c, br, "GET /fixed HTTP/1.1\r\nHost: h\r\n\r\n", "fixed ")
+	time.Sleep(20 * time.Millisecond)
+	return c, br
+}
+
 func ask(t *testing.T, c net.Conn, br *bufio.Reader, raw, want string) {
 	t.Helper()
 	if _, err := io.WriteString(c, raw); err != nil {
@@ -118,11 +129,7 @@ func TestServedOnTheLoop(t *testing.T) {
 // all answered, in order (the loop serves maxServedPerWake of them, a
 // goroutine the rest), with waiting ones among them.
 func TestLoopPipelined(t *testing.T) {
-	h := &loopHandler{}
-	addr, _ := serve(t, h, Options{})
-	c, br := dialLoop(t, addr)
-	ask(t, c, br, "GET /fixed?first HTTP/1.1\r\nHost: h\r\n\r\n", "fixed first")
-	time.Sleep(20 * time.Millisecond)
+	c, br := onTheLoop(t, Options{})
 	var b strings.Builder
 	for i := 0; i < 60; i++ {
 		path := "/fixed"
@@ -153,11 +160,8 @@ func TestLoopPipelined(t *testing.T) {
 // client that reads it late, is written whole off the loop; the loop
 // meanwhile serves other connections.
 func TestLoopBacklog(t *testing.T) {
-	h := &loopHandler{}
-	addr, _ := serve(t, h, Options{})
-	c, br := dialLoop(t, addr)
-	ask(t, c, br, "GET /fixed HTTP/1.1\r\nHost: h\r\n\r\n", "fixed ")
-	time.Sleep(20 * time.Millisecond)
+	c, br := onTheLoop(t, Options{})
+	addr := c.RemoteAddr().String()
 	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /fixed?next HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -182,10 +186,7 @@ func TestLoopBacklog(t *testing.T) {
 // TestLoopHeaderTimeout: a head left unfinished on a loop connection is
 // refused with 408 after the header timeout.
 func TestLoopHeaderTimeout(t *testing.T) {
-	addr, _ := serve(t, &loopHandler{}, Options{HeaderTimeout: 300 * time.Millisecond})
-	c, br := dialLoop(t, addr)
-	ask(t, c, br, "GET /fixed HTTP/1.1\r\nHost: h\r\n\r\n", "fixed ")
-	time.Sleep(20 * time.Millisecond)
+	c, br := onTheLoop(t, Options{HeaderTimeout: 300 * time.Millisecond})
 	if _, err := io.WriteString(c, "GET /fixed HTTP/1.1\r\nHo"); err != nil {
 		t.Fatal(err)
 	}
