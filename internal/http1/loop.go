@@ -128,7 +128,7 @@ func (c *conn) attach() error {
 // inlineHandler returns the handler that serves req on the loop, or nil
 // when req must have a goroutine (or the connection cannot be served on
 // a loop at all).
-func (c *conn) inlineHandler(req *http.Request) http.Handler {
+func (c *conn) inlineHandler(req *http.Request) (h http.Handler) {
 	if c.sock == nil || c.srv.idle == nil || req.Body != http.NoBody {
 		return nil
 	}
@@ -136,6 +136,13 @@ func (c *conn) inlineHandler(req *http.Request) http.Handler {
 	if !ok {
 		return nil
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			// Not the loop's to answer: the handler, on a goroutine,
+			// meets the same request and recovers its panic there.
+			h = nil
+		}
+	}()
 	return in.InlineHandler(req)
 }
 

@@ -280,3 +280,17 @@ func TestClosingOnlyItsOwnSocket(t *testing.T) {
 		t.Fatalf("descriptor 0 closed: %v", err)
 	}
 }
+
+// panickyInliner's InlineHandler panics: the request is still answered,
+// on a goroutine, and the server survives.
+type panickyInliner struct{ loopHandler }
+
+func (*panickyInliner) InlineHandler(*http.Request) http.Handler { panic("inline") }
+
+func TestInlinerPanicIsContained(t *testing.T) {
+	addr, _ := serve(t, &panickyInliner{}, Options{})
+	c, br := dialLoop(t, addr)
+	for i := 0; i < 3; i++ {
+		ask(t, c, br, "GET /fixed?p HTTP/1.1\r\nHost: h\r\n\r\n", "fixed p")
+	}
+}
